@@ -1,0 +1,134 @@
+"""File IO shared by the whole package: atomic writes, validated audio reading, safe paths.
+
+Every write goes to a temporary file in the destination folder and is renamed into place, so
+an interrupted job never leaves a half-written file under a final name. Every audio read is
+validated at the boundary: a missing, corrupt, empty, silent or non-finite file raises
+:class:`AudioError` naming the file, instead of failing later deep inside numpy.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chimein.scenes.spec import SpecError
+
+
+class AudioError(SpecError):
+    """An audio file cannot be used; the message names the file and the problem."""
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> None:
+    """Call ``write(tmp_path)`` then rename ``tmp_path`` onto ``path`` (same folder, atomic)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp" + p.suffix, dir=p.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    def _w(t: Path) -> None:
+        with open(t, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+    atomic_write(path, _w)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def safe_join(root: str | Path, rel: str | Path, what: str = "path") -> Path:
+    """Resolve ``rel`` inside ``root``; refuse absolute paths and paths that leave ``root``.
+
+    Used for every path read from a manifest, so a manifest cannot point at ``/etc/passwd``
+    or ``../../secrets``.
+    """
+    root_r = Path(root).resolve()
+    relp = Path(rel)
+    if relp.is_absolute():
+        raise SpecError(f"{what} {str(rel)!r} is absolute; manifest paths must be relative to {root_r}")
+    full = (root_r / relp).resolve()
+    if full != root_r and root_r not in full.parents:
+        raise SpecError(f"{what} {str(rel)!r} leaves its folder {root_r}; keep files inside it")
+    return full
+
+
+def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    """Polyphase resampling along axis 0 (scipy ``resample_poly``, Kaiser window)."""
+    if sr_in == sr_out:
+        return x
+    from scipy.signal import resample_poly
+
+    fr = Fraction(sr_out, sr_in).limit_denominator(1000)
+    return resample_poly(x, fr.numerator, fr.denominator, axis=0).astype(np.float32)
+
+
+def load_audio(
+    path: str | Path,
+    sample_rate: int = 16000,
+    mono: bool = True,
+    silence_dbfs: float = -80.0,
+) -> np.ndarray:
+    """Read any file libsndfile reads (WAV, FLAC, OGG, MP3, ...), validated.
+
+    Multi-channel audio is downmixed by averaging channels (``mono=True``); the result is
+    resampled to ``sample_rate`` with a polyphase filter and returned as float32, shape
+    ``(samples,)`` (mono) or ``(samples, channels)``.
+
+    Raises
+    ------
+    AudioError
+        The file is missing, unreadable/corrupt, empty, contains NaN/Inf, or is silent
+        (RMS below ``silence_dbfs``).
+    """
+    import soundfile as sf
+
+    p = Path(path)
+    if not p.is_file():
+        raise AudioError(f"{p}: audio file not found")
+    try:
+        data, sr = sf.read(str(p), dtype="float32", always_2d=True)
+    except Exception as e:  # soundfile.LibsndfileError and friends
+        raise AudioError(f"{p}: cannot decode audio ({e}); is it a valid WAV/FLAC/OGG/MP3 file?") from None
+    if data.shape[0] == 0:
+        raise AudioError(f"{p}: audio file is empty (0 samples)")
+    if not np.isfinite(data).all():
+        raise AudioError(f"{p}: audio contains NaN or Inf samples")
+    rms = float(np.sqrt(np.mean(np.square(data, dtype=np.float64))))
+    if rms <= 10 ** (silence_dbfs / 20):
+        raise AudioError(f"{p}: audio is silent (RMS {20 * np.log10(rms + 1e-30):.1f} dBFS < {silence_dbfs} dBFS)")
+    if mono:
+        data = data.mean(axis=1, keepdims=True)
+    data = resample(data, int(sr), sample_rate)
+    return np.ascontiguousarray(data[:, 0] if mono else data, dtype=np.float32)
+
+
+def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, subtype: str | None = None) -> None:
+    """Write audio atomically; the format follows the suffix (``.flac`` or ``.wav``).
+
+    FLAC is written as 24-bit PCM (lossless for the dynamic range of rendered scenes);
+    WAV as 32-bit float unless ``subtype`` says otherwise.
+    """
+    import soundfile as sf
+
+    p = Path(path)
+    fmt = {".flac": "FLAC", ".wav": "WAV", ".ogg": "OGG"}.get(p.suffix.lower())
+    if fmt is None:
+        raise SpecError(f"{p}: unsupported audio suffix; use .flac or .wav")
+    st = subtype or {"FLAC": "PCM_24", "WAV": "FLOAT", "OGG": "VORBIS"}[fmt]
+    atomic_write(p, lambda t: sf.write(str(t), audio, sample_rate, format=fmt, subtype=st))
