@@ -24,14 +24,34 @@ class AudioError(SpecError):
     """An audio file cannot be used; the message names the file and the problem."""
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux /proc)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # portable fallback: read by setting, then restore at once
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> None:
     """Call ``write(tmp_path)`` then rename ``tmp_path`` onto ``path`` (same folder, atomic)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
+    # mkstemp creates the file 0600; give the final file the mode a plain open() would have
+    # (or keep the mode of the file being replaced), so datasets stay readable by others.
+    try:
+        mode = p.stat().st_mode & 0o777
+    except OSError:
+        mode = 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp" + p.suffix, dir=p.parent)
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, mode)
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -59,10 +79,15 @@ def safe_join(root: str | Path, rel: str | Path, what: str = "path") -> Path:
     or ``../../secrets``.
     """
     root_r = Path(root).resolve()
+    if "\x00" in str(rel):
+        raise SpecError(f"{what} {str(rel)!r} contains a NUL byte; write a plain relative path")
     relp = Path(rel)
     if relp.is_absolute():
         raise SpecError(f"{what} {str(rel)!r} is absolute; manifest paths must be relative to {root_r}")
-    full = (root_r / relp).resolve()
+    try:
+        full = (root_r / relp).resolve()
+    except (OSError, RuntimeError) as e:  # symlink loop and friends
+        raise SpecError(f"{what} {str(rel)!r} cannot be resolved ({e}); fix the link") from None
     if full != root_r and root_r not in full.parents:
         raise SpecError(f"{what} {str(rel)!r} leaves its folder {root_r}; keep files inside it")
     return full
@@ -94,13 +119,17 @@ def load_audio(
     ------
     AudioError
         The file is missing, unreadable/corrupt, empty, contains NaN/Inf, or is silent
-        (RMS below ``silence_dbfs``).
+        (RMS of the returned signal, after any downmix, below ``silence_dbfs``).
     """
     import soundfile as sf
 
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | np.integer) or sample_rate <= 0:
+        raise SpecError(f"sample_rate must be a positive integer in Hz, got {sample_rate!r}")
     p = Path(path)
     if not p.is_file():
         raise AudioError(f"{p}: audio file not found")
+    if p.stat().st_size == 0:
+        raise AudioError(f"{p}: audio file is empty (0 bytes)")
     try:
         data, sr = sf.read(str(p), dtype="float32", always_2d=True)
     except Exception as e:  # soundfile.LibsndfileError and friends
@@ -109,17 +138,18 @@ def load_audio(
         raise AudioError(f"{p}: audio file is empty (0 samples)")
     if not np.isfinite(data).all():
         raise AudioError(f"{p}: audio contains NaN or Inf samples")
+    if mono:
+        data = data.mean(axis=1, keepdims=True)
+    # Silence is judged on what the caller gets: anti-phase stereo downmixes to nothing.
     rms = float(np.sqrt(np.mean(np.square(data, dtype=np.float64))))
     if rms <= 10 ** (silence_dbfs / 20):
         raise AudioError(f"{p}: audio is silent (RMS {20 * np.log10(rms + 1e-30):.1f} dBFS < {silence_dbfs} dBFS)")
-    if mono:
-        data = data.mean(axis=1, keepdims=True)
     data = resample(data, int(sr), sample_rate)
     return np.ascontiguousarray(data[:, 0] if mono else data, dtype=np.float32)
 
 
 def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, subtype: str | None = None) -> None:
-    """Write audio atomically; the format follows the suffix (``.flac`` or ``.wav``).
+    """Write audio atomically; the format follows the suffix (``.flac``, ``.wav`` or ``.ogg``).
 
     FLAC is written as 24-bit PCM (lossless for the dynamic range of rendered scenes);
     WAV as 32-bit float unless ``subtype`` says otherwise.
@@ -129,6 +159,6 @@ def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, subtype: 
     p = Path(path)
     fmt = {".flac": "FLAC", ".wav": "WAV", ".ogg": "OGG"}.get(p.suffix.lower())
     if fmt is None:
-        raise SpecError(f"{p}: unsupported audio suffix; use .flac or .wav")
+        raise SpecError(f"{p}: unsupported audio suffix; use .flac, .wav or .ogg")
     st = subtype or {"FLAC": "PCM_24", "WAV": "FLOAT", "OGG": "VORBIS"}[fmt]
     atomic_write(p, lambda t: sf.write(str(t), audio, sample_rate, format=fmt, subtype=st))
