@@ -249,8 +249,15 @@ class Source:
                            "move it inside (0 <= x,y,z <= dims)")
         if self.kind == "speech" and not str(self.audio.get("text", "")).strip():
             raise _err(where, "audio.text", "speech needs non-empty text")
-        if self.kind == "event" and "cls" not in self.audio:
-            raise _err(where, "audio.cls", "an event source needs its class name")
+        if self.kind == "event":
+            if "cls" not in self.audio:
+                raise _err(where, "audio.cls", "an event source needs its class name")
+            from chimein.scenes.events import get_event_class
+
+            try:
+                get_event_class(str(self.audio["cls"]))
+            except SpecError as e:
+                raise _err(where, "audio.cls", str(e)) from None
         if self.kind == "file" and "path" not in self.audio:
             raise _err(where, "audio.path", "a file source needs a path")
 

@@ -1,0 +1,140 @@
+"""The ``chimein`` command: ``chimein <group> <command> [positional] [key=value ...]``.
+
+Each command has a Hydra primary config in ``configs/cmd/`` that pulls the package config
+groups it needs (``configs/scenes``, ``configs/envs``, ...). Arguments of the form
+``key=value`` (and ``+key=value``, ``~key``) are Hydra overrides; a command may also take
+positional arguments (e.g. the spec path of ``scenes show``). ``--cfg`` prints the composed
+config and exits. This module only composes configs and dispatches: the work lives in the
+packages (``chimein/<package>/commands.py``).
+
+Examples::
+
+    chimein scenes generate n=200 seed=3 out=data/train scenes=hard
+    chimein scenes show data/train/specs/scene-000000.json out=scene.png
+    chimein demo
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Command:
+    words: tuple[str, ...]
+    config: str  # name under configs/cmd/
+    target: str  # "module:function", called with the composed DictConfig
+    positional: tuple[str, ...] = ()  # config keys filled by positional arguments, in order
+    help: str = ""
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command(("scenes", "generate"), "scenes_generate", "chimein.scenes.commands:generate",
+            help="generate a scene dataset: n=200 seed=3 out=DIR [scenes=easy|default|hard] [scenes.family=...]"),
+    Command(("scenes", "show"), "scenes_show", "chimein.scenes.commands:show", positional=("spec",),
+            help="draw a scene's spectrogram and annotated timeline: SPEC.json out=PNG"),
+    Command(("demo",), "demo", "chimein.demo:main",
+            help="the main job on embedded defaults, on the CPU, in minutes"),
+    Command(("eval",), "eval", "chimein.eval.commands:run",
+            help="evaluate a policy on a suite: policy=NAME suite=chimein-bench-v0 out=DIR [workers=N]"),
+    Command(("eval", "materialize"), "eval_materialize", "chimein.eval.commands:materialize",
+            help="generate (once) or verify a suite: suite=NAME [verify=true]"),
+    Command(("eval", "compare"), "eval_compare", "chimein.eval.commands:compare",
+            positional=tuple(f"+runs.r{i:03d}" for i in range(256)),
+            help="leaderboard of eval runs: DIR1 DIR2 ... [out=leaderboard.md]"),
+    Command(("eval", "rescore"), "eval_rescore", "chimein.eval.commands:rescore", positional=("episodes",),
+            help="metrics from logged episodes alone: DIR/episodes.jsonl [out=DIR]"),
+    Command(("eval", "psb"), "eval_psb", "chimein.eval.commands:psb", positional=("manifest",),
+            help="Proactive-Sound-Bench accuracy: MANIFEST.jsonl policy=NAME out=DIR"),
+    Command(("scenes", "export-psb"), "scenes_export_psb", "chimein.eval.commands:export_psb",
+            help="write scenes as PSB clips + manifest: suite=NAME|dataset=DIR out=DIR [unit=cue|scene]"),
+)
+
+
+def config_dir() -> Path:
+    """``configs/`` of this checkout (``CHIMEIN_CONFIG_DIR`` overrides)."""
+    env = os.environ.get("CHIMEIN_CONFIG_DIR")
+    d = Path(env) if env else Path(__file__).resolve().parents[1] / "configs"
+    if not (d / "cmd").is_dir():
+        raise SystemExit(f"chimein: config directory {d} not found; set CHIMEIN_CONFIG_DIR to the repo's configs/")
+    return d
+
+
+def compose(config_name: str, overrides: Sequence[str] = ()):  # -> DictConfig
+    """Compose ``configs/cmd/<config_name>.yaml`` with Hydra overrides (also used by tests)."""
+    from hydra import compose as h_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base=None):
+        return h_compose(config_name=f"cmd/{config_name}", overrides=list(overrides))
+
+
+def _usage() -> str:
+    lines = ["usage: chimein <command> [args] [key=value ...] [--cfg]", "", "commands:"]
+    for c in COMMANDS:
+        lines.append(f"  {' '.join(c.words):<20} {c.help}")
+    return "\n".join(lines)
+
+
+def _find(argv: Sequence[str]) -> tuple[Command, list[str]]:
+    best: Command | None = None
+    for c in COMMANDS:
+        if tuple(argv[: len(c.words)]) == c.words and (best is None or len(c.words) > len(best.words)):
+            best = c
+    if best is None:
+        raise SystemExit(f"chimein: unknown command {' '.join(a for a in argv if '=' not in a)!r}\n\n{_usage()}")
+    return best, list(argv[len(best.words):])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    cmd, rest = _find(argv)
+    show_cfg = "--cfg" in rest
+    rest = [a for a in rest if a != "--cfg"]
+    if any(a in ("-h", "--help") for a in rest):
+        print(f"chimein {' '.join(cmd.words)}: {cmd.help}\n\nconfig (override with key=value):\n")
+        from omegaconf import OmegaConf
+
+        print(OmegaConf.to_yaml(compose(cmd.config)))
+        return 0
+    positional = [a for a in rest if "=" not in a and not a.startswith("~")]
+    overrides = [a for a in rest if a not in positional]
+    if len(positional) > len(cmd.positional):
+        raise SystemExit(f"chimein {' '.join(cmd.words)}: unexpected argument {positional[len(cmd.positional)]!r} "
+                         "(options are key=value)")
+    overrides += [f"{k}={v}" for k, v in zip(cmd.positional, positional, strict=False)]
+    try:
+        cfg = compose(cmd.config, overrides)
+    except Exception as e:  # hydra's errors name the bad override; keep them, drop the trace
+        raise SystemExit(f"chimein {' '.join(cmd.words)}: {e}") from None
+    if show_cfg:
+        from omegaconf import OmegaConf
+
+        print(OmegaConf.to_yaml(cfg))
+        return 0
+    mod, fn = cmd.target.split(":")
+    from chimein.scenes.spec import SpecError
+
+    try:
+        rc = getattr(importlib.import_module(mod), fn)(cfg)
+    except SpecError as e:
+        print(f"chimein: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("chimein: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,298 @@
+"""Scene datasets on disk: generate (parallel, resumable) and read.
+
+Layout of a dataset directory ``DIR``::
+
+    DIR/dataset.json       how it was generated (config, seed, format, versions)
+    DIR/manifest.jsonl     one line per scene: id, index, seed, duration_s, audio, spec, sha256, ...
+    DIR/audio/<id>.flac    the rendered scene, (samples, mics), 24-bit FLAC (or float WAV)
+    DIR/specs/<id>.json    the SceneSpec (JSON), enough to re-render or re-score it
+
+Every file is written atomically (temporary file + rename) and a scene enters the manifest only
+after its audio and spec are complete, so an interrupted ``generate`` loses nothing: rerunning
+the same command skips what is in the manifest and makes the rest. Scene ``i`` always has the
+seed :func:`~chimein.scenes.sampler.scene_seed` ``(seed, i)``, so the bytes do not depend on
+the number of workers or on interruptions. When generation finishes, the manifest is rewritten
+in index order.
+
+Examples
+--------
+>>> import tempfile
+>>> from chimein.scenes.dataset import generate_dataset, SceneDataset
+>>> d = tempfile.mkdtemp()
+>>> _ = generate_dataset({"family": "addressed", "difficulty": "easy"}, n=2, seed=0, out=d,
+...                      workers=1, progress=False)
+>>> ds = SceneDataset(d)
+>>> len(ds), ds.load(0).audio.dtype
+(2, dtype('float32'))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chimein.scenes.io import atomic_write_text, safe_join, write_audio
+from chimein.scenes.spec import SPEC_VERSION, SceneSpec, SpecError
+
+MANIFEST = "manifest.jsonl"
+HEADER = "dataset.json"
+AUDIO_FORMATS = ("flac", "wav")
+_REQUIRED = ("id", "index", "seed", "duration_s", "audio", "spec", "sha256")
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """One line of ``manifest.jsonl``."""
+
+    id: str
+    index: int
+    seed: int
+    duration_s: float
+    audio: str
+    spec: str
+    sha256: str
+    family: str = ""
+    difficulty: str = ""
+    n_mics: int = 1
+    sample_rate: int = 16000
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+def _parse_line(line: str, where: str) -> ManifestEntry:
+    try:
+        d = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise SpecError(f"{where}: not valid JSON ({e.msg}); each line must be one JSON object") from None
+    if not isinstance(d, dict):
+        raise SpecError(f"{where}: expected a JSON object, got {type(d).__name__}")
+    for k in _REQUIRED:
+        if k not in d:
+            raise SpecError(f"{where}: field '{k}' is missing")
+    known = set(ManifestEntry.__dataclass_fields__)
+    try:
+        return ManifestEntry(**{k: v for k, v in d.items() if k in known})
+    except TypeError as e:
+        raise SpecError(f"{where}: malformed entry: {e}") from None
+
+
+def read_manifest(root: str | Path, drop_partial_tail: bool = False) -> list[ManifestEntry]:
+    """Parse ``root/manifest.jsonl``; errors name the line.
+
+    ``drop_partial_tail`` tolerates an incomplete last line (a write cut off by a kill), as
+    the resuming generator does; readers of a finished dataset get an error instead.
+    """
+    path = Path(root) / MANIFEST
+    if not path.is_file():
+        raise SpecError(f"{path}: manifest not found; is {root} a dataset made by `chimein scenes generate`?")
+    text = path.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    entries: list[ManifestEntry] = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        last = i == len(lines) - 1  # no trailing newline: possibly cut off
+        try:
+            entries.append(_parse_line(line, f"{path}:{i + 1}"))
+        except SpecError:
+            if drop_partial_tail and last:
+                print(f"warning: {path}:{i + 1}: dropping an incomplete last line (interrupted write)", file=sys.stderr)
+                break
+            raise
+    return entries
+
+
+# ============================================================================================
+# Reading
+# ============================================================================================
+class SceneDataset:
+    """A generated scene dataset (or any directory in the same format).
+
+    Validates the manifest and that every referenced file exists when opened; ``load``
+    verifies the checksum when ``verify=True``.
+    """
+
+    def __init__(self, root: str | Path, verify: bool = False) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise SpecError(f"{self.root}: dataset directory not found")
+        self.verify = verify
+        self.entries = read_manifest(self.root)
+        seen: set[str] = set()
+        for e in self.entries:
+            if e.id in seen:
+                raise SpecError(f"{self.root / MANIFEST}: duplicate scene id {e.id!r}")
+            seen.add(e.id)
+            for fld in ("audio", "spec"):
+                p = safe_join(self.root, getattr(e, fld), what=f"{MANIFEST} entry {e.id!r} field '{fld}'")
+                if not p.is_file():
+                    raise SpecError(f"{p}: missing file of scene {e.id!r} (field '{fld}'); rerun the "
+                                    "`chimein scenes generate` command that made this dataset to restore it")
+        self._index = {e.id: i for i, e in enumerate(self.entries)}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self) -> Iterator[ManifestEntry]:
+        return iter(self.entries)
+
+    @property
+    def ids(self) -> list[str]:
+        return [e.id for e in self.entries]
+
+    def index_of(self, scene_id: str) -> int:
+        if scene_id not in self._index:
+            raise SpecError(f"{self.root}: no scene {scene_id!r} in the manifest")
+        return self._index[scene_id]
+
+    def spec(self, i: int) -> SceneSpec:
+        e = self.entries[i]
+        return SceneSpec.load(safe_join(self.root, e.spec))
+
+    def load(self, i: int) -> Any:
+        """The rendered scene ``i`` as :class:`~chimein.scenes.render.RenderedScene`."""
+        import soundfile as sf
+
+        from chimein.scenes.render import RenderedScene
+
+        e = self.entries[i]
+        path = safe_join(self.root, e.audio)
+        if self.verify and sha256_file(path) != e.sha256:
+            raise SpecError(f"{path}: checksum mismatch with {MANIFEST}; the file was modified or corrupted — "
+                            "delete it and its manifest line, then rerun generate")
+        try:
+            audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        except Exception as ex:
+            raise SpecError(f"{path}: cannot read scene audio ({ex})") from None
+        spec = self.spec(i)
+        if sr != spec.sample_rate or audio.shape[1] != spec.mics.n:
+            raise SpecError(f"{path}: audio is {sr} Hz x {audio.shape[1]} ch but the spec says "
+                            f"{spec.sample_rate} Hz x {spec.mics.n} ch")
+        return RenderedScene(audio=np.ascontiguousarray(audio), sample_rate=int(sr), spec=spec)
+
+
+# ============================================================================================
+# Generation
+# ============================================================================================
+def _config_dict(config: Mapping[str, Any] | Any) -> dict[str, Any]:
+    from chimein.scenes.sampler import SamplerConfig
+
+    cfg = SamplerConfig.from_mapping(config)
+    return json.loads(json.dumps(asdict(cfg)))
+
+
+def _job(args: tuple[dict[str, Any], int, int, str, str, str | None]) -> dict[str, Any]:
+    """Worker: sample, render and write one scene; return its manifest entry (as a dict)."""
+    config, index, base_seed, out, fmt, cache_dir = args
+    from chimein.scenes.render import render
+    from chimein.scenes.rir import RIRCache
+    from chimein.scenes.sampler import sample_scene, scene_seed
+
+    global _CACHE
+    if _CACHE is None:
+        _CACHE = RIRCache(cache_dir=cache_dir)
+    seed = scene_seed(base_seed, index)
+    sid = f"scene-{index:06d}"
+    spec = sample_scene(config, seed, scene_id=sid)
+    scene = render(spec, cache=_CACHE)
+    root = Path(out)
+    audio_rel, spec_rel = f"audio/{sid}.{fmt}", f"specs/{sid}.json"
+    write_audio(root / audio_rel, scene.audio, spec.sample_rate)
+    spec.save(root / spec_rel)
+    return asdict(ManifestEntry(
+        id=sid, index=index, seed=seed, duration_s=spec.duration_s, audio=audio_rel, spec=spec_rel,
+        sha256=sha256_file(root / audio_rel), family=spec.family, difficulty=spec.difficulty,
+        n_mics=spec.mics.n, sample_rate=spec.sample_rate,
+    ))
+
+
+_CACHE: Any = None
+
+
+def generate_dataset(
+    config: Mapping[str, Any] | Any,
+    n: int,
+    seed: int,
+    out: str | Path,
+    workers: int | None = None,
+    audio_format: str = "flac",
+    cache_dir: str | None = None,
+    progress: bool = True,
+    backend: str = "local",
+) -> Path:
+    """Generate (or resume) ``n`` scenes into ``out``; returns the manifest path.
+
+    Raises :class:`SpecError` if ``out`` holds a dataset made with another config, seed or
+    format (use another directory), or if ``n``/``audio_format`` are invalid.
+    """
+    from chimein.parallel import imap_unordered
+
+    if int(n) < 1:
+        raise SpecError(f"generate: field 'n': need at least 1 scene, got {n}")
+    if audio_format not in AUDIO_FORMATS:
+        raise SpecError(f"generate: field 'format': {audio_format!r} unsupported; use one of {AUDIO_FORMATS}")
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    cfg = _config_dict(config)
+    header = {"config": cfg, "seed": int(seed), "audio_format": audio_format, "spec_version": SPEC_VERSION}
+    hpath = root / HEADER
+    if hpath.exists():
+        old = json.loads(hpath.read_text())
+        for k in ("config", "seed", "audio_format", "spec_version"):
+            if old.get(k) != header[k]:
+                raise SpecError(f"{hpath}: this directory holds a dataset made with a different '{k}' "
+                                f"({old.get(k)!r} vs {header[k]!r}); use a new out= directory")
+    else:
+        from chimein import __version__
+
+        atomic_write_text(hpath, json.dumps({**header, "chimein_version": __version__}, indent=1, sort_keys=True))
+
+    mpath = root / MANIFEST
+    done: dict[int, ManifestEntry] = {}
+    if mpath.exists():
+        for e in read_manifest(root, drop_partial_tail=True):
+            if (root / e.audio).is_file() and (root / e.spec).is_file():
+                done[e.index] = e
+        # rewrite without a partial tail so appends start on a fresh line
+        atomic_write_text(mpath, "".join(e.to_json() + "\n" for e in sorted(done.values(), key=lambda e: e.index)))
+    todo = [i for i in range(int(n)) if i not in done]
+
+    bar = None
+    if progress and todo:
+        from tqdm import tqdm
+
+        bar = tqdm(total=int(n), initial=int(n) - len(todo), desc="scenes", unit="scene")
+    jobs = ((cfg, i, int(seed), str(root), audio_format, cache_dir) for i in todo)
+    fd = os.open(mpath, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        for _, entry in imap_unordered(_job, jobs, workers=workers, backend=backend):
+            e = ManifestEntry(**entry)
+            os.write(fd, (e.to_json() + "\n").encode())  # one write per line: never interleaved
+            os.fsync(fd)
+            done[e.index] = e
+            if bar is not None:
+                bar.update(1)
+    finally:
+        os.close(fd)
+        if bar is not None:
+            bar.close()
+    entries = sorted(done.values(), key=lambda e: e.index)
+    atomic_write_text(mpath, "".join(e.to_json() + "\n" for e in entries))
+    return mpath
