@@ -8,4 +8,6 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+import chimein.envs  # noqa: E402,F401  (registers the chimein/* Gymnasium ids; no torch)
+
 __all__ = ["__version__"]

@@ -1,0 +1,286 @@
+"""What the single and the vector environment share: validated options, spaces, episode setup.
+
+:class:`EnvConfig` holds every option that shapes an episode (chunking, observation, assistant
+speech, echo, reward) and builds the observation/action spaces, so ``ResponseTimingEnv`` and
+``ResponseTimingVectorEnv`` cannot disagree. The helpers below turn a rendered scene into the
+per-episode buffers both step over: a chunk-aligned, clipped copy of the audio (plus one silent
+chunk for the final observation) and, in ``logmel`` mode, every frame of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import math
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from chimein.envs.echo import assistant_voice
+from chimein.envs.features import LogMel
+from chimein.envs.scoring import RewardConfig
+from chimein.scenes.spec import SpecError
+
+OBS_MODES = ("audio", "logmel")
+CHUNK_MS_RANGE = (20.0, 400.0)
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Options that shape an episode; validated on construction (clear :class:`SpecError`).
+
+    See :class:`~chimein.envs.env.ResponseTimingEnv` for the meaning of each field.
+    """
+
+    chunk_ms: float = 80.0
+    obs_mode: str = "audio"
+    n_mics: int = 1
+    sample_rate: int = 16000
+    n_frames: int = 100
+    n_mels: int = 64
+    speak_s: float = 2.0
+    echo: bool = False
+    echo_db: float = -30.0
+    max_time_since_spoke_s: float = 30.0
+    max_duration_s: float | None = None
+    reward: RewardConfig = field(default_factory=RewardConfig)
+
+    def __post_init__(self) -> None:
+        def num(name: str, lo: float, hi: float, integer: bool = False) -> None:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not math.isfinite(v):
+                raise SpecError(f"env: option '{name}': expected a number, got {v!r}")
+            if integer and v != int(v):
+                raise SpecError(f"env: option '{name}': expected an integer, got {v!r}")
+            if not lo <= v <= hi:
+                raise SpecError(f"env: option '{name}': must be in [{lo}, {hi}], got {v}")
+
+        num("chunk_ms", *CHUNK_MS_RANGE)
+        num("n_mics", 1, 16, integer=True)
+        num("sample_rate", 8000, 48000, integer=True)
+        num("n_frames", 1, 2000, integer=True)
+        num("n_mels", 1, 128, integer=True)
+        num("speak_s", 0.0, 60.0)
+        num("echo_db", -100.0, 0.0)
+        num("max_time_since_spoke_s", 0.1, 86400.0)
+        if self.max_duration_s is not None:
+            num("max_duration_s", 0.001, 86400.0)
+        if self.obs_mode not in OBS_MODES:
+            raise SpecError(f"env: option 'obs_mode': got {self.obs_mode!r}; use one of {OBS_MODES}")
+        if not isinstance(self.echo, (bool, np.bool_)):
+            raise SpecError(f"env: option 'echo': expected true/false, got {self.echo!r}")
+        if not isinstance(self.reward, RewardConfig):
+            object.__setattr__(self, "reward", RewardConfig.from_mapping(self.reward))
+        samples = self.chunk_ms * self.sample_rate / 1000.0
+        if abs(samples - round(samples)) > 1e-9:
+            raise SpecError(f"env: option 'chunk_ms': {self.chunk_ms} ms is {samples:g} samples at "
+                            f"{self.sample_rate} Hz; choose a chunk that is a whole number of samples")
+        for name in ("n_mics", "sample_rate", "n_frames", "n_mels"):
+            object.__setattr__(self, name, int(getattr(self, name)))
+        if self.obs_mode == "logmel":
+            hop = self.logmel.hop
+            if round(samples) % hop:
+                raise SpecError(f"env: option 'chunk_ms': with obs_mode='logmel' the chunk must be a multiple "
+                                f"of the 10 ms feature hop, got {self.chunk_ms} ms")
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], extra: tuple[str, ...] = ()) -> EnvConfig:
+        """Build from keyword options; an unknown name raises :class:`SpecError` with the
+        closest valid names (``extra``: names the caller handles itself)."""
+        known = [f.name for f in fields(cls)]
+        for k in options:
+            if k not in known:
+                valid = sorted([*known, *extra])
+                close = difflib.get_close_matches(k, valid, n=2)
+                hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+                raise SpecError(f"env: unknown option {k!r}{hint} Valid options: {valid}")
+        return cls(**dict(options))
+
+    # ---------------------------------------------------------------- derived values
+    @property
+    def chunk_samples(self) -> int:
+        return int(round(self.chunk_ms * self.sample_rate / 1000.0))
+
+    @property
+    def chunk_s(self) -> float:
+        """Chunk length in seconds (exactly ``chunk_samples / sample_rate``)."""
+        return self.chunk_samples / self.sample_rate
+
+    @property
+    def logmel(self) -> LogMel:
+        lm = self.__dict__.get("_logmel")
+        if lm is None:
+            lm = LogMel(self.sample_rate, self.n_mels)
+            object.__setattr__(self, "_logmel", lm)
+        return lm
+
+    @property
+    def frames_per_chunk(self) -> int:
+        return self.chunk_samples // self.logmel.hop
+
+    @property
+    def echo_signal(self) -> np.ndarray | None:
+        """The assistant's voice for one utterance (``speak_s`` long), or None without echo."""
+        if not self.echo or self.speak_s <= 0:
+            return None
+        sig = self.__dict__.get("_echo")
+        if sig is None:
+            n = max(1, int(round(self.speak_s * self.sample_rate)))
+            sig = assistant_voice(n, self.sample_rate, self.echo_db)
+            object.__setattr__(self, "_echo", sig)
+        return sig
+
+    # ---------------------------------------------------------------- spaces
+    def observation_space(self) -> spaces.Dict:
+        """``Dict(audio|logmel, assistant_speaking, time_since_spoke)``; exact dtypes and bounds."""
+        if self.obs_mode == "audio":
+            main: spaces.Box = spaces.Box(-1.0, 1.0, (self.chunk_samples, self.n_mics), np.float32)
+        else:
+            lm = self.logmel
+            main = spaces.Box(np.float32(lm.low), np.float32(lm.high),
+                              (self.n_mics, self.n_frames, self.n_mels), np.float32)
+        return spaces.Dict({
+            self.obs_mode: main,
+            "assistant_speaking": spaces.MultiBinary(1),
+            "time_since_spoke": spaces.Box(0.0, np.float32(self.max_time_since_spoke_s), (1,), np.float32),
+        })
+
+    @staticmethod
+    def action_space() -> spaces.Discrete:
+        return spaces.Discrete(3)
+
+
+# ============================================================================================
+# Episode setup
+# ============================================================================================
+def scene_audio(scene: Any, cfg: EnvConfig) -> tuple[np.ndarray, int]:
+    """Validate a rendered scene against the env; return ``(audio view, n_steps)``.
+
+    The view holds the first ``n_mics`` channels (channel 0 is the reference microphone) and is
+    cropped to ``max_duration_s``. ``n_steps = ceil(samples / chunk_samples)`` (the last chunk
+    is zero-padded).
+    """
+    sid = getattr(getattr(scene, "spec", None), "id", "?")
+    audio = getattr(scene, "audio", None)
+    if not isinstance(audio, np.ndarray) or audio.ndim != 2 or audio.shape[0] == 0:
+        raise SpecError(f"scene {sid!r}: audio must be a non-empty (samples, mics) array, got "
+                        f"{getattr(audio, 'shape', type(audio).__name__)}")
+    if int(scene.sample_rate) != cfg.sample_rate:
+        raise SpecError(f"scene {sid!r}: sample rate {scene.sample_rate} Hz differs from the env's "
+                        f"{cfg.sample_rate} Hz; render scenes at {cfg.sample_rate} Hz or set sample_rate")
+    if audio.shape[1] < cfg.n_mics:
+        raise SpecError(f"scene {sid!r}: has {audio.shape[1]} microphone channel(s) but the env observes "
+                        f"n_mics={cfg.n_mics}; lower n_mics or render scenes with more microphones")
+    n = audio.shape[0]
+    if cfg.max_duration_s is not None:
+        n = min(n, max(1, int(round(cfg.max_duration_s * cfg.sample_rate))))
+    return audio[:n, : cfg.n_mics], -(-n // cfg.chunk_samples)
+
+
+#: Scenes whose audio was found finite and within [-1, 1] (checked once per scene object).
+_CLEAN: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def is_clean(scene: Any) -> bool:
+    """Whether ``scene.audio`` is finite and within [-1, 1] (cached per scene object)."""
+    clean = _CLEAN.get(scene)
+    if clean is None:
+        lo, hi = float(scene.audio.min()), float(scene.audio.max())  # NaN propagates: not clean
+        clean = lo >= -1.0 and hi <= 1.0
+        with contextlib.suppress(TypeError):  # not weak-referenceable: checked again next time
+            _CLEAN[scene] = clean
+    return clean
+
+
+class EpisodeAudio:
+    """The ``n + 1`` chunks an episode observes: ``n`` chunks of the scene (the last one
+    zero-padded) and one silent chunk for the final observation.
+
+    A clean scene (finite, within [-1, 1]) is read in place: full chunks are views of
+    ``scene.audio`` and only the padded tail is copied, so replaying pre-rendered scenes costs
+    no per-episode copy. Otherwise -- or with ``private=True`` (echo is added to the audio) --
+    the episode gets its own clipped copy. Scenes are read, never written: do not modify a
+    scene's audio while an environment plays it.
+    """
+
+    __slots__ = ("n", "C", "full", "head", "tail", "buf")
+
+    def __init__(self, scene: Any, cfg: EnvConfig, private: bool = False) -> None:
+        src, n = scene_audio(scene, cfg)
+        C = cfg.chunk_samples
+        self.n, self.C = n, C
+        m = src.shape[1]
+        if private or not is_clean(scene):
+            buf = np.empty(((n + 1) * C, m), np.float32)
+            np.clip(src, -1.0, 1.0, out=buf[: src.shape[0]])
+            buf[src.shape[0]:] = 0.0
+            if not np.isfinite(buf).all():
+                raise SpecError(f"scene {scene.spec.id!r}: audio contains NaN or infinite samples; "
+                                "re-render the scene")
+            self.buf: np.ndarray | None = buf
+            self.head = buf.reshape(n + 1, C, m)
+            self.full = n + 1
+            self.tail = self.head[:0]
+        else:
+            f = src.shape[0] // C
+            self.buf = None
+            self.head = src[: f * C].reshape(f, C, m)  # a view: splitting an axis never copies
+            tail = np.zeros(((n + 1 - f) * C, m), np.float32)
+            tail[: src.shape[0] - f * C] = src[f * C:]
+            self.tail = tail.reshape(n + 1 - f, C, m)
+            self.full = f
+
+    def chunk(self, k: int) -> np.ndarray:
+        """Chunk ``k`` (``0 <= k <= n``) as a read-only-by-convention view."""
+        return self.head[k] if k < self.full else self.tail[k - self.full]
+
+    def samples(self) -> np.ndarray:
+        """All ``(n + 1) * C`` samples as one array (the private buffer, or a new copy)."""
+        if self.buf is not None:
+            return self.buf
+        return np.concatenate([self.head.reshape(-1, self.head.shape[2]), self.tail.reshape(-1, self.tail.shape[2])])
+
+    def make_private(self) -> np.ndarray:
+        """Switch to a private copy (to add echo); return the sample buffer."""
+        if self.buf is None:
+            self.buf = np.ascontiguousarray(self.samples(), dtype=np.float32)
+            self.head = self.buf.reshape(self.n + 1, self.C, self.buf.shape[1])
+            self.full = self.n + 1
+            self.tail = self.head[:0]
+        return self.buf
+
+
+def scene_frames(audio: EpisodeAudio, cfg: EnvConfig) -> np.ndarray:
+    """Log-mel frames of the episode, ``(n_frames + (n + 1) * frames_per_chunk, n_mics, n_mels)``:
+    ``n_frames`` rows of the floor value (the history before the scene), then every frame."""
+    lm = cfg.logmel
+    fr = lm.frames(audio.samples())
+    out = np.empty((cfg.n_frames + fr.shape[0], fr.shape[1], fr.shape[2]), np.float32)
+    out[: cfg.n_frames] = np.float32(lm.low)
+    out[cfg.n_frames:] = fr
+    return out
+
+
+def add_echo(buf: np.ndarray, start: int, echo: np.ndarray) -> tuple[int, int]:
+    """Add the assistant's voice to every channel of ``buf`` from sample ``start`` (clipped to
+    the buffer and to [-1, 1]); return the modified sample range."""
+    end = min(buf.shape[0], start + echo.shape[0])
+    if end > start:
+        seg = buf[start:end]
+        seg += echo[: end - start, None]
+        np.clip(seg, -1.0, 1.0, out=seg)
+    return start, end
+
+
+def refresh_frames(frames: np.ndarray, pad: int, buf: np.ndarray, lm: LogMel, start: int, end: int) -> None:
+    """Recompute the log-mel frames of ``buf`` whose windows overlap samples ``[start, end)``
+    (``frames[pad + j]`` is frame ``j``)."""
+    total = frames.shape[0] - pad
+    j0 = max(0, start // lm.hop)
+    j1 = min(total, -(-(end + lm.win) // lm.hop) - 1)
+    if j1 > j0:
+        frames[pad + j0: pad + j1] = lm.frames(buf, j0, j1)
