@@ -1,0 +1,151 @@
+"""Resolve a policy name (and, in later versions, a checkpoint path or URL) to a policy.
+
+``make_policy`` is what ``policy=<...>`` on the command line goes through. Names map to
+factories in :data:`POLICY_FACTORIES`; anything that looks like a path or a ``remote://``
+URL goes to the path/URL hooks, where checkpoint loading and the policy server plug in.
+
+Examples
+--------
+>>> from chimein.agents.registry import make_policy, POLICY_NAMES
+>>> POLICY_NAMES
+('always-wait', 'random', 'energy-endpoint', 'silero-endpoint', 'oracle')
+>>> make_policy("random", rate=0.1, seed=7).name
+'random'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from chimein.agents.policy import Policy
+from chimein.scenes.spec import SpecError
+
+__all__ = ["POLICY_FACTORIES", "POLICY_NAMES", "REMOTE_SCHEME", "make_policy", "register_policy"]
+
+#: URL scheme of a policy served by ``chimein serve`` (a later issue).
+REMOTE_SCHEME = "remote://"
+
+
+def _always_wait(**kw: Any) -> Policy:
+    from chimein.agents.baselines import AlwaysWait
+
+    return AlwaysWait(**kw)
+
+
+def _random(**kw: Any) -> Policy:
+    from chimein.agents.baselines import RandomPolicy
+
+    return RandomPolicy(**kw)
+
+
+def _energy(**kw: Any) -> Policy:
+    from chimein.agents.baselines import EnergyEndpoint
+
+    return EnergyEndpoint(**kw)
+
+
+def _silero(**kw: Any) -> Policy:
+    from chimein.agents.baselines import SileroEndpoint
+
+    return SileroEndpoint(**kw)
+
+
+def _oracle(**kw: Any) -> Policy:
+    from chimein.agents.baselines import Oracle
+
+    return Oracle(**kw)
+
+
+#: Name -> factory taking the policy's keyword arguments.
+POLICY_FACTORIES: dict[str, Callable[..., Policy]] = {
+    "always-wait": _always_wait,
+    "random": _random,
+    "energy-endpoint": _energy,
+    "silero-endpoint": _silero,
+    "oracle": _oracle,
+}
+
+#: The built-in policy names, in leaderboard order.
+POLICY_NAMES: tuple[str, ...] = tuple(POLICY_FACTORIES)
+
+
+def register_policy(name: str, factory: Callable[..., Policy]) -> None:
+    """Add a named policy factory (plugins, tests); refuses to shadow an existing name."""
+    if not name or "/" in name or name.startswith(REMOTE_SCHEME) or name in POLICY_FACTORIES:
+        raise SpecError(f"policy name {name!r} is empty, looks like a path/URL or is taken; "
+                        f"taken: {sorted(POLICY_FACTORIES)}")
+    POLICY_FACTORIES[name] = factory
+
+
+def _looks_like_path(s: str) -> bool:
+    return (os.sep in s or "/" in s or s.startswith((".", "~")) or Path(s).expanduser().exists())
+
+
+def _from_remote(url: str, **kwargs: Any) -> Policy:
+    """Hook for ``remote://host:port`` (the policy server of a later issue)."""
+    raise SpecError(f"policy {url!r}: remote policies ({REMOTE_SCHEME}host:port) are not "
+                    "available in this version of chimein; use one of " + ", ".join(POLICY_FACTORIES))
+
+
+def _from_checkpoint(path: str, **kwargs: Any) -> Policy:
+    """A checkpoint directory (``chimein train supervised`` output) -> :class:`~chimein.agents.lm_policy.LMPolicy`."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise SpecError(f"policy {path!r}: no such file or directory, and not a policy name; "
+                        "valid names: " + ", ".join(POLICY_FACTORIES))
+    from chimein.agents.checkpoint import explain_not_checkpoint, is_checkpoint
+
+    if not is_checkpoint(p):
+        raise SpecError(f"policy {path!r}: " + explain_not_checkpoint(p)
+                        + "; valid policy names: " + ", ".join(POLICY_FACTORIES))
+    from chimein.agents.lm_policy import LMPolicy
+
+    try:
+        return LMPolicy(str(p), **kwargs)
+    except TypeError as e:
+        raise SpecError(f"policy {path!r}: bad arguments {sorted(kwargs)}: {e}") from None
+
+
+def make_policy(name_or_path: str, **kwargs: Any) -> Policy:
+    """Build a policy from a registry name, a checkpoint path or a ``remote://`` URL.
+
+    Parameters
+    ----------
+    name_or_path : str
+        One of :data:`POLICY_NAMES` (case-insensitive, ``_`` accepted for ``-``); checkpoint
+        directories and ``remote://host:port`` are resolved by hooks filled in by later issues.
+    **kwargs
+        Passed to the policy's constructor (e.g. ``chunk_s=0.08``, ``rate=0.05``,
+        ``silence_timeout_s=0.5``, ``speak_s=2.0``).
+
+    Raises
+    ------
+    SpecError
+        Unknown name (the message lists the valid ones), a path that is not a checkpoint, or
+        keyword arguments the policy does not take.
+
+    Examples
+    --------
+    >>> policy = make_policy("energy-endpoint", chunk_s=0.08, silence_timeout_s=0.5)
+    >>> policy.endpointer.silence_frames
+    25
+    """
+    if not isinstance(name_or_path, str) or not name_or_path.strip():
+        raise SpecError(f"policy: expected a name or path, got {name_or_path!r}; "
+                        "valid names: " + ", ".join(POLICY_FACTORIES))
+    s = name_or_path.strip()
+    if s.startswith(REMOTE_SCHEME):
+        return _from_remote(s, **kwargs)
+    key = s.lower().replace("_", "-")
+    if key in POLICY_FACTORIES:
+        try:
+            return POLICY_FACTORIES[key](**kwargs)
+        except TypeError as e:
+            raise SpecError(f"policy {key!r}: bad arguments {sorted(kwargs)}: {e}") from None
+    if _looks_like_path(s):
+        return _from_checkpoint(s, **kwargs)
+    raise SpecError(f"policy {s!r}: unknown policy name; valid names: " + ", ".join(POLICY_FACTORIES)
+                    + f" (checkpoint directories and {REMOTE_SCHEME}host:port come in later versions)")
