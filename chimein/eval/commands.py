@@ -1,0 +1,183 @@
+"""``chimein eval ...`` and ``chimein scenes export-psb``: thin wrappers from a composed
+config to :mod:`chimein.eval`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from chimein.scenes.spec import SpecError
+
+
+def _container(cfg: Any) -> dict[str, Any]:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+def _workers(v: Any) -> int | None:
+    return int(v) or None if v is not None else None
+
+
+def _summary(results: Mapping[str, Any]) -> str:
+    from chimein.eval.report import LEADERBOARD_COLUMNS, fmt
+
+    o = results["metrics"]["overall"]
+    lines = [f"{results['policy']} on {results['suite']['name']} ({o['n_episodes']} episodes, "
+             f"fingerprint {results['suite']['fingerprint'][:12]}):"]
+    lines += [f"  {k:<24} {fmt(o.get(k))}" for k in LEADERBOARD_COLUMNS]
+    t = results.get("timing") or {}
+    if t.get("episodes_per_s"):
+        lines.append(f"  {'episodes/s':<24} {t['episodes_per_s']:.2f} ({t['episodes_run']} run, "
+                     f"{t['episodes_resumed']} resumed)")
+    return "\n".join(lines)
+
+
+def run(cfg: Any) -> int:
+    """``chimein eval policy=NAME suite=chimein-bench-v0 out=DIR [workers=N]``."""
+    from chimein.eval.runner import evaluate
+
+    c = _container(cfg)
+    e = c["eval"]
+    res = evaluate(
+        c["policy"], c["suite"], out=c["out"], policy_kwargs=c.get("policy_args") or {},
+        workers=_workers(c.get("workers")), batch_size=int(e["batch_size"]), env=e.get("env") or {},
+        cache_dir=e.get("cache_dir"), rir_cache_dir=e.get("rir_cache_dir"), resamples=int(e["resamples"]),
+        seed=int(e["seed"]), progress=bool(e["progress"]), report=bool(e["report"]), examples=int(e["examples"]),
+        backend=str(e["backend"]), splits=e.get("splits"),
+    )
+    print(_summary(res))
+    print(f"wrote {Path(c['out']) / 'results.json'}, episodes.jsonl, report.md", file=sys.stderr)
+    return 0
+
+
+def materialize(cfg: Any) -> int:
+    """``chimein eval materialize suite=NAME [verify=true]``: generate (or check) a suite."""
+    from chimein.eval.suites import materialize as mat
+
+    c = _container(cfg)
+    e = c["eval"]
+    m = mat(c["suite"], cache_dir=e.get("cache_dir"), workers=_workers(c.get("workers")), progress=bool(e["progress"]),
+            verify=bool(c.get("verify", False)), rir_cache_dir=e.get("rir_cache_dir"), backend=str(e["backend"]))
+    print(json.dumps({**m.identity, "root": str(m.root), "n_scenes": m.definition.n_scenes}, indent=1))
+    return 0
+
+
+def _runs(c: Mapping[str, Any]) -> list[str]:
+    runs = c.get("runs") or {}
+    if isinstance(runs, Mapping):
+        return [str(runs[k]) for k in sorted(runs)]
+    if isinstance(runs, str):
+        return [r for r in runs.split(",") if r]
+    return [str(r) for r in runs]
+
+
+def compare(cfg: Any) -> int:
+    """``chimein eval compare DIR1 DIR2 ... [out=leaderboard.md]``."""
+    from chimein.eval.report import compare as cmp
+
+    c = _container(cfg)
+    runs = _runs(c)
+    out = c.get("out")
+    if out is None and runs:
+        out = str(Path(runs[0]).resolve().parent / "leaderboard.md")
+    text, written = cmp(runs, out=out, sort_by=str(c.get("sort_by", "normalized_reward")))
+    print(text, end="")
+    if written is not None:
+        print(f"wrote {written}", file=sys.stderr)
+    return 0
+
+
+def rescore(cfg: Any) -> int:
+    """``chimein eval rescore DIR/episodes.jsonl [out=DIR] [+reward.miss=-1]``: metrics from logs."""
+    from chimein import __version__
+    from chimein.eval.episodes import read_episodes
+    from chimein.eval.metrics import aggregate
+    from chimein.eval.report import write_results
+
+    c = _container(cfg)
+    e = c["eval"]
+    path = Path(c["episodes"])
+    if path.is_dir():
+        path = path / "episodes.jsonl"
+    lines = read_episodes(path)
+    if not lines:
+        raise SpecError(f"{path}: no episodes to re-score")
+    reward = c.get("reward") or None
+    if reward:
+        base = lines[0].get("reward_cfg") or {}
+        reward = {**base, **reward}
+    from chimein.eval.metrics import from_line
+
+    suites = {json.dumps(line.get("suite"), sort_keys=True) for line in lines}
+    if len(suites) > 1 or len({line.get("run") for line in lines}) > 1:
+        raise SpecError(f"{path}: episodes of several suites, versions or runs; re-score one run at a time")
+    base = Path(c["specs_root"]) if c.get("specs_root") else path.parent
+    eps = [from_line(line, base_dir=base, rescore=True, reward=reward) for line in lines]
+    first = lines[0]
+    suite = dict(first.get("suite") or {"name": "custom", "revision": 0, "definition_hash": "", "fingerprint": ""})
+    for i, (line, ep) in enumerate(zip(lines, eps, strict=True)):
+        lines[i] = {**line, "outcome": ep.outcome.to_dict()}
+    results = {
+        "suite": {**suite, "description": f"re-scored from {path}", "n_scenes": len(lines)},
+        "policy": str(first.get("policy", "logged")), "policy_kwargs": first.get("policy_kwargs") or {},
+        "run": first.get("run"), "env": first.get("env") or {},
+        "reward_cfg": eps[0].reward_cfg.to_dict(), "chimein_version": __version__, "rescored_from": str(path),
+        "metrics": aggregate(eps, resamples=int(e["resamples"]), seed=int(e["seed"])),
+    }
+    out = Path(c["out"]) if c.get("out") else path.parent / "rescore"
+    write_results(results, out, episodes=lines, report=bool(e["report"]), examples=int(e["examples"]))
+    print(_summary(results))
+    print(f"wrote {out / 'results.json'}", file=sys.stderr)
+    return 0
+
+
+def psb(cfg: Any) -> int:
+    """``chimein eval psb MANIFEST policy=NAME out=DIR``: PSB decision accuracy (+ timing metrics)."""
+    from chimein.eval.psb import evaluate_psb
+
+    c = _container(cfg)
+    e = c["eval"]
+    res = evaluate_psb(
+        c["manifest"], c["policy"], out=c["out"], policy_kwargs=c.get("policy_args") or {},
+        workers=_workers(c.get("workers")), batch_size=int(e["batch_size"]), env=e.get("env") or {},
+        lead_s=float(c["lead_s"]), tail_s=float(c["tail_s"]), skip_bad_audio=bool(c["skip_bad_audio"]),
+        resamples=int(e["resamples"]), seed=int(e["seed"]), progress=bool(e["progress"]), report=bool(e["report"]),
+        backend=str(e["backend"]),
+    )
+    p = res["psb"]
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{100 * v:.1f}"
+
+    print(f"{res['policy']} on {p['n_clips']} PSB clips ({p['n_respond']} RESPOND / {p['n_ignore']} IGNORE): "
+          f"accuracy {pct(p['accuracy'])}, RESPOND {pct(p['respond_accuracy'])}, IGNORE {pct(p['ignore_accuracy'])}, "
+          f"domain macro {pct(p['domain_macro_accuracy'])}, unusable {p['unusable']} (counted wrong)")
+    for d, v in p["by_domain"].items():
+        print(f"  {d:<20} n={v['n']:<4} accuracy {pct(v['accuracy'])}")
+    return 0
+
+
+def export_psb(cfg: Any) -> int:
+    """``chimein scenes export-psb suite=NAME|dataset=DIR out=DIR [unit=cue|scene]``."""
+    from chimein.eval.psb import export_psb as export
+
+    c = _container(cfg)
+    if bool(c.get("suite")) == bool(c.get("dataset")):
+        raise SpecError("scenes export-psb: give exactly one of suite=NAME (a suite, materialised if needed) "
+                        "or dataset=DIR (a folder written by `chimein scenes generate`)")
+    if c.get("suite"):
+        from chimein.eval.suites import materialize as mat
+
+        source: Any = mat(c["suite"], cache_dir=c.get("cache_dir"), workers=_workers(c.get("workers")),
+                          progress=bool(c.get("progress", True)))
+    else:
+        source = c["dataset"]
+    manifest = export(source, c["out"], unit=str(c["unit"]), lead_s=float(c["lead_s"]), post_s=float(c["post_s"]),
+                      max_clip_s=float(c["max_clip_s"]), splits=c.get("splits"))
+    n = sum(1 for line in manifest.read_text().splitlines() if line.strip())
+    print(f"wrote {manifest} ({n} clips)")
+    return 0
