@@ -26,6 +26,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_render.py
 	$(PY) benchmarks/bench_env.py
+	$(PY) benchmarks/bench_eval.py
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache
