@@ -148,3 +148,62 @@ def test_scene_seed_is_stable_and_distinct() -> None:
 def test_bad_config_names_the_field(cfg: dict, field: str) -> None:
     with pytest.raises(SpecError, match=field):
         SamplerConfig.from_mapping(cfg)
+
+
+def _make_pack(root) -> None:
+    import json
+
+    import numpy as np
+    import soundfile as sf
+
+    from chimein.scenes.speech import synthesize
+
+    (root / "Daily_Living").mkdir(parents=True)
+    sp = synthesize("hey chime, what time is it", voice="en-us+m3", sample_rate=44100).audio
+    sf.write(root / "request.wav", np.stack([sp, sp * 0.8], axis=1), 44100)
+    t = np.arange(int(8000 * 3.0)) / 8000
+    beep = 0.3 * np.sin(2 * np.pi * 3000 * t) * ((t % 1.0) < 0.5)
+    sf.write(root / "Daily_Living" / "alarm.flac", beep, 8000)
+    rng = np.random.default_rng(0)
+    sf.write(root / "hum.ogg", 0.1 * rng.standard_normal(22050 * 2), 22050)
+    lines = [
+        {"id": "r1", "path": "./request.wav", "description": "recorded request", "decision": "RESPOND",
+         "action": "RESPOND"},
+        {"id": "a1", "path": "./Daily_Living/alarm.flac", "description": "my alarm", "decision": "RESPOND",
+         "safety_critical": True, "onset_delay_s": 0.3},
+        {"id": "h1", "path": "./hum.ogg", "description": "my hum", "decision": "IGNORE"},
+    ]
+    (root / "manifest.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+
+
+def test_sound_pack_recordings_join_the_scenes(tmp_path) -> None:
+    import numpy as np
+
+    from chimein.scenes.render import render
+
+    _make_pack(tmp_path / "pack")
+    cfg = {"sound_packs": [str(tmp_path / "pack")], "pack_fraction": 1.0}
+    pro = sample_scene({**cfg, "family": "proactive"}, 1)
+    (cue,) = pro.annotations.action_cues
+    src = next(s for s in pro.sources if s.id in cue.source_ids)
+    assert src.kind == "file" and cue.label == "my alarm" and cue.safety_critical
+    assert cue.window[0] == pytest.approx(src.onset_s + 0.3, abs=1e-3)
+    add = sample_scene({**cfg, "family": "addressed"}, 2)
+    (resp,) = add.annotations.action_cues
+    user = next(s for s in add.sources if s.id in resp.source_ids)
+    assert user.kind == "file" and user.role == "user"
+    # the turn ends where the recording's speech ends (not at the file's end)
+    assert user.onset_s < resp.window[0] <= user.onset_s + user.duration_s + 1e-6
+    dis = sample_scene({**cfg, "family": "distractors"}, 3)
+    assert dis.annotations.action_cues == ()
+    audio = render(add).audio
+    assert np.isfinite(audio).all() and np.abs(audio).max() > 1e-3
+    assert sample_scene({**cfg, "family": "addressed"}, 2) == add
+
+
+def test_bad_sound_pack_is_reported(tmp_path) -> None:
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "manifest.jsonl").write_text('{"id": "x", "path": "../escape.wav", "description": "d", '
+                                                   '"decision": "IGNORE"}\n')
+    with pytest.raises(SpecError, match="escape"):
+        SamplerConfig.from_mapping({"sound_packs": [str(tmp_path / "p")]})

@@ -43,6 +43,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -124,8 +125,13 @@ class SamplerConfig:
     multi_event_duration_s: Sequence[float] | None = None
     respond_window_s: float | None = None
     intervene_window_s: float | None = None
-    #: event classes (names) or pack entries this sampler may use; None: all built-in classes.
+    #: event classes (names) this sampler may use; None: all built-in classes.
     event_classes: Sequence[str] | None = None
+    #: folders (or manifest.jsonl paths) of sound packs in Proactive-Sound-Bench's format; their
+    #: INTERVENE/IGNORE recordings join the events, RESPOND recordings the addressed requests.
+    sound_packs: Sequence[str] | None = None
+    #: probability that an event (or an addressed request) is drawn from the packs when one fits
+    pack_fraction: float | None = None
     augment: Sequence[Mapping[str, Any]] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -188,7 +194,9 @@ class SamplerConfig:
         rng_("lead_s", 0, 30)
         rng_("tail_s", 0, 30)
         rng_("multi_event_duration_s", 10, 600)
-        for name in ("distractor_rate", "overlap"):
+        for p in self.sound_packs or ():
+            _pack(str(p))  # loads and validates the manifest (errors name file:line and field)
+        for name in ("distractor_rate", "overlap", "pack_fraction"):
             v = float(getattr(self, name))
             if not 0.0 <= v <= 1.0:
                 raise SpecError(f"scenes config: field '{name}': must be in [0, 1], got {v}")
@@ -225,7 +233,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         speech_rate=[150.0, 200.0], speech_pitch=[35.0, 65.0], pause_s=[0.5, 1.5],
         distractor_rate=0.3, overlap=0.15, lead_s=[0.8, 2.4], tail_s=[0.8, 2.4],
         multi_event_duration_s=[30.0, 120.0], respond_window_s=3.0, intervene_window_s=5.0,
-        event_classes=None, augment=[],
+        event_classes=None, sound_packs=[], pack_fraction=0.5, augment=[],
     ),
     "easy": dict(
         room_length=[3.0, 6.0], room_width=[2.5, 5.0], rt60=[0.15, 0.35], snr_db=[22.0, 35.0],
@@ -341,10 +349,64 @@ class _Builder:
         return sorted(n for n, ec in EVENT_CLASSES.items()
                       if ec.decision == decision and (allowed is None or n in allowed))
 
+    def pack_entries(self, action: str) -> list[tuple[str, Any]]:
+        """``(pack root, entry)`` of every sound-pack recording whose action is ``action``."""
+        out = []
+        for p in self.cfg.sound_packs or ():
+            pack = _pack(str(p))
+            out += [(str(pack.root), e) for e in pack.by_action(action)]
+        return out
+
+    def use_pack(self, action: str) -> tuple[str, Any] | None:
+        """With probability ``pack_fraction``, a pack recording of ``action`` (else None)."""
+        entries = self.pack_entries(action)
+        if not entries or self.rng.random() >= float(self.cfg.pack_fraction):  # type: ignore[arg-type]
+            return None
+        return entries[int(self.rng.integers(len(entries)))]
+
+    def recording(self, pick: tuple[str, Any], t0: float, role: str, who: str,
+                  level_db: float) -> tuple[Source, float, float]:
+        """Place a sound-pack recording at ``t0``; returns the source and its active span
+        (recordings longer than 20 s are cropped)."""
+        root, entry = pick
+        first, last, dur = _active_bounds(str(entry.path), self.cfg.sample_rate)
+        dur = min(dur, 20.0)
+        src = Source(
+            id=self._sid("rec_"), kind="file", role=role,  # type: ignore[arg-type]
+            audio={"path": entry.rel_path, "pack": root},
+            onset_s=round(t0, 4), level_db=round(level_db, 2), duration_s=round(dur, 3),
+            position=self.position(who, role), label=entry.description,
+        )
+        self.sources.append(src)
+        return src, src.onset_s + first, src.onset_s + min(last, dur)
+
     def pick(self, names: Sequence[str]) -> str:
         if not names:
             raise SpecError("scenes config: field 'event_classes': no event class of the needed kind is allowed")
         return names[int(self.rng.integers(len(names)))]
+
+
+@functools.lru_cache(maxsize=32)
+def _pack(path: str) -> Any:
+    from chimein.scenes.packs import SoundPack
+
+    return SoundPack.load(path)
+
+
+@functools.lru_cache(maxsize=4096)
+def _active_bounds(path: str, sample_rate: int) -> tuple[float, float, float]:
+    """(first, last active second, duration) of a recording: 20 ms frames within 40 dB of the
+    loudest. A recorded request's turn ends where its speech energy ends."""
+    from chimein.scenes.io import load_audio
+
+    x = load_audio(path, sample_rate)
+    hop = max(1, int(0.02 * sample_rate))
+    n = len(x) // hop
+    if n == 0:
+        return 0.0, len(x) / sample_rate, len(x) / sample_rate
+    e = 10 * np.log10(np.mean(x[: n * hop].reshape(n, hop) ** 2, axis=1) + 1e-20)
+    act = np.flatnonzero(e > e.max() - 40.0)
+    return float(act[0] * hop / sample_rate), float((act[-1] + 1) * hop / sample_rate), len(x) / sample_rate
 
 
 def _place(rng: np.random.Generator, room: Room, center: Vec3, role: str) -> Vec3:
@@ -401,10 +463,16 @@ def _room(cfg: SamplerConfig, rng: np.random.Generator) -> tuple[Room, Mics, lis
 def _seg_addressed(b: _Builder, t0: float) -> float:
     from chimein.scenes import templates
 
-    utt = templates.wake_request(b.rng) if b.rng.random() < 0.6 else templates.command(b.rng)
-    src, s, e = b.say("user", "user", utt.text, t0)
+    rec = b.use_pack("RESPOND")
+    if rec is not None:  # a recorded request: the turn ends where its speech energy ends
+        src, s, e = b.recording(rec, t0, "user", "user", b.u(b.cfg.speech_level_db))  # type: ignore[arg-type]
+        intent = rec[1].description
+    else:
+        utt = templates.wake_request(b.rng) if b.rng.random() < 0.6 else templates.command(b.rng)
+        src, s, e = b.say("user", "user", utt.text, t0)
+        intent = utt.intent
     b.span(s, e, "user", addressed=True)
-    b.cue("RESPOND", e, e + float(b.cfg.respond_window_s), utt.intent, False, [src], onset=s)  # type: ignore[arg-type]
+    b.cue("RESPOND", e, e + float(b.cfg.respond_window_s), intent, False, [src], onset=s)  # type: ignore[arg-type]
     _maybe_overlap_distractor(b, s, e)
     return e + float(b.cfg.respond_window_s)  # type: ignore[arg-type]
 
@@ -428,11 +496,18 @@ def _seg_pauses(b: _Builder, t0: float) -> float:
 
 
 def _seg_proactive(b: _Builder, t0: float) -> float:
-    name = b.pick(b.event_names("INTERVENE"))
-    src, ec = b.event(name, t0)
-    start = src.onset_s + ec.onset_delay_s
+    rec = b.use_pack("INTERVENE")
+    if rec is not None:  # a recorded event from a sound pack
+        src, _, _ = b.recording(rec, t0, "event", f"ev{len(b.sources)}", b.u(b.cfg.event_level_db))  # type: ignore[arg-type]
+        entry = rec[1]
+        start = src.onset_s + float(entry.onset_delay_s)
+        label, sc = entry.description, bool(entry.safety_critical)
+    else:
+        src, ec = b.event(b.pick(b.event_names("INTERVENE")), t0)
+        start = src.onset_s + ec.onset_delay_s
+        label, sc = ec.name, ec.safety_critical
     end = start + float(b.cfg.intervene_window_s)  # type: ignore[arg-type]
-    b.cue("INTERVENE", start, end, ec.name, ec.safety_critical, [src], onset=src.onset_s)
+    b.cue("INTERVENE", start, end, label, sc, [src], onset=src.onset_s)
     over = 0.0
     if b.rng.random() < float(b.cfg.overlap):  # type: ignore[arg-type]
         over = _chitchat(b, max(0.0, src.onset_s - b.u((0.5, 2.0))))
@@ -507,6 +582,12 @@ def _chitchat(b: _Builder, t0: float) -> float:
 def _benign(b: _Builder, t0: float) -> float:
     from chimein.scenes.events import get_event_class
 
+    rec = b.use_pack("IGNORE")
+    if rec is not None:
+        src, _, _ = b.recording(rec, t0, "event", f"ev{len(b.sources)}", b.u(b.cfg.distractor_level_db))  # type: ignore[arg-type]
+        end = src.onset_s + float(src.duration_s or 1.0)
+        b.cue("IGNORE", src.onset_s, end, rec[1].description, False, [src], onset=src.onset_s)
+        return end
     names = b.event_names("IGNORE")
     # prefer look-alikes of help events: they are what makes the task hard
     look = [n for n in names if get_event_class(n).lookalike_of]
