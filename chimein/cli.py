@@ -53,6 +53,12 @@ COMMANDS: tuple[Command, ...] = (
             help="Proactive-Sound-Bench accuracy: MANIFEST.jsonl policy=NAME out=DIR"),
     Command(("scenes", "export-psb"), "scenes_export_psb", "chimein.eval.commands:export_psb",
             help="write scenes as PSB clips + manifest: suite=NAME|dataset=DIR out=DIR [unit=cue|scene]"),
+    Command(("train", "codebook"), "train_codebook", "chimein.training.commands:codebook",
+            help="fit the audio codebook (k-means): out=codebook.safetensors [codebook.size=512] [scenes=...]"),
+    Command(("train", "supervised"), "train_supervised", "chimein.training.commands:supervised",
+            help="train the timing LM: codebook=PATH out=DIR [train.steps=N] [train.max_minutes=30] (resumes)"),
+    Command(("attack",), "attack", "chimein.eval.attack:command",
+            help="search scenes that break a policy: policy=NAME budget=N out=DIR [workers=N] [seed=S] (resumes)"),
 )
 
 

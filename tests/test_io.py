@@ -118,7 +118,7 @@ def test_write_audio_round_trip(tmp_path: Path, suffix: str, atol: float) -> Non
 def test_write_audio_errors_leave_nothing(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match=r"unsupported audio suffix; use \.flac, \.wav or \.ogg"):
         write_audio(tmp_path / "a.mp4", tone(440, 16000), 16000)
-    with pytest.raises(Exception):  # noqa: B017 - libsndfile refuses a 3-D array
+    with pytest.raises(SpecError, match="shape"):
         write_audio(tmp_path / "b.wav", np.zeros((10, 2, 2), np.float32), 16000)
     assert list(tmp_path.iterdir()) == []
 
@@ -254,3 +254,20 @@ def test_safe_join_refuses(tmp_path: Path, rel: str, words: str) -> None:
         safe_join(root, rel, what="audio path")
     msg = str(info.value)
     assert msg.startswith("audio path ") and words in msg, msg
+
+
+def test_float_wav_bytes_do_not_depend_on_the_clock(tmp_path) -> None:
+    import time
+
+    import numpy as np
+    import soundfile as sf
+
+    from chimein.scenes.io import write_audio
+
+    x = (np.random.default_rng(0).standard_normal((1600, 2)) * 0.1).astype(np.float32)
+    write_audio(tmp_path / "a.wav", x, 16000)
+    time.sleep(1.1)
+    write_audio(tmp_path / "b.wav", x, 16000)
+    assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
+    y, sr = sf.read(tmp_path / "a.wav", dtype="float32")
+    assert sr == 16000 and np.array_equal(x, y)

@@ -352,7 +352,7 @@ def make_source(scenes: Any = None, *, order: str = "random", cache_size: int = 
     """Resolve an env's ``scenes=`` argument to a :class:`SceneSource`.
 
     ``None`` -> the mixed default distribution; a :class:`SceneSource` -> itself; a mapping ->
-    sampler config; a ``str``/path naming an existing directory -> dataset; a ``str`` naming a
+    sampler config, or a ``{"mixture": [...]}`` curriculum (:mod:`chimein.envs.mixture`); a ``str``/path naming an existing directory -> dataset; a ``str`` naming a
     family, a difficulty or ``"family:difficulty"`` -> sampler config; a list -> scenes given in
     memory. ``scene_overrides`` are merged into a sampler config (e.g. ``{"difficulty":
     "easy"}`` on top of a registered id's preset).
@@ -379,6 +379,12 @@ def make_source(scenes: Any = None, *, order: str = "random", cache_size: int = 
         scenes = _parse_scene_name(scenes)
     if isinstance(scenes, os.PathLike):
         raise SpecError(f"{scenes}: dataset directory not found; generate one with `chimein scenes generate`")
+    if isinstance(scenes, Mapping) and "mixture" in scenes:  # curriculum: weighted scene sources
+        from chimein.envs.mixture import mixture_from_config
+
+        if scene_overrides:
+            raise SpecError("scene_overrides only apply to sampler configs, not to a scene mixture")
+        return mixture_from_config(scenes, order=order, cache_size=cache_size, rir_cache_dir=rir_cache_dir)
     if isinstance(scenes, Mapping) or hasattr(scenes, "_content"):
         cfg = {**_plain_mapping(scenes), **dict(scene_overrides or {})}
         return SamplerSource(cfg, cache_size=cache_size, rir_cache_dir=rir_cache_dir)

@@ -152,7 +152,9 @@ def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, subtype: 
     """Write audio atomically; the format follows the suffix (``.flac``, ``.wav`` or ``.ogg``).
 
     FLAC is written as 24-bit PCM (lossless for the dynamic range of rendered scenes);
-    WAV as 32-bit float unless ``subtype`` says otherwise.
+    WAV as 32-bit float unless ``subtype`` says otherwise. Float WAV goes through scipy, because
+    libsndfile stamps a PEAK chunk with the wall-clock time into float WAVs: the same audio
+    must give the same bytes (dataset checksums, bit-identical regeneration).
     """
     import soundfile as sf
 
@@ -161,4 +163,13 @@ def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, subtype: 
     if fmt is None:
         raise SpecError(f"{p}: unsupported audio suffix; use .flac, .wav or .ogg")
     st = subtype or {"FLAC": "PCM_24", "WAV": "FLOAT", "OGG": "VORBIS"}[fmt]
+    arr = np.asarray(audio)
+    if arr.ndim not in (1, 2) or arr.size == 0:
+        raise SpecError(f"{p}: audio must be a non-empty (samples,) or (samples, channels) array, got shape {arr.shape}")
+    if fmt == "WAV" and st == "FLOAT":
+        from scipy.io import wavfile
+
+        data = np.ascontiguousarray(audio, dtype=np.float32)
+        atomic_write(p, lambda t: wavfile.write(str(t), int(sample_rate), data))
+        return
     atomic_write(p, lambda t: sf.write(str(t), audio, sample_rate, format=fmt, subtype=st))
