@@ -379,15 +379,16 @@ def _jobs(keys_points_seeds: Iterable[tuple[str, dict[str, Any], int]], ctx: Map
 
 
 def _run(jobs: Sequence[Mapping[str, Any]], results: dict[str, dict[str, Any]], fd: int, workers: int,
-         backend: str, bar: Any) -> None:
+         backend: str, bar: Any, ray_options: Mapping[str, Any] | None = None) -> None:
     from chimein.parallel import imap_unordered
 
     todo = [j for j in jobs if j["key"] not in results]
     if not todo:
         return
     w = max(1, min(workers, len(todo)))
-    for _, res in imap_unordered(evaluate_candidate, todo, workers=w, backend="inline" if w == 1 else backend,
-                                 max_pending=2 * w):
+    for _, res in imap_unordered(evaluate_candidate, todo, workers=w,
+                                 backend=backend if backend == "ray" or w > 1 else "inline", max_pending=2 * w,
+                                 ray_options=ray_options):
         results[res["key"]] = res
         _append(fd, res)
         if bar is not None:
@@ -427,6 +428,7 @@ def attack(
     rir_cache_dir: str | None = None,
     progress: bool = True,
     report: bool = True,
+    ray_options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Search ``space`` for scenes that minimise ``policy``'s score; write ``out`` (see the
     module notes) and return the content of ``out/results.json``.
@@ -452,8 +454,11 @@ def attack(
         Seed of every random choice of the search.
     workers
         Processes (None or 0: all cores; 1: inline).
-    backend
-        Backend of :func:`chimein.parallel.imap_unordered`.
+    backend, ray_options
+        Backend of :func:`chimein.parallel.imap_unordered` (``local``, ``inline``, ``ray``)
+        and, for Ray, where to run and what each task reserves (``{"address": "auto",
+        "num_gpus": 0.25}``). Candidates are pure functions of their job, so any machine of a
+        cluster can evaluate them; this process writes every file.
     rir_cache_dir
         RIR cache root (None: the scene engine's default).
     report
@@ -465,7 +470,7 @@ def attack(
         Invalid space, search settings or policy; ``out`` holding another attack.
     """
     from chimein.eval.runner import PolicySpec
-    from chimein.parallel import default_workers
+    from chimein.parallel import resolve_workers
     from chimein.scenes.search_space import SearchSpace
 
     if isinstance(budget, bool) or int(budget) < 1:
@@ -474,7 +479,7 @@ def attack(
     cfg = SearchConfig.from_mapping(search)
     pspec = policy if isinstance(policy, PolicySpec) else PolicySpec(str(policy), dict(policy_kwargs or {}))
     _policy(pspec.to_dict())  # unknown names and bad arguments fail now, before any work
-    w = default_workers() if workers is None or int(workers) <= 0 else int(workers)
+    w = resolve_workers(workers, backend, ray_options)
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
     identity = {"policy": pspec.to_dict(), "space": sp.to_dict(), "search": cfg.identity(), "seed": int(seed)}
@@ -500,7 +505,7 @@ def attack(
             if bar is not None:
                 bar.set_postfix_str(f"generation {g + 1}/{n_gen}")
                 bar.update(sum(j["key"] in results for j in jobs))
-            _run(jobs, results, fd, w, backend, bar)
+            _run(jobs, results, fd, w, backend, bar, ray_options)
             if g < state["generations"]:  # already folded into the distribution
                 continue
             gen = [results[j["key"]] for j in jobs]
@@ -521,7 +526,7 @@ def attack(
         if bar is not None:
             bar.set_postfix_str("comparison")
             bar.update(sum(k in results for k, _, _ in rand + hold))
-        _run(_jobs(rand + hold, ctx), results, fd, w, backend, bar)
+        _run(_jobs(rand + hold, ctx), results, fd, w, backend, bar, ray_options)
     finally:
         os.close(fd)
         if bar is not None:
@@ -559,10 +564,15 @@ def _play(scene: Any, policy: Mapping[str, Any], env: Mapping[str, Any]) -> dict
 
 
 def _replay_job(job: Mapping[str, Any]) -> dict[str, Any]:
-    from chimein.scenes.dataset import SceneDataset
+    if "packed" in job:  # Ray: the scene's bytes travel with the job
+        from chimein.eval.runner import unpack_scene
 
-    ds = _cached("dataset", job["dataset"], lambda: SceneDataset(job["dataset"]))
-    scene = ds.load(int(job["index"]))
+        scene = unpack_scene(job["packed"])
+    else:
+        from chimein.scenes.dataset import SceneDataset
+
+        ds = _cached("dataset", job["dataset"], lambda: SceneDataset(job["dataset"]))
+        scene = ds.load(int(job["index"]))
     return {"index": int(job["index"]), "key": scene.spec.id, "family": scene.spec.family,
             "duration_s": float(scene.spec.duration_s), "annotations": scene.spec.to_dict()["annotations"],
             **_play(scene, job["policy"], job["env"])}
@@ -570,7 +580,8 @@ def _replay_job(job: Mapping[str, Any]) -> dict[str, Any]:
 
 def replay(policy: str | Any, dataset: str | os.PathLike[str], *, policy_kwargs: Mapping[str, Any] | None = None,
            search: Mapping[str, Any] | SearchConfig | None = None, workers: int | None = None,
-           backend: str = "local", seed: int = 0, progress: bool = True) -> dict[str, Any]:
+           backend: str = "local", seed: int = 0, progress: bool = True,
+           ray_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Re-evaluate a policy on a saved scene set (the found scenes of an earlier attack, its
     ``random/`` set, any dataset): the policy's and the oracle's score per action cue, the drop,
     with bootstrap intervals, and the evaluation metrics -- the "re-evaluate" step of
@@ -589,25 +600,30 @@ def replay(policy: str | Any, dataset: str | os.PathLike[str], *, policy_kwargs:
     """
     from chimein.eval.attack_report import bootstrap_mean
     from chimein.eval.metrics import aggregate
-    from chimein.eval.runner import PolicySpec
-    from chimein.parallel import default_workers, imap_unordered
+    from chimein.eval.runner import PolicySpec, pack_scene
+    from chimein.parallel import imap_unordered, resolve_workers
     from chimein.scenes.dataset import SceneDataset
 
     cfg = SearchConfig.from_mapping(search)
     pspec = policy if isinstance(policy, PolicySpec) else PolicySpec(str(policy), dict(policy_kwargs or {}))
     _policy(pspec.to_dict())
     root = str(Path(dataset).resolve())
-    n = len(SceneDataset(root))
-    w = max(1, min(n, default_workers() if workers is None or int(workers) <= 0 else int(workers)))
-    jobs = [{"dataset": root, "index": i, "policy": pspec.to_dict(), "env": cfg.env_options()} for i in range(n)]
+    sds = SceneDataset(root)
+    n = len(sds)
+    w = max(1, min(n, resolve_workers(workers, backend, ray_options)))
+    ray = backend == "ray"
+    # Ray: each job carries its scene's bytes (read lazily, as jobs are submitted), so workers on
+    # other machines need no copy of the dataset
+    jobs = ({"dataset": root, "index": i, "policy": pspec.to_dict(), "env": cfg.env_options(),
+             **({"packed": pack_scene(sds, i)} if ray else {})} for i in range(n))
     bar = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=n, desc=f"replay {pspec.name}", unit="scene", file=sys.stderr)
     rows = []
-    for _, r in imap_unordered(_replay_job, jobs, workers=w, backend="inline" if w == 1 else backend,
-                               max_pending=2 * w):
+    for _, r in imap_unordered(_replay_job, jobs, workers=w, backend=backend if ray or w > 1 else "inline",
+                               max_pending=2 * w, ray_options=ray_options):
         rows.append(r)
         if bar is not None:
             bar.update(1)
@@ -640,6 +656,8 @@ def command(cfg: Any) -> int:
     the policy is re-evaluated on a saved scene set instead (``out=`` optional: ``replay.json``)."""
     from omegaconf import OmegaConf
 
+    from chimein.parallel import ray_options_from_config
+
     c = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(c, dict)
     a = c["attack"]
@@ -648,7 +666,8 @@ def command(cfg: Any) -> int:
 
         rep = replay(c["policy"], c["replay"], policy_kwargs=c.get("policy_args") or {}, search=a["search"],
                      workers=int(c.get("workers") or 0) or None, backend=str(c.get("backend", "local")),
-                     seed=int(c["seed"]), progress=bool(c.get("progress", True)))
+                     seed=int(c["seed"]), progress=bool(c.get("progress", True)),
+                     ray_options=ray_options_from_config(c))
         print(replay_summary(rep))
         if c.get("out"):
             Path(c["out"]).mkdir(parents=True, exist_ok=True)
@@ -661,7 +680,7 @@ def command(cfg: Any) -> int:
                  policy_kwargs=c.get("policy_args") or {}, seed=int(c["seed"]),
                  workers=int(c.get("workers") or 0) or None, backend=str(c.get("backend", "local")),
                  rir_cache_dir=c.get("rir_cache_dir"), progress=bool(c.get("progress", True)),
-                 report=bool(c.get("report", True)))
+                 report=bool(c.get("report", True)), ray_options=ray_options_from_config(c))
     from chimein.eval.attack_report import summary
 
     print(summary(res))

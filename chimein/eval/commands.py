@@ -39,6 +39,7 @@ def _summary(results: Mapping[str, Any]) -> str:
 def run(cfg: Any) -> int:
     """``chimein eval policy=NAME suite=chimein-bench-v0 out=DIR [workers=N]``."""
     from chimein.eval.runner import evaluate
+    from chimein.parallel import ray_options_from_config
 
     c = _container(cfg)
     e = c["eval"]
@@ -47,7 +48,7 @@ def run(cfg: Any) -> int:
         workers=_workers(c.get("workers")), batch_size=int(e["batch_size"]), env=e.get("env") or {},
         cache_dir=e.get("cache_dir"), rir_cache_dir=e.get("rir_cache_dir"), resamples=int(e["resamples"]),
         seed=int(e["seed"]), progress=bool(e["progress"]), report=bool(e["report"]), examples=int(e["examples"]),
-        backend=str(e["backend"]), splits=e.get("splits"),
+        backend=str(e["backend"]), splits=e.get("splits"), ray_options=ray_options_from_config(e),
     )
     print(_summary(res))
     print(f"wrote {Path(c['out']) / 'results.json'}, episodes.jsonl, report.md", file=sys.stderr)

@@ -223,30 +223,105 @@ def _run_shard(shard: Shard) -> list[dict[str, Any]]:
     return out
 
 
+def pack_scene(ds: Any, i: int) -> tuple[bytes, str, str]:
+    """Scene ``i`` of an open :class:`~chimein.scenes.dataset.SceneDataset` as the bytes of its
+    files: ``(audio file bytes, audio file name, spec JSON text)``, read in the driver so that a
+    worker on another machine does not need the dataset's disk (see :func:`unpack_scene`)."""
+    from chimein.scenes.io import safe_join
+
+    e = ds.entries[int(i)]
+    audio = safe_join(ds.root, e.audio)
+    return audio.read_bytes(), str(audio), safe_join(ds.root, e.spec).read_text(encoding="utf-8")
+
+
+def unpack_scene(packed: tuple[bytes, str, str]) -> Any:
+    """A :class:`~chimein.scenes.render.RenderedScene` from :func:`pack_scene`'s bytes (the same
+    float32 samples as ``SceneDataset.load``)."""
+    import io
+
+    import soundfile as sf
+
+    from chimein.scenes.render import RenderedScene
+    from chimein.scenes.spec import SceneSpec
+
+    data, where, spec_text = packed
+    try:
+        spec = SceneSpec.from_dict(json.loads(spec_text), where=where)
+        audio, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except SpecError:
+        raise
+    except Exception as ex:
+        raise SpecError(f"{where}: cannot read scene audio or spec ({ex})") from None
+    if sr != spec.sample_rate or audio.shape[1] != spec.mics.n:
+        raise SpecError(f"{where}: audio is {sr} Hz x {audio.shape[1]} ch but the spec says "
+                        f"{spec.sample_rate} Hz x {spec.mics.n} ch")
+    return RenderedScene(audio=np.ascontiguousarray(audio), sample_rate=int(sr), spec=spec)
+
+
+def load_packed_scenes(items: list[tuple[str, str, str, str]], packed: list[tuple[bytes, str, str]]
+                       ) -> tuple[list[dict[str, Any]], list[Any]]:
+    """Shard loader of shards shipped to Ray workers (see :func:`ship_shard`): ``items`` are
+    ``(split, family, tier, spec path in the dataset)``; the same metas as
+    :func:`load_dataset_scenes`."""
+    metas, scenes = [], []
+    for (split, family, tier, spec_rel), p in zip(items, packed, strict=True):
+        s = unpack_scene(p)
+        scenes.append(s)
+        metas.append({"split": split, "family": family, "tier": tier, "scene_id": s.spec.id,
+                      "scene_seed": int(s.spec.seed), "spec": f"{split}/{spec_rel}"})
+    return metas, scenes
+
+
+def ship_shard(shard: Shard, opened: dict[str, Any] | None = None) -> Shard:
+    """A shard that carries its scenes' bytes instead of dataset paths (read here, in the
+    driver), for workers that do not share the driver's disk; other loaders pass unchanged.
+    ``opened`` caches the datasets opened by earlier calls (each is validated once)."""
+    if shard.load is not load_dataset_scenes:
+        return shard
+    from chimein.scenes.dataset import SceneDataset
+
+    opened = {} if opened is None else opened
+    items, packed = [], []
+    for root, i, split, family, tier in shard.load_args[0]:
+        ds = opened.get(root)
+        if ds is None:
+            ds = opened[root] = SceneDataset(root)
+        items.append((split, family, tier, ds.entries[int(i)].spec))
+        packed.append(pack_scene(ds, int(i)))
+    return Shard(load_packed_scenes, (items, packed), shard.policy, shard.env, shard.on_invalid, shard.size)
+
+
 def run_shards(shards: Sequence[Shard], workers: int | None = 1, backend: str = "local",
-               on_result: Callable[[list[dict[str, Any]]], None] | None = None) -> list[dict[str, Any]]:
+               on_result: Callable[[list[dict[str, Any]]], None] | None = None,
+               ray_options: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """Run shards (in parallel processes when ``workers > 1``); returns every episode dict.
 
     ``on_result`` is called in the driver with each shard's episodes as it finishes (the
-    runner appends them to the episodes file there).
+    runner appends them to the episodes file there). With ``backend="ray"`` each shard is a Ray
+    task (``ray_options``: address, ``num_gpus`` per task, ...) and carries its scenes' bytes,
+    read here just before it is submitted (:func:`ship_shard`), so Ray workers on other machines
+    need no copy of the suite.
     """
-    from chimein.parallel import default_workers, imap_unordered
+    from chimein.parallel import imap_unordered, resolve_workers
 
     if not shards:
         return []
-    w = default_workers() if workers is None or workers <= 0 else int(workers)
-    w = max(1, min(w, len(shards)))
+    ray = backend == "ray"
+    w = max(1, min(resolve_workers(workers, backend, ray_options), len(shards)))
     out: list[dict[str, Any]] = []
     # one intra-op thread when running inline (worker processes get OMP_NUM_THREADS=1): torch's
     # OpenMP pool spins badly when its threads compete for busy cores (6x slower measured with
     # the silero baseline on a loaded 2-core machine); parallelism comes from processes
-    torch = sys.modules.get("torch") if w == 1 or backend == "inline" else None
+    torch = sys.modules.get("torch") if not ray and (w == 1 or backend == "inline") else None
     prev = torch.get_num_threads() if torch is not None else None
     if torch is not None:
         torch.set_num_threads(1)
     try:
-        for _, eps in imap_unordered(_run_shard, shards, workers=w, backend="inline" if w == 1 else backend,
-                                     max_pending=2 * w):
+        opened: dict[str, Any] = {}
+        items = (ship_shard(s, opened) for s in shards) if ray else shards
+        for _, eps in imap_unordered(_run_shard, items, workers=w,
+                                     backend=backend if ray or w > 1 else "inline", max_pending=2 * w,
+                                     ray_options=ray_options):
             out.extend(eps)
             if on_result is not None:
                 on_result(eps)
@@ -280,10 +355,11 @@ def make_shards(m: Any, policy: PolicySpec, env: Mapping[str, Any], batch_size: 
 # ============================================================================================
 # Evaluation
 # ============================================================================================
-def _resolved_workers(workers: int | None) -> int:
-    from chimein.parallel import default_workers
+def _resolved_workers(workers: int | None, backend: str = "local",
+                      ray_options: Mapping[str, Any] | None = None) -> int:
+    from chimein.parallel import resolve_workers
 
-    return default_workers() if workers is None or workers <= 0 else int(workers)
+    return resolve_workers(workers, backend, ray_options)
 
 
 def _run_key(suite_identity: Mapping[str, Any], policy: PolicySpec, env: Mapping[str, Any]) -> str:
@@ -325,6 +401,7 @@ def evaluate(
     examples: int = 3,
     backend: str = "local",
     splits: Sequence[str] | None = None,
+    ray_options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate a policy on a suite; write ``out/episodes.jsonl``, ``results.json``, ``report.md``.
 
@@ -356,6 +433,11 @@ def evaluate(
         Example timelines drawn in the report.
     splits
         Only these splits (default: all).
+    backend, ray_options
+        Backend of :func:`chimein.parallel.imap_unordered` for the shards (``local``,
+        ``inline`` or ``ray``) and, for Ray, where to run and what each task reserves
+        (``{"address": "auto", "num_gpus": 0.25}``); the suite is materialised here with the
+        local backend.
 
     Returns
     -------
@@ -407,7 +489,7 @@ def evaluate(
 
     t0 = time.perf_counter()
     try:
-        new = run_shards(shards, workers=workers, backend=backend, on_result=on_result)
+        new = run_shards(shards, workers=workers, backend=backend, on_result=on_result, ray_options=ray_options)
     finally:
         if bar is not None:
             bar.close()
@@ -433,7 +515,8 @@ def evaluate(
         "suite": {**m.identity, "description": d.description, "n_scenes": d.n_scenes},
         "policy": pspec.name, "policy_kwargs": pspec.to_dict()["kwargs"], "run": run_key,
         "env": header["env"], "reward_cfg": env_opts["reward"], "chimein_version": __version__,
-        "batch_size": int(batch_size), "workers": _resolved_workers(workers),
+        "batch_size": int(batch_size),
+        "workers": _resolved_workers(workers, backend, ray_options),
         "timing": timing,
         "metrics": aggregate(episodes, resamples=resamples, seed=seed),
     }

@@ -17,13 +17,14 @@ def _container(cfg: Any) -> Any:
 
 def generate(cfg: Any) -> int:
     """``chimein scenes generate n=200 seed=3 out=DIR``: a resumable, parallel dataset."""
+    from chimein.parallel import ray_options_from_config
     from chimein.scenes.dataset import generate_dataset
 
     c = _container(cfg)
     manifest = generate_dataset(
         c["scenes"], n=int(c["n"]), seed=int(c["seed"]), out=c["out"], workers=int(c["workers"]) or None,
         audio_format=str(c["format"]), cache_dir=c.get("cache_dir"), progress=bool(c["progress"]),
-        backend=str(c["backend"]),
+        backend=str(c["backend"]), ray_options=ray_options_from_config(c),
     )
     n = len(manifest.read_text().splitlines())
     print(f"wrote {manifest} ({n} scenes)")

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from chimein.scenes.io import atomic_write_text, safe_join, write_audio
+from chimein.scenes.io import atomic_write, atomic_write_text, safe_join, write_audio
 from chimein.scenes.spec import SPEC_VERSION, SceneSpec, SpecError
 
 MANIFEST = "manifest.jsonl"
@@ -246,9 +246,9 @@ def _config_dict(config: Mapping[str, Any] | Any) -> dict[str, Any]:
     return json.loads(json.dumps(asdict(cfg)))
 
 
-def _job(args: tuple[dict[str, Any], int, int, str, str, str | None]) -> dict[str, Any]:
-    """Worker: sample, render and write one scene; return its manifest entry (as a dict)."""
-    config, index, base_seed, out, fmt, cache_dir = args
+def _render_job(args: tuple[dict[str, Any], int, int, str, str, str | None]) -> tuple[Any, Any, str, str]:
+    """Sample and render scene ``index``: ``(spec, rendered scene, audio_rel, spec_rel)``."""
+    config, index, base_seed, _out, fmt, cache_dir = args
     from chimein.scenes.render import render
     from chimein.scenes.rir import RIRCache
     from chimein.scenes.sampler import sample_scene, scene_seed
@@ -256,19 +256,52 @@ def _job(args: tuple[dict[str, Any], int, int, str, str, str | None]) -> dict[st
     global _CACHE
     if _CACHE is None:
         _CACHE = RIRCache(cache_dir=cache_dir)
-    seed = scene_seed(base_seed, index)
     sid = f"scene-{index:06d}"
-    spec = sample_scene(config, seed, scene_id=sid)
-    scene = render(spec, cache=_CACHE)
-    root = Path(out)
-    audio_rel, spec_rel = f"audio/{sid}.{fmt}", f"specs/{sid}.json"
+    spec = sample_scene(config, scene_seed(base_seed, index), scene_id=sid)
+    return spec, render(spec, cache=_CACHE), f"audio/{sid}.{fmt}", f"specs/{sid}.json"
+
+
+def _entry(spec: Any, index: int, audio_rel: str, spec_rel: str, sha256: str) -> dict[str, Any]:
+    return asdict(ManifestEntry(
+        id=spec.id, index=index, seed=int(spec.seed), duration_s=spec.duration_s, audio=audio_rel, spec=spec_rel,
+        sha256=sha256, family=spec.family, difficulty=spec.difficulty, n_mics=spec.mics.n,
+        sample_rate=spec.sample_rate,
+    ))
+
+
+def _job(args: tuple[dict[str, Any], int, int, str, str, str | None]) -> dict[str, Any]:
+    """Worker (local backends, same disk as the driver): sample, render and write one scene
+    atomically; return its manifest entry (as a dict) for the driver to append."""
+    spec, scene, audio_rel, spec_rel = _render_job(args)
+    root = Path(args[3])
     write_audio(root / audio_rel, scene.audio, spec.sample_rate)
     spec.save(root / spec_rel)
-    return asdict(ManifestEntry(
-        id=sid, index=index, seed=seed, duration_s=spec.duration_s, audio=audio_rel, spec=spec_rel,
-        sha256=sha256_file(root / audio_rel), family=spec.family, difficulty=spec.difficulty,
-        n_mics=spec.mics.n, sample_rate=spec.sample_rate,
-    ))
+    return _entry(spec, args[1], audio_rel, spec_rel, sha256_file(root / audio_rel))
+
+
+def _ray_job(args: tuple[dict[str, Any], int, int, str, str, str | None]) -> dict[str, Any]:
+    """Worker (Ray backend, possibly another machine): sample and render one scene, encode it
+    with the very writers of :func:`_job` in a private temporary folder, and return the
+    manifest entry with the files' bytes (``audio``, ``spec``) for the driver to write: the
+    driver is the only writer of ``out``, and the bytes equal the local backend's."""
+    import tempfile
+
+    spec, scene, audio_rel, spec_rel = _render_job(args)
+    with tempfile.TemporaryDirectory(prefix="chimein-scene-") as tmp:
+        write_audio(Path(tmp) / audio_rel, scene.audio, spec.sample_rate)
+        spec.save(Path(tmp) / spec_rel)
+        audio = (Path(tmp) / audio_rel).read_bytes()
+        spec_bytes = (Path(tmp) / spec_rel).read_bytes()
+    return {"entry": _entry(spec, args[1], audio_rel, spec_rel, hashlib.sha256(audio).hexdigest()),
+            "audio": audio, "spec": spec_bytes}
+
+
+def _write_shipped(root: Path, res: Mapping[str, Any]) -> dict[str, Any]:
+    """Driver side of :func:`_ray_job`: write the scene's files atomically, return its entry."""
+    e = res["entry"]
+    for rel, data in ((e["audio"], res["audio"]), (e["spec"], res["spec"])):
+        atomic_write(safe_join(root, rel), lambda t, data=data: t.write_bytes(data))  # no fsync: as write_audio
+    return dict(e)
 
 
 _CACHE: Any = None
@@ -284,8 +317,14 @@ def generate_dataset(
     cache_dir: str | None = None,
     progress: bool = True,
     backend: str = "local",
+    ray_options: Mapping[str, Any] | None = None,
 ) -> Path:
     """Generate (or resume) ``n`` scenes into ``out``; returns the manifest path.
+
+    ``backend`` is that of :func:`chimein.parallel.imap_unordered` (``local``, ``inline`` or
+    ``ray`` with ``ray_options``). With the local backends each worker writes its scene's files
+    (same disk); with Ray the workers return the encoded files and this process writes them, so
+    ``out`` need only exist on the driver's machine. The bytes are the same in every case.
 
     Raises :class:`SpecError` if ``out`` holds a dataset made with another config, seed or
     format (use another directory), or if ``n``/``audio_format`` are invalid.
@@ -330,8 +369,10 @@ def generate_dataset(
     jobs = ((cfg, i, int(seed), str(root), audio_format, cache_dir) for i in todo)
     fd = os.open(mpath, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        for _, entry in imap_unordered(_job, jobs, workers=workers, backend=backend):
-            e = ManifestEntry(**entry)
+        ray = backend == "ray"
+        for _, res in imap_unordered(_ray_job if ray else _job, jobs, workers=workers, backend=backend,
+                                     ray_options=ray_options):
+            e = ManifestEntry(**(_write_shipped(root, res) if ray else res))
             os.write(fd, (e.to_json() + "\n").encode())  # one write per line: never interleaved
             os.fsync(fd)
             done[e.index] = e
