@@ -400,8 +400,10 @@ def test_registry_resolves_names_and_explains_errors(tmp_path) -> None:
         make_policy(str(tmp_path))
     with pytest.raises(SpecError, match="no such file"):
         make_policy("./missing/ckpt")
-    with pytest.raises(SpecError, match="remote"):
-        make_policy("remote://localhost:8000")
+    with pytest.raises(SpecError, match="remote://HOST:PORT"):
+        make_policy("remote://localhost")
+    with pytest.raises(SpecError, match="cannot connect"):  # nothing listens on port 1
+        make_policy("remote://127.0.0.1:1").reset(1)
     with pytest.raises(SpecError, match="bad arguments"):
         make_policy("random", speed=3)
 

@@ -85,9 +85,13 @@ def _looks_like_path(s: str) -> bool:
 
 
 def _from_remote(url: str, **kwargs: Any) -> Policy:
-    """Hook for ``remote://host:port`` (the policy server of a later issue)."""
-    raise SpecError(f"policy {url!r}: remote policies ({REMOTE_SCHEME}host:port) are not "
-                    "available in this version of chimein; use one of " + ", ".join(POLICY_FACTORIES))
+    """``remote://host:port`` -> :class:`~chimein.agents.remote.RemotePolicy` (``chimein serve``)."""
+    from chimein.agents.remote import RemotePolicy
+
+    try:
+        return RemotePolicy(url, **kwargs)
+    except TypeError as e:
+        raise SpecError(f"policy {url!r}: bad arguments {sorted(kwargs)}: {e}") from None
 
 
 def _from_checkpoint(path: str, **kwargs: Any) -> Policy:

@@ -1,0 +1,108 @@
+"""``chimein train codebook`` and ``chimein train supervised``: Hydra config -> training calls."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from chimein.scenes.spec import SpecError
+
+
+def _container(cfg: Any) -> dict[str, Any]:
+    from omegaconf import OmegaConf
+
+    if hasattr(cfg, "_content"):
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    return dict(cfg)
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def codebook(cfg: Any) -> int:
+    """Fit the audio codebook: ``out=codebook.safetensors [codebook.size=512] [scenes=...]``."""
+    import torch
+
+    from chimein.agents.tokenizer import FeatureConfig
+    from chimein.training.codebook import collect_units, fit_codebook, source_from_config, usage
+
+    c = _container(cfg)
+    cb: Mapping[str, Any] = c["codebook"]
+    out = Path(str(c["out"]))
+    if out.suffix != ".safetensors":
+        raise SpecError(f"train codebook: field 'out': {out} should end in .safetensors")
+    torch.set_num_threads(int(cb.get("threads", 1)))
+    features = FeatureConfig.from_dict(cb.get("features") or {}, where="codebook.features")
+    src = source_from_config(
+        c["scenes"],
+        cb.get("difficulties") or (),
+        int(cb["scene_seed"]),
+        cb.get("dataset"),
+        cb.get("rir_cache_dir"),
+    )
+    n = int(cb["n_scenes"])
+    if src.kind == "dataset":
+        from chimein.scenes.dataset import SceneDataset
+
+        n = min(n, len(SceneDataset(str(src.dataset))))
+    t0 = time.perf_counter()
+    units = collect_units(
+        src,
+        n,
+        features,
+        int(cb["max_units_per_scene"]),
+        seed=int(cb["seed"]),
+        workers=int(cb.get("workers") or 0) or None,
+        progress=bool(c.get("progress", True)),
+    )
+    t1 = time.perf_counter()
+    _say(
+        f"collected {len(units)} units of {features.unit_s * 1000:g} ms from {n} scenes in {t1 - t0:.1f} s; "
+        f"fitting {cb['size']} centroids"
+    )
+    book = fit_codebook(
+        units,
+        features,
+        int(cb["size"]),
+        iters=int(cb["iters"]),
+        seed=int(cb["seed"]),
+        init_sample=int(cb["init_sample"]),
+        meta={"scenes": src.identity(), "n_scenes": n, "collect_s": round(t1 - t0, 1)},
+    )
+    held = units[:: max(1, len(units) // 20000)]
+    book = type(book)(
+        book.centroids,
+        book.mean,
+        book.std,
+        book.features,
+        {**dict(book.meta or {}), **usage(book, held)},
+    )
+    book.save(out)
+    _say(f"codebook: {out} ({json.dumps(book.meta, sort_keys=True, default=str)})")
+    return 0
+
+
+def supervised(cfg: Any) -> int:
+    """Train the timing LM: ``codebook=PATH out=DIR [train.steps=...] [lm.hidden_size=...]``."""
+    from chimein.agents.lm import LMConfig
+    from chimein.training.supervised import TrainConfig, train_supervised
+
+    c = _container(cfg)
+    lm = LMConfig.from_mapping(c.get("lm") or {}, where="lm")
+    train = TrainConfig.from_mapping(c.get("train") or {})
+    final = train_supervised(
+        str(c["codebook"]),
+        str(c["out"]),
+        lm,
+        train,
+        c.get("scenes") or {},
+        resume=bool(c.get("resume", True)),
+        log=_say,
+    )
+    print(final)
+    return 0

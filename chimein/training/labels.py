@@ -1,0 +1,222 @@
+"""Supervised decision labels from scene annotations, in the spirit of the seed system.
+
+The seed labels every chunk "keep silent" except the last chunk of a user turn that needs an
+answer. Here a *teacher* walks the episode's decision times ``(k + 1) * chunk_s`` and acts once
+per action cue (RESPOND/INTERVENE):
+
+- its **decision point** is the first chunk end at or after the cue's window start plus a
+  per-kind delay (``respond_delay_s``/``intervene_delay_s``, default 0). For addressed speech
+  the window starts at the end of the turn (last word); for events the window start already
+  includes the class's onset delay (when the sound becomes recognisable);
+- optionally ``jitter_chunks``: the teacher acts ``j ~ U{0..jitter_chunks}`` chunks late
+  (never past the window end); the chunks it skipped carry no loss (weight 0), so the model is
+  taught that acting anywhere in that stretch is right -- and, when it has not acted yet at a
+  later chunk, that it still should (greedy decoding never has to recover from a missed exact
+  chunk);
+- after acting, the assistant speaks for ``speak_s`` (the env's rule): the teacher waits, and
+  a cue whose decision point falls inside that time is taken at the first chunk after it (if
+  still inside its window);
+- every other chunk is WAIT -- inside user turns, in mid-turn pauses, during TV speech,
+  distractor sounds, IGNORE cues and silence.
+
+Dense targets
+-------------
+:func:`dense_targets` says, at every decision time, whether the user is speaking, pausing inside
+a turn, and whether a RESPOND, INTERVENE or IGNORE window is open. An auxiliary head trained on
+them (:mod:`chimein.training.supervised`) gives the network a learning signal at every chunk
+instead of one decision point per cue.
+
+**Hard negatives.** The rare actions are weighted up in training (class balance), which by
+itself teaches the model to act a little early -- at the first sound of an event rather than
+when it is recognisable, or as a turn's last word fades. ``hard_wait_weight`` multiplies the
+loss weight of the WAIT chunks where acting would be penalised and the model is most tempted:
+inside user speech and mid-turn pauses (interruptions), inside IGNORE windows (false alarms on
+TV speech and benign sounds), and between a cue's stimulus onset and its window start.
+
+The labels are exactly the actions the teacher took, so the teacher-forced token stream
+(``interleave(units, labels)``) is a stream the teacher could have produced, and the oracle
+reward of those actions is the best the labels can teach (tested).
+
+Examples
+--------
+>>> from chimein.scenes.spec import Annotations, Cue
+>>> ann = Annotations(cues=(Cue("c0", "RESPOND", (1.0, 4.0), "question"),
+...                         Cue("c1", "INTERVENE", (5.0, 10.0), "smoke alarm")))
+>>> acts, w = decision_labels(ann, n_chunks=100, chunk_s=0.08)
+>>> [(int(k), int(acts[k])) for k in acts.nonzero()[0]]
+[(12, 1), (62, 2)]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from chimein.scenes.spec import Annotations, SpecError
+
+__all__ = ["DENSE_TARGETS", "LabelConfig", "decision_labels", "dense_targets"]
+
+_EPS = 1e-6
+_KIND = {"RESPOND": 1, "INTERVENE": 2}
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    """How the teacher acts (see the module docstring)."""
+
+    respond_delay_s: float = 0.0
+    intervene_delay_s: float = 0.0
+    jitter_chunks: int = 0
+    speak_s: float = 2.0
+    hard_wait_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if (
+            isinstance(self.hard_wait_weight, bool)
+            or not isinstance(self.hard_wait_weight, (int, float))
+            or not 0 < self.hard_wait_weight <= 1000
+        ):
+            raise SpecError(
+                f"labels: field 'hard_wait_weight': a number in (0, 1000], got {self.hard_wait_weight!r}"
+            )
+        for name in ("respond_delay_s", "intervene_delay_s", "speak_s"):
+            v = getattr(self, name)
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, (int, float))
+                or not math.isfinite(v)
+                or not 0 <= v <= 60
+            ):
+                raise SpecError(f"labels: field '{name}': seconds in [0, 60], got {v!r}")
+        if (
+            isinstance(self.jitter_chunks, bool)
+            or not isinstance(self.jitter_chunks, int)
+            or not 0 <= self.jitter_chunks <= 100
+        ):
+            raise SpecError(
+                f"labels: field 'jitter_chunks': an integer in [0, 100], got {self.jitter_chunks!r}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_mapping(cls, d: Mapping[str, Any] | LabelConfig | None) -> LabelConfig:
+        if d is None:
+            return cls()
+        if isinstance(d, LabelConfig):
+            return d
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise SpecError(f"labels: unknown field {unknown[0]!r}; known fields: {sorted(known)}")
+        return cls(**dict(d))
+
+
+def decision_labels(
+    annotations: Annotations,
+    n_chunks: int,
+    chunk_s: float,
+    cfg: LabelConfig | None = None,
+    rng: np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The teacher's action per chunk and the loss weight of each chunk.
+
+    Parameters
+    ----------
+    annotations
+        The scene's cues.
+    n_chunks
+        Decisions in the episode (the env's ``ceil(samples / chunk_samples)``).
+    chunk_s
+        Chunk duration; decision ``k`` is at ``(k + 1) * chunk_s``.
+    cfg
+        Teacher settings.
+    rng
+        Draws the jitter (required when ``cfg.jitter_chunks > 0``).
+
+    Returns
+    -------
+    actions : np.ndarray
+        int64 ``(n_chunks,)``: 0 WAIT, 1 RESPOND, 2 INTERVENE.
+    weights : np.ndarray
+        float32 ``(n_chunks,)``: 1; 0 for the chunks a jittered teacher skipped;
+        ``hard_wait_weight`` for WAIT chunks where acting is penalised (see the module docstring).
+    """
+    cfg = cfg or LabelConfig()
+    if cfg.jitter_chunks and rng is None:
+        raise SpecError("labels: jitter_chunks > 0 needs a random generator (rng=)")
+    n = int(n_chunks)
+    actions = np.zeros(n, np.int64)
+    weights = np.ones(n, np.float32)
+    busy_until = -math.inf
+    cues = sorted(annotations.action_cues, key=lambda c: (c.window[0], c.window[1]))
+    for cue in cues:
+        start, end = cue.window
+        delay = cfg.respond_delay_s if cue.expected == "RESPOND" else cfg.intervene_delay_s
+        t_first = max(start + delay, busy_until)
+        k = max(0, math.ceil((t_first - _EPS) / chunk_s) - 1)
+        while k < n and (k + 1) * chunk_s < t_first - _EPS:  # float guard
+            k += 1
+        if k >= n or (k + 1) * chunk_s > end + _EPS or actions[k]:
+            continue
+        k_act = k
+        if cfg.jitter_chunks:
+            j = int(rng.integers(0, cfg.jitter_chunks + 1))  # type: ignore[union-attr]
+            while j and (k + j >= n or (k + j + 1) * chunk_s > end + _EPS):
+                j -= 1
+            k_act = k + j
+            weights[k:k_act] = 0.0
+        actions[k_act] = _KIND[cue.expected]
+        busy_until = (k_act + 1) * chunk_s + cfg.speak_s
+    if cfg.hard_wait_weight != 1.0:
+        t = (np.arange(n) + 1) * chunk_s
+        hard = np.zeros(n, bool)
+        for sp in annotations.spans:  # acting here interrupts the user
+            hard |= (t >= sp.start_s - _EPS) & (t < sp.end_s - _EPS)
+        for c in annotations.cues:
+            if c.expected == "IGNORE":  # acting here is a false alarm on a distractor
+                hard |= (t >= c.window[0] - _EPS) & (t <= c.window[1] + _EPS)
+            elif c.onset_s is not None:  # heard, but not yet recognisable / not yet the turn end
+                hard |= (t >= c.onset_s - _EPS) & (t < c.window[0] - _EPS)
+        sel = hard & (actions == 0) & (weights > 0)
+        weights[sel] = np.float32(cfg.hard_wait_weight)
+    return actions, weights
+
+
+#: Columns of :func:`dense_targets`.
+DENSE_TARGETS: tuple[str, ...] = (
+    "speech",
+    "pause",
+    "respond_window",
+    "intervene_window",
+    "ignore_window",
+)
+
+
+def dense_targets(annotations: Annotations, n_chunks: int, chunk_s: float) -> np.ndarray:
+    """float32 ``(n_chunks, 5)`` 0/1 targets at each decision time ``(k + 1) * chunk_s``:
+    inside a speech span, inside a pause span (both half-open, as the scorer treats them), inside
+    a RESPOND / INTERVENE / IGNORE cue window (closed).
+
+    Examples
+    --------
+    >>> from chimein.scenes.spec import Annotations, Cue, Span
+    >>> ann = Annotations(cues=(Cue("c", "RESPOND", (1.0, 2.0), "q"),), spans=(Span(0.2, 1.0, "user"),))
+    >>> dense_targets(ann, 30, 0.08)[[2, 11, 12, 24, 25]].astype(int).tolist()
+    [[1, 0, 0, 0, 0], [1, 0, 0, 0, 0], [0, 0, 1, 0, 0], [0, 0, 1, 0, 0], [0, 0, 0, 0, 0]]
+    """
+    t = (np.arange(int(n_chunks)) + 1) * float(chunk_s)
+    out = np.zeros((int(n_chunks), len(DENSE_TARGETS)), np.float32)
+    for sp in annotations.spans:
+        col = 0 if sp.kind == "speech" else 1
+        out[(t >= sp.start_s - _EPS) & (t < sp.end_s - _EPS), col] = 1.0
+    col_of = {"RESPOND": 2, "INTERVENE": 3, "IGNORE": 4}
+    for c in annotations.cues:
+        s, e = c.window
+        out[(t >= s - _EPS) & (t <= e + _EPS), col_of[c.expected]] = 1.0
+    return out

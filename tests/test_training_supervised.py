@@ -1,0 +1,228 @@
+"""Tests of supervised training: labels, codebook fitting, batches, a tiny run, resume equality."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from chimein.agents.lm import LMConfig  # noqa: E402
+from chimein.agents.tokenizer import ACTION_IDS, AudioTokenizer, FeatureConfig  # noqa: E402
+from chimein.envs.scoring import ActionLog, score  # noqa: E402
+from chimein.scenes.spec import Annotations, Cue, SpecError  # noqa: E402
+from chimein.training.codebook import collect_units, fit_codebook, kmeans  # noqa: E402
+from chimein.training.data import BatchMaker, EpisodeSource, SourceSpec, make_loader  # noqa: E402
+from chimein.training.labels import LabelConfig, decision_labels  # noqa: E402
+from chimein.training.supervised import TrainConfig, train_supervised  # noqa: E402
+
+SCENES = {
+    "family": "addressed",
+    "difficulty": "easy",
+    "room_pool": 2,
+    "positions_per_room": 4,
+    "room_pool_seed": 5,
+    "lead_s": [0.5, 1.0],
+    "tail_s": [0.5, 1.0],
+}
+FC = FeatureConfig(n_mels=16)
+TINY_LM = LMConfig(
+    hidden_size=32,
+    num_layers=1,
+    num_heads=2,
+    num_kv_heads=1,
+    intermediate_size=64,
+    window=60,
+    value_hidden=8,
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Labels
+# --------------------------------------------------------------------------------------------
+def test_labels_decision_points_speaking_and_oracle_reward() -> None:
+    ann = Annotations(
+        cues=(
+            Cue("a", "RESPOND", (1.0, 4.0), "q"),
+            Cue("b", "INTERVENE", (1.5, 6.5), "alarm"),
+            Cue("c", "IGNORE", (7.0, 8.0), "tv"),
+            Cue("d", "RESPOND", (8.5, 8.6), "short"),
+        )
+    )
+    acts, w = decision_labels(ann, 120, 0.08)
+    hits = {int(k): int(acts[k]) for k in np.flatnonzero(acts)}
+    # a at its window start; b while the teacher still speaks -> first chunk at/after 1.04 + 2.0 s;
+    # d's window is shorter than a chunk but still holds the decision time 8.56 s
+    assert hits == {12: 1, 37: 2, 106: 1}
+    assert (w == 1).all()
+    log = ActionLog.from_actions(acts, chunk_s=0.08)
+    out = score(ann, log)
+    assert [c.outcome for c in out.cue_outcomes if c.expected != "IGNORE"] == ["hit", "hit", "hit"]
+    assert not (out.false_alarms or out.interruptions or out.duplicates)  # b is late: busy speaking
+    delayed, _ = decision_labels(
+        ann, 120, 0.08, LabelConfig(respond_delay_s=0.3, intervene_delay_s=0.2)
+    )
+    assert int(np.flatnonzero(delayed)[0]) == 16
+
+
+def test_labels_jitter_masks_the_skipped_chunks() -> None:
+    ann = Annotations(cues=(Cue("a", "RESPOND", (1.0, 4.0), "q"),))
+    cfg = LabelConfig(jitter_chunks=5)
+    seen = set()
+    for s in range(30):
+        acts, w = decision_labels(ann, 80, 0.08, cfg, np.random.default_rng(s))
+        k = int(np.flatnonzero(acts)[0])
+        seen.add(k)
+        assert 12 <= k <= 17 and (w[12:k] == 0).all() and w[k] == 1 and (w[:12] == 1).all()
+    assert len(seen) > 3
+    with pytest.raises(SpecError, match="rng"):
+        decision_labels(ann, 80, 0.08, cfg)
+
+
+# --------------------------------------------------------------------------------------------
+# Codebook, data
+# --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def codebook_path(tmp_path_factory) -> str:
+    src = SourceSpec(kind="sampler", config=SCENES, seed=3)
+    units = collect_units(src, 3, FC, max_units_per_scene=400, seed=0, workers=1)
+    assert units.shape[1] == FC.unit_dim and len(units) > 100
+    cb = fit_codebook(units, FC, size=16, iters=8, seed=0)
+    again = fit_codebook(units, FC, size=16, iters=8, seed=0)
+    assert np.array_equal(cb.centroids, again.centroids)  # seeded: deterministic
+    path = tmp_path_factory.mktemp("cb") / "codebook.safetensors"
+    cb.save(path)
+    return str(path)
+
+
+def test_kmeans_reseeds_empty_clusters_and_is_deterministic() -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat([torch.randn(300, 3, generator=g) * 0.1 + i for i in range(4)])
+    c1, inertia, _ = kmeans(x, 4, seed=1)
+    c2, _, _ = kmeans(x, 4, seed=1)
+    assert torch.equal(c1, c2)
+    assert sorted(round(float(v)) for v in c1[:, 0]) == [0, 1, 2, 3]
+    assert inertia / len(x) < 0.1
+    with pytest.raises(SpecError):
+        kmeans(x[:3], 4)
+
+
+def test_batches_are_deterministic_and_aligned(codebook_path, tmp_path) -> None:
+    from chimein.agents.tokenizer import Codebook
+
+    tok = AudioTokenizer(Codebook.load(codebook_path))
+    src = EpisodeSource(
+        SourceSpec(kind="sampler", config=SCENES, seed=11), tok, 0.08, cache_dir=tmp_path
+    )
+    maker = BatchMaker(src, 2, 20, LabelConfig(jitter_chunks=2), seed=4, pool=3)
+    b0 = maker(0)
+    assert all(np.array_equal(b0[k], v) for k, v in maker(0).items())
+    assert len(list(src.cache.glob("*.npz"))) >= 2  # episodes were cached
+    ids, idx, lab, w = b0["input_ids"], b0["act_index"], b0["act_label"], b0["act_weight"]
+    for b in range(ids.shape[0]):
+        valid = w[b] > 0
+        # the token after each predictor position is that chunk's action token
+        assert np.array_equal(ids[b, idx[b][valid] + 1], np.asarray(ACTION_IDS)[lab[b][valid]])
+    seq = [b["input_ids"] for b in make_loader(maker, 1, 4, workers=0)]
+    par = [b["input_ids"] for b in make_loader(maker, 1, 4, workers=2)]
+    assert len(seq) == 3 and all(torch.equal(a, b) for a, b in zip(seq, par, strict=True))
+    assert torch.equal(seq[0], torch.from_numpy(maker(1)["input_ids"]))
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------
+def _train_cfg(steps: int, **kw) -> TrainConfig:
+    base = dict(
+        steps=steps,
+        batch_size=2,
+        max_chunks=18,
+        lr=3e-3,
+        warmup_steps=2,
+        threads=1,
+        log_every=2,
+        ckpt_every=3,
+        progress=False,
+        unit_loss_weight=0.1,
+        max_class_weight=20.0,
+        data={"pool": 2, "workers": 0, "seed": 2, "difficulties": []},
+        val={"every": 0, "calibrate": False, "examples": 0},
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_tiny_training_run_loss_falls_and_checkpoint_loads(codebook_path, tmp_path) -> None:
+    from chimein.agents.registry import make_policy
+
+    losses: list[float] = []
+    val = {
+        "every": 0,
+        "calibrate": True,
+        "biases": [-1.0, 0.0],
+        "n_per_family": 1,
+        "families": ["addressed"],
+        "difficulties": ["easy"],
+        "examples": 0,
+    }
+    final = train_supervised(
+        codebook_path,
+        tmp_path / "run",
+        TINY_LM,
+        _train_cfg(30, val=val),
+        SCENES,
+        log=lambda m: None,
+        on_step=lambda s, p: losses.append(p["loss_act"]),
+    )
+    assert len(losses) == 30
+    assert np.mean(losses[-5:]) < 0.6 * np.mean(losses[:5])
+    meta = json.loads((final / "chimein.json").read_text())
+    assert meta["calibration"]["logit_bias"][1] in (-1.0, 0.0) and meta["steps"] == 30
+    assert len(list((tmp_path / "run" / "checkpoints").glob("step-*"))) == 2  # keep_checkpoints
+    policy = make_policy(str(final))
+    policy.reset(1)
+    a, p = policy.act({"audio": np.zeros((1, 1280, 1), np.float32)})
+    assert a.shape == (1,) and p.shape == (1, 3)
+
+
+def test_resume_after_interruption_gives_the_same_model(codebook_path, tmp_path) -> None:
+    from safetensors.torch import load_file
+
+    train_supervised(
+        codebook_path, tmp_path / "a", TINY_LM, _train_cfg(6), SCENES, log=lambda m: None
+    )
+
+    def interrupt(step: int, _: dict) -> None:
+        if step == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_supervised(
+            codebook_path,
+            tmp_path / "b",
+            TINY_LM,
+            _train_cfg(6),
+            SCENES,
+            log=lambda m: None,
+            on_step=interrupt,
+        )
+    assert json.loads((tmp_path / "b" / "state" / "state.json").read_text())["step"] == 3
+    train_supervised(
+        codebook_path, tmp_path / "b", TINY_LM, _train_cfg(6), SCENES, log=lambda m: None
+    )
+    wa = load_file(str(tmp_path / "a" / "final" / "model.safetensors"))
+    wb = load_file(str(tmp_path / "b" / "final" / "model.safetensors"))
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    with pytest.raises(SpecError, match="another configuration"):
+        train_supervised(
+            codebook_path,
+            tmp_path / "b",
+            TINY_LM,
+            _train_cfg(6, lr=1e-3),
+            SCENES,
+            log=lambda m: None,
+        )
