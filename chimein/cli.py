@@ -59,6 +59,12 @@ COMMANDS: tuple[Command, ...] = (
             help="train the timing LM: codebook=PATH out=DIR [train.steps=N] [train.max_minutes=30] (resumes)"),
     Command(("attack",), "attack", "chimein.eval.attack:command",
             help="search scenes that break a policy: policy=NAME budget=N out=DIR [workers=N] [seed=S] (resumes)"),
+    Command(("train", "ppo"), "train_ppo", "chimein.training.rl_commands:ppo",
+            help="refine a checkpoint with SB3 PPO: init=CKPT out=DIR [train.total_steps=N] (resumes)"),
+    Command(("train", "grpo"), "train_grpo", "chimein.training.rl_commands:grpo",
+            help="refine a checkpoint with TRL GRPO: init=CKPT out=DIR [train.steps=N] (resumes)"),
+    Command(("serve",), "serve", "chimein.agents.server:serve",
+            help="serve a policy to many streams: checkpoint=CKPT|NAME [device=cuda] [port=8765]"),
 )
 
 
