@@ -1,0 +1,546 @@
+"""RL refinement of the timing LM with TRL's ``GRPOTrainer``: one completion is one episode.
+
+How an episode becomes a completion
+-----------------------------------
+TRL (1.16) calls ``rollout_func(prompts, trainer)`` with the batch's prompts, **already
+repeated** ``num_generations`` (G) times back to back. Each prompt is the decimal key of an
+episode (a row of the training dataset); consecutive runs of G equal prompts form a group that
+plays the same scene. :class:`EpisodeRollout` renders and tokenises the scene (the env's scene
+source: difficulty preset, sampler config, dataset directory or ``{"mixture": [...]}``;
+:func:`~chimein.training.data.tokenize_scene`, the way the env streams it), then runs all
+episodes of the batch through a :class:`~chimein.agents.streaming.StreamingDecoder` chunk by
+chunk: the chunk's unit tokens are injected (``env_mask`` 0) and one action token is sampled
+from the decide head (``env_mask`` 1); the episode ends with ``<eos>`` (``env_mask`` 0, so the
+episode is not counted as truncated). The prompt is ``<bos>``. The reward is
+:func:`chimein.envs.scoring.score` of the sampled actions (the env's own reward function),
+returned to TRL as an extra rollout field read by :func:`episode_reward`. The scene audio does
+not depend on the actions (``echo`` is not simulated here), so this equals playing the env.
+
+The one workaround (API gap)
+----------------------------
+Without vLLM, TRL ignores the returned ``logprobs`` and re-scores every completion token with a
+softmax over the **whole vocabulary** (its fused LM head: ``lm_head.weight`` and
+``lm_head.bias``), while the policy samples from the decide head (softmax over the three
+action tokens plus the checkpoint's ``logit_bias``). To make the two agree exactly, training
+gives the (bias-free) ``lm_head`` a bias vector: the ``logit_bias`` at the three action ids and
+``-30`` everywhere else, so the full-vocabulary softmax *is* the decide head (the other tokens
+keep ~1e-11 of the mass; their positions are env tokens, masked out of the loss anyway). The
+bias is removed before a checkpoint is written; its three action entries are trainable and
+saved as the checkpoint's ``inference.logit_bias``. This is tested (trainer log-probs equal
+the rollout log-probs).
+
+Other settings (REFERENCE.md): ``bf16=False`` and gradient checkpointing off (CPU), action
+tokens are ordinary (non-special) tokens, rewards are computed from ids (not decoded text).
+
+Examples
+--------
+>>> from chimein.training.grpo import GRPORunConfig, train_grpo              # doctest: +SKIP
+>>> train_grpo("runs/sup/final", "runs/grpo", GRPORunConfig(steps=200))     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from chimein.agents.tokenizer import ACTION_IDS, BOS_ID, EOS_ID, UNIT_OFFSET, AudioTokenizer
+from chimein.scenes.spec import SpecError
+from chimein.training.rl_common import (
+    TBLogger,
+    Validator,
+    action_rates,
+    check_curriculum,
+    plain,
+    save_rl_checkpoint,
+    scenes_at,
+)
+
+__all__ = [
+    "EpisodeRollout",
+    "GRPORunConfig",
+    "episode_reward",
+    "restrict_to_actions",
+    "sampled_reward",
+    "train_grpo",
+]
+
+#: Logit offset of non-action tokens during training (see the module docstring).
+OTHER_LOGIT = -30.0
+
+
+@dataclass(frozen=True)
+class GRPORunConfig:
+    """GRPO settings (``configs/training/grpo.yaml`` documents every field)."""
+
+    steps: int = 200
+    episodes_per_step: int = 16
+    num_generations: int = 8
+    micro_batch: int = 4
+    max_duration_s: float | None = 30.0
+    lr: float = 1e-4
+    beta: float = 0.0
+    epsilon: float = 0.2
+    loss_type: str = "dapo"
+    scale_rewards: str = "group"
+    max_grad_norm: float = 1.0
+    train: str = "all"
+    scenes: Any = "easy"
+    curriculum: tuple[Any, ...] = ()
+    reward: Mapping[str, Any] = field(default_factory=dict)
+    rir_cache_dir: str | None = None
+    temperature: float = 1.0
+    seed: int = 0
+    device: str = "cpu"
+    threads: int = 1
+    ckpt_every: int = 20
+    log_every: int = 1
+    val: Mapping[str, Any] = field(default_factory=dict)
+    max_minutes: float | None = None
+
+    def __post_init__(self) -> None:
+        for k in ("steps", "episodes_per_step", "num_generations", "micro_batch", "threads",
+                  "ckpt_every", "log_every"):
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise SpecError(f"grpo: field {k!r}: a positive integer, got {v!r}")
+        if self.num_generations < 2 or self.episodes_per_step % self.num_generations:
+            raise SpecError(
+                f"grpo: episodes_per_step ({self.episodes_per_step}) must be a multiple of "
+                f"num_generations ({self.num_generations}, at least 2: the group baseline)"
+            )
+        if self.episodes_per_step % self.micro_batch:
+            raise SpecError(
+                f"grpo: episodes_per_step ({self.episodes_per_step}) must be a multiple of "
+                f"micro_batch ({self.micro_batch})"
+            )
+        if self.max_duration_s is not None and not self.max_duration_s > 0:
+            raise SpecError(f"grpo: field 'max_duration_s': > 0 or null, got {self.max_duration_s}")
+        if self.train not in ("head", "all"):
+            raise SpecError(f"grpo: field 'train': 'head' or 'all', got {self.train!r}")
+        if self.temperature != 1.0:
+            raise SpecError("grpo: field 'temperature': only 1.0 (the decide head as trained)")
+        object.__setattr__(self, "curriculum", tuple(check_curriculum(self.curriculum)))
+        object.__setattr__(self, "scenes", plain(self.scenes))
+        object.__setattr__(self, "val", dict(plain(self.val) or {}))
+        object.__setattr__(self, "reward", dict(plain(self.reward) or {}))
+        from chimein.envs.scoring import RewardConfig
+
+        RewardConfig.from_mapping(self.reward)  # fail early on bad fields
+
+    @classmethod
+    def from_mapping(cls, d: Mapping[str, Any] | None) -> GRPORunConfig:
+        d = dict(plain(d) or {})
+        known = {f.name for f in fields(cls)}
+        bad = sorted(set(d) - known)
+        if bad:
+            raise SpecError(f"grpo: unknown field {bad[0]!r}; known fields: {sorted(known)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(asdict(self), default=list))
+
+
+# ============================================================================================
+# The decide head as the whole vocabulary
+# ============================================================================================
+def restrict_to_actions(lm: Any, logit_bias: Sequence[float]) -> None:
+    """Give ``lm.lm_head`` the bias that makes its full softmax the decide head (in place)."""
+    head = lm.lm_head
+    w = head.weight
+    b = torch.full((w.shape[0],), OTHER_LOGIT, dtype=w.dtype, device=w.device)
+    b[list(ACTION_IDS)] = torch.tensor([float(x) for x in logit_bias], dtype=w.dtype)
+    head.bias = torch.nn.Parameter(b)
+
+
+def action_bias(lm: Any) -> list[float]:
+    """The current decide-head bias (the action entries of the training-time ``lm_head`` bias)."""
+    return lm.lm_head.bias.detach()[list(ACTION_IDS)].cpu().tolist()
+
+
+@contextlib.contextmanager
+def unrestricted(lm: Any) -> Iterator[None]:
+    """Temporarily remove the training-time ``lm_head`` bias (to save a plain checkpoint)."""
+    bias = lm.lm_head.bias
+    lm.lm_head.bias = None
+    try:
+        yield
+    finally:
+        lm.lm_head.bias = bias
+
+
+# ============================================================================================
+# Rollouts
+# ============================================================================================
+class EpisodeRollout:
+    """``rollout_func`` for TRL: plays one episode per prompt (see the module docstring).
+
+    Parameters
+    ----------
+    timing_lm
+        The :class:`~chimein.agents.lm.TimingLM` whose ``.lm`` the trainer trains.
+    ref_lm
+        A frozen copy of the initial model (KL-to-initial logging); None to skip.
+    init
+        The initial checkpoint (codebook, chunk).
+    cfg
+        The run config (scenes, curriculum, seed).
+    """
+
+    def __init__(self, timing_lm: Any, ref_lm: Any, init: Any, cfg: GRPORunConfig) -> None:
+        self.model = timing_lm
+        self.ref = ref_lm
+        self.init = init
+        self.cfg = cfg
+        self.tok = AudioTokenizer(init.codebook)
+        self.upc = init.units_per_chunk
+        self._sources: dict[str, Any] = {}
+        self.stats: dict[str, Any] = {}
+        self.seconds = {"scene": 0.0, "model": 0.0}
+
+    def _source(self, scenes: Any) -> Any:
+        from chimein.envs.sources import make_source
+
+        key = json.dumps(scenes, sort_keys=True, default=str)
+        if key not in self._sources:
+            self._sources[key] = make_source(scenes, rir_cache_dir=self.cfg.rir_cache_dir)
+        return self._sources[key]
+
+    def episode(self, key: int, step: int) -> Any:
+        """The tokenised scene of episode ``key`` under the scene distribution of ``step``."""
+        from chimein.training.data import Episode, tokenize_scene
+
+        src = self._source(scenes_at(self.cfg.scenes, self.cfg.curriculum, step))
+        rng = np.random.default_rng(np.random.SeedSequence([self.cfg.seed, 7, int(key)]))
+        scene = src.load(src.draw_key(rng, int(key)))
+        ep = tokenize_scene(scene, self.tok, self.init.chunk_s)
+        if self.cfg.max_duration_s is not None:
+            n = min(ep.n_chunks, max(1, int(self.cfg.max_duration_s / self.init.chunk_s + 1e-9)))
+            ep = Episode(ep.spec, ep.units[: n * self.upc], n)
+        return ep
+
+    @torch.no_grad()
+    def play(self, units: Sequence[np.ndarray], seeds: Sequence[int]) -> dict[str, Any]:
+        """Sample actions for episodes with unit ids ``units`` (one generator per episode).
+
+        Returns ``actions`` (list of int arrays), ``logprobs`` (same) and ``kl`` (mean
+        KL(pi || pi_init) over decisions, nan without a reference model).
+        """
+        from chimein.agents.streaming import StreamingDecoder
+
+        n = len(units)
+        lengths = [len(u) // self.upc for u in units]
+        T = max(lengths)
+        U = np.zeros((n, T, self.upc), np.int64)
+        for i, u in enumerate(units):
+            U[i, : lengths[i]] = u.reshape(-1, self.upc)
+        lm = self.model
+        was = lm.lm.training  # the trainer switches the HF model, not the TimingLM wrapper
+        lm.eval()
+        hb = lm.lm.lm_head.bias
+        bias = (hb.detach()[list(ACTION_IDS)].float().cpu() if hb is not None else torch.tensor(
+            self.init.meta.get("inference", {}).get("logit_bias", [0.0] * 3), dtype=torch.float32))
+        dev = next(lm.parameters()).device
+        dec = StreamingDecoder(lm, n, max_step_tokens=self.upc + 1)
+        ref = None
+        if self.ref is not None:
+            ref = StreamingDecoder(self.ref.to(dev), n, max_step_tokens=self.upc + 1)
+            ref_bias = torch.tensor(self.init.meta.get("inference", {}).get("logit_bias", [0.0] * 3))
+        gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        prev = torch.full((n,), BOS_ID, dtype=torch.long)
+        acts = np.zeros((n, T), np.int64)
+        lps = np.zeros((n, T), np.float32)
+        kls = []
+        for k in range(T):
+            toks = torch.cat([prev[:, None], torch.from_numpy(U[:, k] + UNIT_OFFSET)], 1).to(dev)
+            logp = torch.log_softmax(dec.step(toks).action_logits.float().cpu() + bias, -1)
+            if ref is not None:
+                lq = torch.log_softmax(ref.step(toks).action_logits.float().cpu() + ref_bias, -1)
+                kl = (logp.exp() * (logp - lq)).sum(-1)
+                live = torch.tensor([k < L for L in lengths])
+                kls.append(kl[live])
+            a = torch.stack([torch.multinomial(logp[i].exp(), 1, generator=gens[i])[0]
+                             for i in range(n)])
+            acts[:, k] = a.numpy()
+            lps[:, k] = logp.gather(1, a[:, None])[:, 0].numpy()
+            prev = torch.as_tensor(np.asarray(ACTION_IDS)[acts[:, k]])
+        lm.train(was)
+        kl = float(torch.cat(kls).mean()) if kls else float("nan")
+        return {"actions": [acts[i, : lengths[i]] for i in range(n)],
+                "logprobs": [lps[i, : lengths[i]] for i in range(n)], "kl": kl}
+
+    def __call__(self, prompts: list[Any], trainer: Any) -> dict[str, Any]:
+        from chimein.envs.scoring import ActionLog, RewardConfig, score
+
+        rcfg = RewardConfig.from_mapping(self.cfg.reward)
+        step = int(trainer.state.global_step)
+        keys = [int(str(p).strip()) for p in prompts]
+        t0 = time.perf_counter()
+        eps: dict[int, Any] = {}
+        for k in keys:
+            if k not in eps:
+                eps[k] = self.episode(k, step)
+        t1 = time.perf_counter()
+        seeds = [int(np.random.SeedSequence([self.cfg.seed, 11, step, i]).generate_state(1)[0])
+                 for i in range(len(keys))]
+        out = self.play([eps[k].units for k in keys], seeds)
+        t2 = time.perf_counter()
+        prompt_ids, completion_ids, logprobs, env_mask, rewards = [], [], [], [], []
+        for i, k in enumerate(keys):
+            ep, a, lp = eps[k], out["actions"][i], out["logprobs"][i]
+            n = ep.n_chunks
+            ids = np.empty((n, self.upc + 1), np.int64)
+            ids[:, : self.upc] = ep.units.reshape(n, self.upc) + UNIT_OFFSET
+            ids[:, self.upc] = np.asarray(ACTION_IDS)[a]
+            mask = np.zeros((n, self.upc + 1), np.int64)
+            mask[:, self.upc] = 1
+            lpf = np.zeros((n, self.upc + 1), np.float32)
+            lpf[:, self.upc] = lp
+            prompt_ids.append([BOS_ID])
+            completion_ids.append([*ids.reshape(-1).tolist(), EOS_ID])
+            env_mask.append([*mask.reshape(-1).tolist(), 0])
+            logprobs.append([*lpf.reshape(-1).tolist(), 0.0])
+            # cues after a cropped episode's end are unreached (not scored), as in the env
+            outcome = score(ep.annotations, ActionLog.from_actions(a, chunk_s=self.init.chunk_s),
+                            rcfg, duration_s=n * self.init.chunk_s)
+            rewards.append(float(outcome.reward))
+        n_dec = sum(len(a) for a in out["actions"])
+        self.seconds["scene"] += t1 - t0
+        self.seconds["model"] += t2 - t1
+        self.stats = {
+            "rollout/episode_reward": float(np.mean(rewards)),
+            "policy/kl_to_init": out["kl"],
+            "time/episodes_per_s": len(keys) / max(1e-9, t2 - t0),
+            "time/decisions_per_s": n_dec / max(1e-9, t2 - t0),
+            "time/scene_s": t1 - t0,
+            "time/rollout_model_s": t2 - t1,
+            **action_rates(np.concatenate(out["actions"])),
+        }
+        return {"prompt_ids": prompt_ids, "completion_ids": completion_ids, "logprobs": logprobs,
+                "env_mask": env_mask, "episode_rewards": rewards}
+
+
+def sampled_reward(
+    ckpt: str | Path,
+    scenes: Any,
+    n_scenes: int = 6,
+    samples: int = 8,
+    max_chunks: int | None = None,
+    reward: Mapping[str, Any] | None = None,
+    seed: int = 99,
+) -> float:
+    """Mean episode reward of a checkpoint's *sampled* policy (what RL maximises) on
+    ``n_scenes`` fixed scenes x ``samples`` action samples (deterministic).
+
+    Examples
+    --------
+    >>> sampled_reward("runs/ppo/final", "easy", n_scenes=20)  # doctest: +SKIP
+    """
+    from chimein.agents.checkpoint import load_checkpoint
+    from chimein.envs.scoring import ActionLog, RewardConfig, score
+
+    ck = load_checkpoint(ckpt)
+    ro = EpisodeRollout(ck.model, None, ck, GRPORunConfig(scenes=scenes, seed=seed))
+    eps = [ro.episode(k, 0) for k in range(n_scenes)]
+    cut = None if max_chunks is None else int(max_chunks) * ck.units_per_chunk
+    units = [e.units[:cut] for e in eps for _ in range(samples)]
+    out = ro.play(units, list(range(len(units))))
+    rcfg = RewardConfig.from_mapping(dict(reward or {}))
+    dur = None if max_chunks is None else max_chunks * ck.chunk_s
+    r = [score(eps[i // samples].annotations, ActionLog.from_actions(a, chunk_s=ck.chunk_s), rcfg,
+               duration_s=dur).reward for i, a in enumerate(out["actions"])]
+    return float(np.mean(r))
+
+
+def episode_reward(prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float]:
+    """TRL reward function: the episode reward computed by the rollout with
+    :func:`chimein.envs.scoring.score` (passed through as the ``episode_rewards`` field)."""
+    return [float(r) for r in kwargs["episode_rewards"]]
+
+
+# ============================================================================================
+# Training
+# ============================================================================================
+def _trainer_callback(run: _Run) -> Any:
+    from transformers import TrainerCallback
+
+    class Cb(TrainerCallback):  # type: ignore[misc]
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            scal = {f"trl/{k}": v for k, v in (logs or {}).items()
+                    if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            run.tb.scalars(scal, state.global_step)
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            run.on_step(state.global_step)
+            if run.stop():
+                control.should_training_stop = True
+                control.should_save = True
+
+    return Cb()
+
+
+class _Run:
+    def __init__(self, init: str, out: Path, cfg: GRPORunConfig, log: Callable[[str], None],
+                 on_step: Callable[[int, dict[str, float]], None] | None) -> None:
+        import copy
+
+        from chimein.agents.checkpoint import load_checkpoint
+
+        self.cfg, self.out, self.log, self.user_on_step = cfg, out, log, on_step
+        torch.set_num_threads(cfg.threads)
+        self.init = load_checkpoint(init)
+        self.model = self.init.model
+        self.ref = copy.deepcopy(self.model).eval().requires_grad_(False)
+        restrict_to_actions(self.model.lm, self.init.meta.get("inference", {}).get(
+            "logit_bias", [0.0, 0.0, 0.0]))
+        if cfg.train == "head":
+            for name, p in self.model.lm.named_parameters():
+                p.requires_grad_(name in ("model.norm.weight", "lm_head.bias"))
+        self.rollout = EpisodeRollout(self.model, self.ref, self.init, cfg)
+        self.tb = TBLogger(out / "tb")
+        self.val = Validator(out, cfg.val.get("suite"), int(cfg.val.get("every", 0)),
+                             str(cfg.val.get("metric", "normalized_reward")), cfg.val.get("eval"))
+        self.t0 = time.perf_counter()
+        self.t_last = self.t0
+        self.stopped = False
+
+    def stop(self) -> bool:
+        mm = self.cfg.max_minutes
+        if mm is not None and time.perf_counter() - self.t0 > 60.0 * mm:
+            self.stopped = True
+        return self.stopped
+
+    def save_ckpt(self, dest: Path, step: int) -> Path:
+        bias = action_bias(self.model.lm)
+        with unrestricted(self.model.lm):
+            return save_rl_checkpoint(dest, self.model, self.init, algo="grpo", step=step,
+                                      logit_bias=bias, training={"grpo": self.cfg.to_dict()})
+
+    def on_step(self, step: int) -> None:
+        now = time.perf_counter()
+        scal = {**self.rollout.stats, "time/step_s": now - self.t_last}
+        self.t_last = now
+        if self.val.due(step) or (step == self.cfg.steps and self.val.enabled):
+            ck = self.save_ckpt(self.out / "checkpoints" / f"step-{step:06d}", step)
+            scal.update(self.val(step, ck))
+        if step % self.cfg.log_every == 0:
+            self.tb.scalars(scal, step)
+            self.log(f"grpo step {step}/{self.cfg.steps}: reward "
+                     f"{scal.get('rollout/episode_reward', float('nan')):.3f} kl "
+                     f"{scal.get('policy/kl_to_init', float('nan')):.4f} "
+                     f"{scal.get('time/episodes_per_s', float('nan')):.1f} episodes/s")
+        if self.user_on_step is not None:
+            self.user_on_step(step, scal)
+
+
+def train_grpo(
+    init: str | Path,
+    out: str | Path,
+    cfg: GRPORunConfig | Mapping[str, Any] | None = None,
+    *,
+    log: Callable[[str], None] = print,
+    on_step: Callable[[int, dict[str, float]], None] | None = None,
+) -> Path:
+    """Refine checkpoint ``init`` with TRL GRPO; write ``OUT/final`` (and ``OUT/best``).
+
+    Parameters
+    ----------
+    init
+        Supervised (or any timing-LM) checkpoint directory.
+    out
+        Run directory: ``final``, ``best``, ``checkpoints/``, ``trainer/`` (TRL's resumable
+        state), ``tb/``. Rerunning with the same ``out`` resumes from the last trainer state.
+    cfg
+        :class:`GRPORunConfig` or a mapping of its fields.
+    log, on_step
+        Progress messages; ``on_step(step, scalars)`` after every optimizer step.
+
+    Returns
+    -------
+    Path
+        The final checkpoint directory.
+
+    Examples
+    --------
+    >>> train_grpo("runs/sup/final", "runs/grpo", {"steps": 50})  # doctest: +SKIP
+    """
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    cfg = cfg if isinstance(cfg, GRPORunConfig) else GRPORunConfig.from_mapping(cfg)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    init_path = str(Path(init).resolve())
+    cfg_file = out / "grpo_run.json"
+    ident = {"config": cfg.to_dict(), "init": init_path}
+    if cfg_file.is_file() and json.loads(cfg_file.read_text()) != ident:
+        raise SpecError(f"{out}: holds a GRPO run with another configuration or initial checkpoint; "
+                        "use another out= or delete it")
+    cfg_file.write_text(json.dumps(ident, indent=1))
+    run = _Run(init_path, out, cfg, log, on_step)
+    groups = cfg.steps * cfg.episodes_per_step // cfg.num_generations + 1
+    data = Dataset.from_dict({"prompt": [str(i) for i in range(groups)]})
+    use_cpu = str(cfg.device) == "cpu"
+    args = GRPOConfig(
+        output_dir=str(out / "trainer"),
+        # one rollout of episodes_per_step episodes per optimizer step, trained in micro-batches
+        per_device_train_batch_size=cfg.micro_batch,
+        gradient_accumulation_steps=cfg.episodes_per_step // cfg.micro_batch,
+        num_generations=cfg.num_generations,
+        max_steps=cfg.steps,
+        learning_rate=cfg.lr,
+        lr_scheduler_type="constant",
+        beta=cfg.beta,
+        epsilon=cfg.epsilon,
+        loss_type=cfg.loss_type,
+        scale_rewards=cfg.scale_rewards,
+        max_grad_norm=cfg.max_grad_norm,
+        temperature=cfg.temperature,
+        bf16=False,
+        activation_checkpointing=False,
+        use_cpu=use_cpu,
+        seed=cfg.seed,
+        logging_steps=cfg.log_every,
+        save_strategy="steps",
+        save_steps=cfg.ckpt_every,
+        save_total_limit=1,
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        shuffle_dataset=False,
+    )
+    trainer = GRPOTrainer(
+        model=run.model.lm,
+        reward_funcs=[episode_reward],
+        args=args,
+        train_dataset=data,
+        processing_class=run.init.tokenizer(),
+        rollout_func=run.rollout,
+        callbacks=[_trainer_callback(run)],
+    )
+    from transformers.trainer_callback import PrinterCallback
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the trainer's per-save "Writing model shards" bars
+
+    trainer.remove_callback(PrinterCallback)  # metrics go to TensorBoard and `log`
+    resume = any((out / "trainer").glob("checkpoint-*"))
+    if resume:
+        log(f"grpo: resuming from {out / 'trainer'}")
+    trainer.train(resume_from_checkpoint=True if resume else None)
+    run.tb.close()
+    step = int(trainer.state.global_step)
+    if run.stopped:
+        log(f"grpo: time budget reached at step {step}; state saved (rerun to resume)")
+    final = run.save_ckpt(out / "final", step)
+    log(f"grpo: final checkpoint {final}")
+    return final

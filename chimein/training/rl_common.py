@@ -1,0 +1,239 @@
+"""What the RL trainers (SB3 PPO, TRL GRPO) share: checkpoints, logging, validation, curriculum.
+
+- **Checkpoints** are written with :func:`chimein.agents.checkpoint.save_checkpoint`, in the
+  supervised format (``chimein eval policy=DIR``, the demo and the server load them); the
+  metadata records the initial checkpoint (``rl.init``), the algorithm and the step.
+- **Validation** (:class:`Validator`) evaluates a saved checkpoint on a suite with
+  :func:`chimein.eval.evaluate` every ``every`` steps and keeps a copy of the best one
+  (highest ``metric``, default ``normalized_reward``) under ``OUT/best``.
+- **TensorBoard** (:class:`TBLogger`): scalars under ``OUT/tb``.
+- **Curriculum** (:func:`scenes_at`): the scene distribution is ``scenes`` (anything
+  :func:`chimein.envs.sources.make_source` takes: a difficulty/family name, a sampler config, a
+  dataset directory or ``{"mixture": [...]}``), replaced by the ``scenes`` of the last
+  ``curriculum`` stage whose ``from_step`` has been reached.
+
+Examples
+--------
+>>> scenes_at("easy", [{"from_step": 10, "scenes": "hard"}], 3)
+'easy'
+>>> scenes_at("easy", [{"from_step": 10, "scenes": "hard"}], 10)
+'hard'
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chimein.scenes.spec import SpecError
+
+__all__ = [
+    "TBLogger",
+    "Validator",
+    "action_rates",
+    "check_curriculum",
+    "save_rl_checkpoint",
+    "scenes_at",
+]
+
+
+def plain(x: Any) -> Any:
+    """An OmegaConf node (or anything) as plain Python containers."""
+    if hasattr(x, "_content"):
+        from omegaconf import OmegaConf
+
+        return OmegaConf.to_container(x, resolve=True)
+    return x
+
+
+def check_curriculum(curriculum: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+    """Validate curriculum stages ``[{"from_step": int, "scenes": ...}, ...]`` (sorted by step)."""
+    stages = []
+    for i, st in enumerate(plain(curriculum) or []):
+        if not isinstance(st, Mapping) or set(st) != {"from_step", "scenes"}:
+            raise SpecError(
+                f"rl: curriculum[{i}]: a mapping with exactly 'from_step' and 'scenes', got {st!r}"
+            )
+        fs = st["from_step"]
+        if isinstance(fs, bool) or not isinstance(fs, int) or fs < 0:
+            raise SpecError(f"rl: curriculum[{i}].from_step: a step >= 0, got {fs!r}")
+        stages.append({"from_step": int(fs), "scenes": plain(st["scenes"])})
+    return sorted(stages, key=lambda s: s["from_step"])
+
+
+def scenes_at(scenes: Any, curriculum: Sequence[Mapping[str, Any]] | None, step: int) -> Any:
+    """The scene distribution in force at ``step`` (see the module docstring)."""
+    out = plain(scenes)
+    for st in check_curriculum(curriculum):
+        if step >= st["from_step"]:
+            out = st["scenes"]
+    return out
+
+
+def action_rates(actions: np.ndarray) -> dict[str, float]:
+    """Fraction of WAIT/RESPOND/INTERVENE among ``actions`` (any shape)."""
+    a = np.asarray(actions).reshape(-1)
+    n = max(1, a.size)
+    return {f"actions/{k}": float((a == i).sum() / n) for i, k in enumerate(("wait", "respond", "intervene"))}
+
+
+def save_rl_checkpoint(
+    dest: str | Path,
+    model: Any,
+    init: Any,
+    *,
+    algo: str,
+    step: int,
+    logit_bias: Sequence[float] | None = None,
+    training: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Save ``model`` (a :class:`~chimein.agents.lm.TimingLM`) in the supervised format.
+
+    Parameters
+    ----------
+    dest
+        Checkpoint directory (replaced atomically).
+    model
+        The trained model.
+    init
+        The initial :class:`~chimein.agents.checkpoint.Checkpoint` (codebook, chunk, metadata).
+    algo, step
+        Recorded under ``rl`` in ``chimein.json``.
+    logit_bias
+        Decide-head logit bias to store (default: the initial checkpoint's).
+    training, extra
+        Training config and more metadata.
+    """
+    from chimein.agents.checkpoint import save_checkpoint
+
+    inf = dict(init.meta.get("inference", {}))
+    if logit_bias is not None:
+        inf["logit_bias"] = [float(b) for b in logit_bias]
+    rl = {"algo": algo, "step": int(step), "init": str(init.path)}
+    return save_checkpoint(
+        dest,
+        model,
+        init.codebook,
+        chunk_s=init.chunk_s,
+        inference=inf,
+        training=training,
+        extra={"rl": rl, "steps": int(step), **dict(extra or {})},
+    )
+
+
+class TBLogger:
+    """TensorBoard scalars under ``logdir`` (a no-op when ``logdir`` is None)."""
+
+    def __init__(self, logdir: str | Path | None) -> None:
+        self.w = None
+        if logdir is not None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.w = SummaryWriter(str(logdir))
+
+    def scalars(self, values: Mapping[str, Any], step: int) -> None:
+        if self.w is None:
+            return
+        for k, v in values.items():
+            if v is not None and np.isfinite(float(v)):
+                self.w.add_scalar(k, float(v), int(step))
+        self.w.flush()
+
+    def close(self) -> None:
+        if self.w is not None:
+            self.w.close()
+
+
+def _metric_value(metrics: Mapping[str, Any], name: str) -> float | None:
+    v = metrics.get("overall", {}).get(name)
+    if isinstance(v, Mapping):
+        v = v.get("value")
+    return None if v is None else float(v)
+
+
+class Validator:
+    """Evaluate checkpoints on a suite at intervals and keep the best (``OUT/best``).
+
+    Parameters
+    ----------
+    out
+        Run directory (``OUT/val/step-N`` evaluation folders, ``OUT/best``).
+    suite
+        Suite name, file, :class:`~chimein.eval.suites.SuiteDef` or its dict; None disables
+        validation.
+    every
+        Validate every ``every`` steps (0: only at the end).
+    metric
+        Overall metric to maximise (``normalized_reward``, ``timeliness``, ...).
+    eval_kwargs
+        More arguments of :func:`chimein.eval.evaluate` (``workers``, ``batch_size``,
+        ``cache_dir``, ...).
+    """
+
+    def __init__(
+        self,
+        out: str | Path,
+        suite: Any = None,
+        every: int = 0,
+        metric: str = "normalized_reward",
+        eval_kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.out = Path(out)
+        self.suite = plain(suite)
+        if isinstance(self.suite, Mapping):  # an inline suite definition
+            from chimein.eval.suites import SuiteDef
+
+            self.suite = SuiteDef.from_dict(self.suite, where="rl: val.suite")
+        self.every = int(every)
+        self.metric = str(metric)
+        self.kw = {"workers": 1, "progress": False, "report": False, "resamples": 200,
+                   **dict(plain(eval_kwargs) or {})}
+        self.state_file = self.out / "best.json"
+        self.best: dict[str, Any] = (
+            json.loads(self.state_file.read_text()) if self.state_file.is_file() else {}
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self.suite is not None
+
+    def due(self, step: int) -> bool:
+        return self.enabled and self.every > 0 and step > 0 and step % self.every == 0
+
+    def __call__(self, step: int, ckpt: str | Path) -> dict[str, float]:
+        """Evaluate ``ckpt`` (a checkpoint directory saved at ``step``); returns the overall
+        metrics as ``val/<name>`` scalars and updates ``OUT/best`` when it improved."""
+        from chimein.eval import runner
+        from chimein.eval.runner import PolicySpec, evaluate
+
+        t0 = time.perf_counter()
+        spec = PolicySpec(str(Path(ckpt).resolve()))
+        res = evaluate(spec, self.suite, self.out / "val" / f"step-{step:07d}", **self.kw)
+        # one cached policy per path: drop it, this path is not evaluated again
+        runner._POLICIES.pop(json.dumps(spec.to_dict(), sort_keys=True), None)
+        overall = res["metrics"]["overall"]
+        scalars = {}
+        for k, v in overall.items():
+            if isinstance(v, Mapping) and "value" in v and v["value"] is not None:
+                scalars[f"val/{k}"] = float(v["value"])
+        score = _metric_value(res["metrics"], self.metric)
+        if score is None:
+            raise SpecError(f"rl: validation metric {self.metric!r} is undefined on this suite")
+        if not self.best or score > float(self.best["score"]):
+            shutil.copytree(ckpt, self.out / ".best.tmp", dirs_exist_ok=True)
+            if (self.out / "best").exists():
+                shutil.rmtree(self.out / "best")
+            (self.out / ".best.tmp").rename(self.out / "best")
+            self.best = {"step": int(step), "score": score, "metric": self.metric}
+            from chimein.scenes.io import atomic_write_text
+
+            atomic_write_text(self.state_file, json.dumps(self.best))
+        scalars["val/seconds"] = time.perf_counter() - t0
+        return scalars

@@ -1,0 +1,157 @@
+"""Tests of TRL GRPO refinement: trainer scoring = rollout sampling, learning, resume, loading."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+
+from chimein.agents.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from chimein.agents.lm import LMConfig, TimingLM  # noqa: E402
+from chimein.agents.tokenizer import ACTION_IDS, FeatureConfig  # noqa: E402
+from chimein.scenes.spec import SpecError  # noqa: E402
+from chimein.training.codebook import collect_units, fit_codebook  # noqa: E402
+from chimein.training.data import SourceSpec  # noqa: E402
+from chimein.training.grpo import (  # noqa: E402
+    EpisodeRollout,
+    GRPORunConfig,
+    restrict_to_actions,
+    sampled_reward,
+    train_grpo,
+)
+
+SCENES = {
+    "family": "addressed",
+    "difficulty": "easy",
+    "room_pool": 2,
+    "positions_per_room": 4,
+    "room_pool_seed": 5,
+    "lead_s": [0.5, 1.0],
+    "tail_s": [0.5, 1.0],
+}
+# an easy task: false alarms and duplicates are free, so acting more often pays
+REWARD = {"false_alarm": 0.0, "duplicate": 0.0}
+TINY_LM = LMConfig(hidden_size=32, num_layers=1, num_heads=2, num_kv_heads=1,
+                   intermediate_size=64, window=300, value_hidden=8)
+
+
+@pytest.fixture(scope="module")
+def weak_ckpt(tmp_path_factory) -> str:
+    """A random-initialised tiny checkpoint whose decide head is biased towards WAIT."""
+    torch.set_num_threads(1)
+    fc = FeatureConfig(n_mels=16)
+    units = collect_units(SourceSpec(kind="sampler", config=SCENES, seed=3), 2, fc,
+                          max_units_per_scene=300, seed=0, workers=1)
+    cb = fit_codebook(units, fc, size=16, iters=5, seed=0)
+    torch.manual_seed(0)
+    model = TimingLM(TINY_LM, cb.size)
+    d = tmp_path_factory.mktemp("ck") / "weak"
+    save_checkpoint(d, model, cb, chunk_s=0.08, inference={"logit_bias": [0.0, -4.0, -4.0]})
+    return str(d)
+
+
+def _cfg(**kw) -> dict:
+    base = dict(steps=10, episodes_per_step=16, num_generations=8, micro_batch=8, lr=1e-2,
+                scenes=SCENES, reward=REWARD, max_duration_s=5.12, ckpt_every=100)
+    base.update(kw)
+    return base
+
+
+def test_trainer_scores_completions_with_the_sampling_distribution(weak_ckpt) -> None:
+    """TRL's fused LM head (what the loss uses) gives the rollout's action log-probs."""
+    from trl.trainer.utils import add_fused_lm_head
+
+    ck = load_checkpoint(weak_ckpt)
+    restrict_to_actions(ck.model.lm, [0.0, -4.0, -4.0])
+    ro = EpisodeRollout(ck.model, None, ck, GRPORunConfig(**_cfg()))
+
+    class _T:  # what rollout_func reads from the trainer
+        class state:  # noqa: N801
+            global_step = 0
+
+    out = ro(["0", "0", "1"], _T())
+    assert [len(p) for p in out["prompt_ids"]] == [1, 1, 1]
+    lm = ck.model.lm.eval()
+    add_fused_lm_head(lm, outputs=("log_probs",))
+    for i in range(3):
+        ids = torch.tensor([out["prompt_ids"][i] + out["completion_ids"][i]])
+        with torch.no_grad():
+            lp = lm(input_ids=ids, attention_mask=torch.ones_like(ids), labels=ids,
+                    fused_lm_head=True).log_probs[0, :]
+        mask = np.asarray(out["env_mask"][i], bool)
+        comp = np.asarray(out["completion_ids"][i])
+        assert set(comp[mask].tolist()) <= set(ACTION_IDS) and comp[-1] == 2 and not mask[-1]
+        got = lp.numpy()[mask]  # position t scores token t+1; the prompt is one token
+        np.testing.assert_allclose(got, np.asarray(out["logprobs"][i])[mask], atol=1e-4)
+    # a group shares its scene: same injected units
+    assert out["completion_ids"][0][:2] == out["completion_ids"][1][:2]
+
+
+def test_grpo_raises_the_reward_of_a_weakened_policy_and_saves_loadable_checkpoints(
+    weak_ckpt, tmp_path
+) -> None:
+    from chimein.agents.registry import make_policy
+    from chimein.eval.suites import SuiteDef
+
+    before = sampled_reward(weak_ckpt, SCENES, max_chunks=64, reward=REWARD)
+    tiny_suite = SuiteDef(name="tiny", revision=0, description="", seed=1, families=("addressed",),
+                          tiers={"clean": {"difficulty": "easy"}}, scenes={"default": 1})
+    seen: list[dict] = []
+    final = train_grpo(weak_ckpt, tmp_path / "run",
+                       _cfg(val={"suite": tiny_suite.to_dict(), "every": 5,
+                                 "eval": {"cache_dir": str(tmp_path / "suites")}}),
+                       log=lambda m: None, on_step=lambda s, d: seen.append(d))
+    after = sampled_reward(final, SCENES, max_chunks=64, reward=REWARD)
+    assert after > before + 0.2, (before, after)
+    assert len(seen) == 10 and seen[-1]["policy/kl_to_init"] > 0
+    assert "val/normalized_reward" in seen[4]
+    assert (tmp_path / "run" / "best" / "chimein.json").is_file()
+    ck = load_checkpoint(final)
+    assert ck.meta["rl"]["algo"] == "grpo" and ck.model.lm.lm_head.bias is None
+    policy = make_policy(str(final))
+    policy.reset(1)
+    a, p = policy.act({"audio": np.zeros((1, 1280, 1), np.float32)})
+    assert a.shape == (1,) and p.shape == (1, 3)
+
+
+def test_resume_after_interruption_gives_the_same_model(weak_ckpt, tmp_path) -> None:
+    from safetensors.torch import load_file
+
+    later = {**SCENES, "lead_s": [1.0, 1.5]}  # a curriculum stage from step 2 on
+    cfg = _cfg(steps=4, ckpt_every=2, lr=1e-2, curriculum=[{"from_step": 2, "scenes": later}])
+    train_grpo(weak_ckpt, tmp_path / "a", cfg, log=lambda m: None)
+
+    def interrupt(step: int, _: dict) -> None:
+        if step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_grpo(weak_ckpt, tmp_path / "b", cfg, log=lambda m: None, on_step=interrupt)
+    train_grpo(weak_ckpt, tmp_path / "b", cfg, log=lambda m: None)
+    wa = load_file(str(tmp_path / "a" / "final" / "model.safetensors"))
+    wb = load_file(str(tmp_path / "b" / "final" / "model.safetensors"))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    with pytest.raises(SpecError, match="another configuration"):
+        train_grpo(weak_ckpt, tmp_path / "b", {**cfg, "lr": 1e-3}, log=lambda m: None)
+
+
+def test_config_errors() -> None:
+    with pytest.raises(SpecError, match="multiple of num_generations"):
+        GRPORunConfig(episodes_per_step=12, num_generations=8)
+    with pytest.raises(SpecError, match="unknown field"):
+        GRPORunConfig.from_mapping({"nope": 1})
+    with pytest.raises(SpecError, match="reward"):
+        GRPORunConfig(reward={"hit": -1.0})
+
+
+def test_hydra_config_matches_the_dataclass() -> None:
+    from chimein.cli import compose
+
+    c = compose("train_grpo", ["init=a", "out=b", "train.steps=3"])
+    cfg = GRPORunConfig.from_mapping(c.train)
+    assert cfg.steps == 3 and cfg.episodes_per_step % cfg.num_generations == 0
