@@ -69,6 +69,29 @@ def test_labels_decision_points_speaking_and_oracle_reward() -> None:
     assert int(np.flatnonzero(delayed)[0]) == 16
 
 
+def test_labels_hard_wait_weight_and_dense_targets() -> None:
+    from chimein.scenes.spec import Span
+    from chimein.training.labels import dense_targets
+
+    ann = Annotations(
+        cues=(
+            Cue("a", "RESPOND", (1.0, 4.0), "q", onset_s=0.4),
+            Cue("b", "INTERVENE", (6.0, 9.0), "alarm", onset_s=5.0),
+            Cue("c", "IGNORE", (10.0, 11.0), "tv"),
+        ),
+        spans=(Span(0.4, 1.0, "user", addressed=True),),
+    )
+    acts, w = decision_labels(ann, 160, 0.08, LabelConfig(hard_wait_weight=4.0))
+    t = (np.arange(160) + 1) * 0.08
+    hard = ((t >= 0.4) & (t < 1.0)) | ((t >= 5.0) & (t < 6.0)) | ((t >= 10.0) & (t <= 11.0))
+    assert np.array_equal(w == 4.0, hard & (acts == 0)) and set(np.unique(w)) == {1.0, 4.0}
+    d = dense_targets(ann, 160, 0.08)
+    assert np.array_equal(d[:, 0] == 1, (t >= 0.4) & (t < 1.0))  # speech
+    assert d[:, 1].sum() == 0  # no pause span
+    assert np.array_equal(d[:, 2] == 1, (t >= 1.0 - 1e-6) & (t <= 4.0 + 1e-6))
+    assert np.array_equal(d[:, 4] == 1, (t >= 10.0 - 1e-6) & (t <= 11.0 + 1e-6))
+
+
 def test_labels_jitter_masks_the_skipped_chunks() -> None:
     ann = Annotations(cues=(Cue("a", "RESPOND", (1.0, 4.0), "q"),))
     cfg = LabelConfig(jitter_chunks=5)
@@ -226,3 +249,21 @@ def test_resume_after_interruption_gives_the_same_model(codebook_path, tmp_path)
             SCENES,
             log=lambda m: None,
         )
+
+
+def test_hydra_configs_compose_into_the_dataclasses() -> None:
+    from chimein.agents.tokenizer import FeatureConfig
+    from chimein.cli import compose
+    from chimein.training.labels import LabelConfig as LC
+    from chimein.training.supervised import DataConfig, ValConfig
+
+    cfg = compose("train_supervised", ["codebook=cb.safetensors", "out=run", "train.labels.hard_wait_weight=5"])
+    train = TrainConfig.from_mapping(cfg.train)
+    assert isinstance(train.label_cfg, LC) and train.label_cfg.hard_wait_weight == 5.0
+    assert isinstance(train.data_cfg, DataConfig) and isinstance(train.val_cfg, ValConfig)
+    assert LMConfig.from_mapping(cfg.lm) == LMConfig()  # the yaml mirrors the dataclass defaults
+    assert cfg.scenes.room_pool_seed not in (101, 202)  # not chimein-bench-v0's room pools
+    cb = compose("train_codebook", ["out=cb.safetensors"])
+    assert FeatureConfig.from_dict(cb.codebook.features) == FeatureConfig()
+    with pytest.raises(SpecError, match="unknown field"):
+        TrainConfig.from_mapping({"stepz": 3})
