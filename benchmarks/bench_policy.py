@@ -13,8 +13,8 @@ For each batch size (streams decided in lockstep) it times, in one run so the ra
 
 Reported: step latency, decisions/s, and concurrent real-time streams -- the batch size itself
 when a step fits in the 80 ms chunk (a stream needs one decision per chunk), and the throughput
-bound ``decisions/s * 0.08``. The model is the default ``LMConfig`` (4 layers, d=256, 2 KV
-heads, window 1024, 512 units; 3.3M parameters) with random weights, or ``--checkpoint``.
+bound ``decisions/s * 0.08``. The model is the default ``LMConfig`` (4 layers, d=192, 2 KV
+heads, window 768, 512 units; 1.75M parameters) with random weights, or ``--checkpoint``.
 
 Run::
 

@@ -13,7 +13,7 @@ For each stream count ``N`` it runs, in one invocation so the ratios compare:
 
 A configuration is *real-time* when p99 latency < the chunk (80 ms) and no tick was skipped.
 The policy is ``energy-endpoint`` (per-stream baseline), or ``lm``: a random-weight timing LM
-of the default size (``LMConfig()``, 3.3M parameters, 512 units), or ``--checkpoint DIR``.
+of the default size (``LMConfig()``, 1.75M parameters, 512 units), or ``--checkpoint DIR``.
 
 Run::
 

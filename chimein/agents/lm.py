@@ -61,8 +61,8 @@ __all__ = ["LMConfig", "LMOutput", "TimingLM", "ValueHead", "action_log_probs", 
 
 @dataclass(frozen=True)
 class LMConfig:
-    """Size and attention window of the timing LM (the defaults give about 3.3M parameters
-    with a 512-unit codebook).
+    """Size and attention window of the timing LM (the defaults give about 1.75M parameters
+    with a 512-unit codebook; d=256, MLP 768, window 1024 gives 3.3M).
 
     Parameters
     ----------
@@ -70,7 +70,7 @@ class LMConfig:
         Transformer shape (``num_kv_heads < num_heads``: grouped-query attention, which halves
         the key/value cache of streaming inference).
     window
-        Sliding attention window in tokens (1024 = 27.3 s at 80 ms chunks of 2 units + 1
+        Sliding attention window in tokens (768 = 20.5 s at 80 ms chunks of 2 units + 1
         action = 3 tokens per chunk).
     rope_theta
         Base of the rotary position embedding.
@@ -80,12 +80,12 @@ class LMConfig:
         Dropout on attention weights during training.
     """
 
-    hidden_size: int = 256
+    hidden_size: int = 192
     num_layers: int = 4
     num_heads: int = 4
     num_kv_heads: int = 2
-    intermediate_size: int = 768
-    window: int = 1024
+    intermediate_size: int = 512
+    window: int = 768
     rope_theta: float = 10000.0
     value_hidden: int = 128
     attention_dropout: float = 0.0

@@ -68,11 +68,11 @@ _KIND = {"RESPOND": 1, "INTERVENE": 2}
 class LabelConfig:
     """How the teacher acts (see the module docstring)."""
 
-    respond_delay_s: float = 0.0
-    intervene_delay_s: float = 0.0
-    jitter_chunks: int = 0
+    respond_delay_s: float = 0.3
+    intervene_delay_s: float = 0.25
+    jitter_chunks: int = 3
     speak_s: float = 2.0
-    hard_wait_weight: float = 1.0
+    hard_wait_weight: float = 5.0
 
     def __post_init__(self) -> None:
         if (

@@ -115,7 +115,7 @@ class DataConfig:
     cache_dir: str | None = None
     rir_cache_dir: str | None = None
     workers: int = 1
-    prepare_workers: int = 0
+    prepare_workers: int = 2
 
 
 @dataclass(frozen=True)
@@ -135,10 +135,11 @@ class ValConfig:
     seed: int = 99
     room_pool_seed: int = 11
     multi_event_duration_s: Sequence[float] = (30.0, 45.0)
-    every: int = 500
+    every: int = 0
     examples: int = 2
     calibrate: bool = True
-    biases: Sequence[float] = (-3.0, -2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0)
+    biases: Sequence[float] = (-1.5, -1.0, -0.75, -0.5, -0.25, 0.0, 0.5)
+    max_interruptions_per_turn: float | None = 0.1
     batch_size: int = 64
 
 
@@ -146,13 +147,13 @@ class ValConfig:
 class TrainConfig:
     """Optimisation settings (``train.*`` in the Hydra config)."""
 
-    steps: int = 3000
-    batch_size: int = 8
-    max_chunks: int = 340
+    steps: int = 700
+    batch_size: int = 6
+    max_chunks: int = 256
     chunk_s: float = 0.08
-    lr: float = 1.5e-3
+    lr: float = 2.0e-3
     min_lr_ratio: float = 0.05
-    warmup_steps: int = 100
+    warmup_steps: int = 50
     weight_decay: float = 0.05
     grad_clip: float = 1.0
     class_weight_power: float = 1.0
@@ -845,7 +846,14 @@ def train_supervised(
         extra["validation"] = {k: _scalar(metrics, k) for k in _VAL_KEYS}
         if val.calibrate:
             bias, cal = calibrate_bias(
-                model, codebook, val_scenes, train.chunk_s, val.biases, val.batch_size, say
+                model,
+                codebook,
+                val_scenes,
+                train.chunk_s,
+                val.biases,
+                val.batch_size,
+                say,
+                val.max_interruptions_per_turn,
             )
             extra["calibration"] = cal
             writer.add_scalar("val/calibrated_bias", bias[1], step)
@@ -866,45 +874,49 @@ def calibrate_bias(
     biases: Sequence[float],
     batch_size: int = 64,
     log: Any = None,
+    max_interruptions_per_turn: float | None = None,
 ) -> tuple[list[float], dict[str, Any]]:
-    """The decide-head logit bias ``[0, b, b]`` with the best mean reward on ``scenes``
-    (streaming rollouts through the env for every ``b`` in ``biases``), and a summary."""
-    best: tuple[float, float, Mapping[str, Any]] | None = None
+    """Pick the decide-head logit bias ``[0, b, b]`` on ``scenes`` (streaming rollouts through
+    the env for every ``b`` in ``biases``): the best mean reward among the biases whose
+    interruption rate is at most ``max_interruptions_per_turn`` (all of them when None; the
+    least interrupting one when none qualifies). Returns the bias and a summary table."""
+    rows: list[tuple[float, Mapping[str, Any]]] = []
     table = []
     for b in biases:
         m, _ = rollout_metrics(
             model, codebook, scenes, chunk_s, (0.0, float(b), float(b)), batch_size
         )
-        r = _scalar(m, "mean_reward")
-        table.append(
-            {
-                "bias": float(b),
-                **{
-                    k: _scalar(m, k)
-                    for k in (
-                        "mean_reward",
-                        "timeliness",
-                        "interruptions_per_turn",
-                        "false_alarms_per_min",
-                    )
-                },
-            }
-        )
+        rows.append((float(b), m))
+        keys = ("mean_reward", "timeliness", "interruptions_per_turn", "false_alarms_per_min")
+        table.append({"bias": float(b), **{k: _scalar(m, k) for k in keys}})
         if log is not None:
             log(
-                f"calibration: bias {b:+.2f} -> mean reward {r}, timeliness {_scalar(m, 'timeliness')}, "
+                f"calibration: bias {b:+.2f} -> mean reward {_scalar(m, 'mean_reward')}, "
+                f"timeliness {_scalar(m, 'timeliness')}, "
                 f"interruptions/turn {_scalar(m, 'interruptions_per_turn')}"
             )
-        if r is not None and (best is None or r > best[0] + 1e-9):
-            best = (r, float(b), m)
-    if best is None:
+
+    def reward(row: tuple[float, Mapping[str, Any]]) -> float:
+        r = _scalar(row[1], "mean_reward")
+        return -math.inf if r is None else r
+
+    def interruptions(row: tuple[float, Mapping[str, Any]]) -> float:
+        v = _scalar(row[1], "interruptions_per_turn")
+        return 0.0 if v is None else v  # no user turns: nothing to interrupt
+
+    ok = rows
+    if max_interruptions_per_turn is not None:
+        ok = [r for r in rows if interruptions(r) <= float(max_interruptions_per_turn) + 1e-12]
+    if not rows:
         return [0.0, 0.0, 0.0], {"logit_bias": [0.0, 0.0, 0.0], "table": table}
-    bias = [0.0, best[1], best[1]]
+    best = max(ok, key=reward) if ok else min(rows, key=lambda r: (interruptions(r), -reward(r)))
+    bias = [0.0, best[0], best[0]]
     return bias, {
         "logit_bias": bias,
         "n_scenes": len(scenes),
+        "max_interruptions_per_turn": max_interruptions_per_turn,
         "table": table,
-        "validation": {k: _scalar(best[2], k) for k in _VAL_KEYS},
+        "validation": {k: _scalar(best[1], k) for k in _VAL_KEYS},
     }
 
 
@@ -922,7 +934,14 @@ def calibrate_checkpoint(
     ck = load_checkpoint(path)
     scenes = validation_scenes(scenes_cfg, v)
     bias, cal = calibrate_bias(
-        ck.model, ck.codebook, scenes, ck.chunk_s, v.biases, v.batch_size, log
+        ck.model,
+        ck.codebook,
+        scenes,
+        ck.chunk_s,
+        v.biases,
+        v.batch_size,
+        log,
+        v.max_interruptions_per_turn,
     )
     meta = dict(ck.meta)
     meta["inference"] = {**dict(meta.get("inference", {})), "logit_bias": bias}
