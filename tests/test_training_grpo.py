@@ -57,7 +57,8 @@ def weak_ckpt(tmp_path_factory) -> str:
 
 def _cfg(**kw) -> dict:
     base = dict(steps=10, episodes_per_step=16, num_generations=8, micro_batch=8, lr=1e-2,
-                scenes=SCENES, reward=REWARD, max_duration_s=5.12, ckpt_every=100)
+                scenes=SCENES, reward=REWARD, max_duration_s=5.12, ckpt_every=100,
+                calibrate=False)
     base.update(kw)
     return base
 

@@ -51,7 +51,8 @@ def weak_ckpt(tmp_path_factory) -> str:
 
 def _cfg(**kw) -> dict:
     base = dict(num_envs=8, n_steps=64, batch_size=128, n_epochs=4, lr=5e-2, context_chunks=16,
-                scenes=SCENES, env={"max_duration_s": 5.12, "reward": REWARD}, ckpt_every=100)
+                scenes=SCENES, env={"max_duration_s": 5.12, "reward": REWARD}, ckpt_every=100,
+                calibrate=False)
     base.update(kw)
     return base
 
@@ -150,3 +151,21 @@ def test_hydra_config_matches_the_dataclass() -> None:
     c = compose("train_ppo", ["init=a", "out=b", "train.total_steps=10"])
     cfg = PPOConfig.from_mapping(c.train)
     assert cfg.total_steps == 10 and cfg.train == "head" and cfg.scenes == "easy"
+
+
+def test_calibrate_outputs_repicks_the_bias_of_final_and_best(weak_ckpt, tmp_path) -> None:
+    import shutil
+
+    from chimein.training.rl_common import calibrate_outputs
+
+    for name in ("final", "best"):
+        shutil.copytree(weak_ckpt, tmp_path / name)
+    val = {"n_per_family": 1, "families": ["addressed"], "difficulties": ["easy"],
+           "biases": [3.0, 4.0], "max_interruptions_per_turn": None}
+    chosen = calibrate_outputs(tmp_path, load_checkpoint(weak_ckpt), log=lambda m: None, val=val)
+    assert set(chosen) == {"final", "best"}
+    for name, bias in chosen.items():
+        assert bias[0] == 0.0 and bias[1] == bias[2] and bias[1] in (3.0, 4.0)
+        meta = load_checkpoint(tmp_path / name).meta
+        assert meta["inference"]["logit_bias"] == bias
+        assert [row["bias"] for row in meta["calibration"]["table"]] == [3.0, 4.0]

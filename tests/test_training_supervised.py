@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import json
 import os
 
@@ -44,6 +46,11 @@ TINY_LM = LMConfig(
 # --------------------------------------------------------------------------------------------
 # Labels
 # --------------------------------------------------------------------------------------------
+#: the plain teacher (the shipped recipe delays and jitters its decision points)
+PLAIN = LabelConfig(respond_delay_s=0.0, intervene_delay_s=0.0, jitter_chunks=0,
+                    hard_wait_weight=1.0)
+
+
 def test_labels_decision_points_speaking_and_oracle_reward() -> None:
     ann = Annotations(
         cues=(
@@ -53,7 +60,7 @@ def test_labels_decision_points_speaking_and_oracle_reward() -> None:
             Cue("d", "RESPOND", (8.5, 8.6), "short"),
         )
     )
-    acts, w = decision_labels(ann, 120, 0.08)
+    acts, w = decision_labels(ann, 120, 0.08, PLAIN)
     hits = {int(k): int(acts[k]) for k in np.flatnonzero(acts)}
     # a at its window start; b while the teacher still speaks -> first chunk at/after 1.04 + 2.0 s;
     # d's window is shorter than a chunk but still holds the decision time 8.56 s
@@ -64,7 +71,7 @@ def test_labels_decision_points_speaking_and_oracle_reward() -> None:
     assert [c.outcome for c in out.cue_outcomes if c.expected != "IGNORE"] == ["hit", "hit", "hit"]
     assert not (out.false_alarms or out.interruptions or out.duplicates)  # b is late: busy speaking
     delayed, _ = decision_labels(
-        ann, 120, 0.08, LabelConfig(respond_delay_s=0.3, intervene_delay_s=0.2)
+        ann, 120, 0.08, replace(PLAIN, respond_delay_s=0.3, intervene_delay_s=0.2)
     )
     assert int(np.flatnonzero(delayed)[0]) == 16
 
@@ -81,7 +88,7 @@ def test_labels_hard_wait_weight_and_dense_targets() -> None:
         ),
         spans=(Span(0.4, 1.0, "user", addressed=True),),
     )
-    acts, w = decision_labels(ann, 160, 0.08, LabelConfig(hard_wait_weight=4.0))
+    acts, w = decision_labels(ann, 160, 0.08, replace(PLAIN, hard_wait_weight=4.0))
     t = (np.arange(160) + 1) * 0.08
     hard = ((t >= 0.4) & (t < 1.0)) | ((t >= 5.0) & (t < 6.0)) | ((t >= 10.0) & (t <= 11.0))
     assert np.array_equal(w == 4.0, hard & (acts == 0)) and set(np.unique(w)) == {1.0, 4.0}
@@ -94,7 +101,7 @@ def test_labels_hard_wait_weight_and_dense_targets() -> None:
 
 def test_labels_jitter_masks_the_skipped_chunks() -> None:
     ann = Annotations(cues=(Cue("a", "RESPOND", (1.0, 4.0), "q"),))
-    cfg = LabelConfig(jitter_chunks=5)
+    cfg = replace(PLAIN, jitter_chunks=5)
     seen = set()
     for s in range(30):
         acts, w = decision_labels(ann, 80, 0.08, cfg, np.random.default_rng(s))

@@ -57,6 +57,7 @@ from chimein.scenes.spec import SpecError
 from chimein.training.rl_common import (
     TBLogger,
     Validator,
+    calibrate_outputs,
     action_rates,
     check_curriculum,
     plain,
@@ -105,6 +106,7 @@ class GRPORunConfig:
     log_every: int = 1
     val: Mapping[str, Any] = field(default_factory=dict)
     max_minutes: float | None = None
+    calibrate: bool = True
 
     def __post_init__(self) -> None:
         for k in ("steps", "episodes_per_step", "num_generations", "micro_batch", "threads",
@@ -543,4 +545,6 @@ def train_grpo(
         log(f"grpo: time budget reached at step {step}; state saved (rerun to resume)")
     final = run.save_ckpt(out / "final", step)
     log(f"grpo: final checkpoint {final}")
+    if cfg.calibrate and not run.stopped:
+        calibrate_outputs(out, run.init, log)
     return final

@@ -65,6 +65,7 @@ from chimein.scenes.spec import SpecError
 from chimein.training.rl_common import (
     TBLogger,
     Validator,
+    calibrate_outputs,
     action_rates,
     check_curriculum,
     plain,
@@ -401,6 +402,7 @@ class PPOConfig:
     ckpt_every: int = 10
     val: Mapping[str, Any] = field(default_factory=dict)
     max_minutes: float | None = None
+    calibrate: bool = True
 
     def __post_init__(self) -> None:
         for k in ("total_steps", "num_envs", "n_steps", "batch_size", "n_epochs", "context_chunks",
@@ -655,4 +657,6 @@ def train_ppo(
     run.env.close()
     final = run.save_ckpt(out / "final")
     log(f"ppo: final checkpoint {final}")
+    if cfg.calibrate and not run.stopped:
+        calibrate_outputs(out, run.init, log)
     return final

@@ -6,6 +6,11 @@
 - **Validation** (:class:`Validator`) evaluates a saved checkpoint on a suite with
   :func:`chimein.eval.evaluate` every ``every`` steps and keeps a copy of the best one
   (highest ``metric``, default ``normalized_reward``) under ``OUT/best``.
+- **Calibration** (:func:`calibrate_outputs`): the supervised stage's choice of the decide-head
+  logit bias (best validation reward under an interruption budget) is re-run on ``OUT/final``
+  and ``OUT/best`` after RL, on the same held-out validation scenes, so supervised and refined
+  checkpoints are compared at the same operating point (greedy decoding with a bias picked the
+  same way), not at a bias tuned for another model.
 - **TensorBoard** (:class:`TBLogger`): scalars under ``OUT/tb``.
 - **Curriculum** (:func:`scenes_at`): the scene distribution is ``scenes`` (anything
   :func:`chimein.envs.sources.make_source` takes: a difficulty/family name, a sampler config, a
@@ -37,6 +42,7 @@ __all__ = [
     "TBLogger",
     "Validator",
     "action_rates",
+    "calibrate_outputs",
     "check_curriculum",
     "save_rl_checkpoint",
     "scenes_at",
@@ -126,6 +132,30 @@ def save_rl_checkpoint(
         training=training,
         extra={"rl": rl, "steps": int(step), **dict(extra or {})},
     )
+
+
+def calibrate_outputs(
+    out: str | Path, init: Any, log: Any = print, val: Mapping[str, Any] | None = None
+) -> dict[str, list[float]]:
+    """Re-calibrate the decide-head logit bias of ``OUT/final`` and ``OUT/best`` (those that
+    exist) with :func:`chimein.training.supervised.calibrate_checkpoint`, using the validation
+    settings and scene knobs recorded in the initial checkpoint ``init`` (a
+    :class:`~chimein.agents.checkpoint.Checkpoint`; defaults when it has none), updated with
+    ``val`` (``ValConfig`` fields). Returns the bias chosen per directory name."""
+    from chimein.training.supervised import calibrate_checkpoint
+
+    training = dict(init.meta.get("training") or {})
+    scenes = dict(training.get("scenes") or {"room_pool": 32, "positions_per_room": 8})
+    scenes = {k: v for k, v in scenes.items() if v is not None}
+    val = {**dict((training.get("train") or {}).get("val") or {}), **dict(val or {})}
+    chosen = {}
+    for name in ("final", "best"):
+        d = Path(out) / name
+        if (d / "chimein.json").is_file():
+            t0 = time.perf_counter()
+            chosen[name] = calibrate_checkpoint(d, scenes, val, log=None)
+            log(f"calibrated {d}: logit_bias {chosen[name]} ({time.perf_counter() - t0:.0f} s)")
+    return chosen
 
 
 class TBLogger:
