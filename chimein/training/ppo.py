@@ -65,8 +65,8 @@ from chimein.scenes.spec import SpecError
 from chimein.training.rl_common import (
     TBLogger,
     Validator,
-    calibrate_outputs,
     action_rates,
+    calibrate_outputs,
     check_curriculum,
     plain,
     save_rl_checkpoint,
