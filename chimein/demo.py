@@ -6,9 +6,13 @@
    Gymnasium loop) and prints each episode's reward and per-cue outcomes.
 4. Evaluates every baseline on the ``chimein-bench-v0-mini`` suite and prints the leaderboard
    (``out/eval/leaderboard.md``, one ``report.md`` per policy).
-
-Later stages (a baseline through the environment, the evaluation leaderboard, training) are
-added here as the project grows, so ``make demo`` always shows the whole pipeline.
+5. Trains a demo-sized timing LM with the same commands a user types (``chimein train codebook``,
+   ``chimein train supervised``; overrides in ``configs/cmd/demo.yaml``: fewer scenes, steps and
+   validation scenes than the README's 25-minute recipe) -> ``out/lm/sup/final``.
+6. Refines it with a short TRL GRPO run (``chimein train grpo init=out/lm/sup/final``) ->
+   ``out/lm/grpo/final``, evaluates both on the mini suite and prints
+   ``chimein eval compare``. A demo-sized model is far weaker than the README's checkpoint: the
+   point is the pipeline, which ``lm=false`` skips.
 """
 
 from __future__ import annotations
@@ -28,13 +32,13 @@ def main(cfg: Any) -> int:
     c = OmegaConf.to_container(cfg, resolve=True)
     out = Path(c["out"])
     t0 = time.perf_counter()
-    print(f"[1/4] scenes: {c['scenes_per_family']} per family x {len(FAMILIES)} families "
+    print(f"[1/6] scenes: {c['scenes_per_family']} per family x {len(FAMILIES)} families "
           f"(difficulty={c['scenes']['difficulty']}) -> {out / 'scenes'}")
     for k, fam in enumerate(FAMILIES):  # one seed per family, so each family gets its own rooms
         generate_dataset({**c["scenes"], "family": fam}, n=int(c["scenes_per_family"]), seed=int(c["seed"]) + k,
                          out=out / "scenes" / fam, workers=int(c["workers"]) or None, progress=False)
     print(f"      done in {time.perf_counter() - t0:.1f} s")
-    print(f"[2/4] timelines -> {out / 'timelines'}")
+    print(f"[2/6] timelines -> {out / 'timelines'}")
     rows = []
     for fam in FAMILIES:
         ds = SceneDataset(out / "scenes" / fam)
@@ -47,6 +51,8 @@ def main(cfg: Any) -> int:
     print("\n".join(rows))
     _baseline_through_env(out, FAMILIES)
     _leaderboard(out, int(c["workers"]) or 1)
+    if c.get("lm", {}).get("enabled", True):
+        _timing_lm(out, c["lm"])
     print(f"demo finished in {time.perf_counter() - t0:.1f} s; outputs in {out}/")
     return 0
 
@@ -82,7 +88,34 @@ def _leaderboard(out: Path, workers: int) -> None:
     from chimein.agents import POLICY_NAMES
     from chimein.eval import evaluate_many
 
-    print(f"[4/4] baselines on chimein-bench-v0-mini -> {out / 'eval'}")
+    print(f"[4/6] baselines on chimein-bench-v0-mini -> {out / 'eval'}")
     table, path = evaluate_many(list(POLICY_NAMES), "chimein-bench-v0-mini", out=out / "eval", workers=1)
     print(table)
     print(f"  leaderboard: {path}")
+
+
+def _chimein(*argv: str) -> None:
+    """Run one ``chimein`` command line in this process (printed first, so it can be copied)."""
+    from chimein.cli import main
+
+    print("  $ chimein " + " ".join(argv), flush=True)
+    t0 = time.perf_counter()
+    rc = main(list(argv))
+    if rc:
+        raise SystemExit(f"demo: `chimein {' '.join(argv)}` failed with exit status {rc}")
+    print(f"    ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+
+def _timing_lm(out: Path, c: dict[str, Any]) -> None:
+    """Stages 5 and 6: a demo-sized supervised timing LM, then a short GRPO refinement."""
+    lm = out / "lm"
+    print(f"[5/6] timing LM: audio codebook + supervised checkpoint -> {lm}")
+    _chimein("train", "codebook", f"out={lm / 'codebook.safetensors'}", *c["codebook"])
+    _chimein("train", "supervised", f"codebook={lm / 'codebook.safetensors'}", f"out={lm / 'sup'}",
+             *c["supervised"])
+    print(f"[6/6] RL refinement: TRL GRPO from the supervised checkpoint -> {lm / 'grpo'}")
+    _chimein("train", "grpo", f"init={lm / 'sup' / 'final'}", f"out={lm / 'grpo'}", *c["grpo"])
+    for name in ("sup", "grpo"):
+        _chimein("eval", f"policy={lm / name / 'final'}", "suite=chimein-bench-v0-mini",
+                 f"out={lm / 'eval' / name}", "eval.progress=false")
+    _chimein("eval", "compare", str(lm / "eval" / "sup"), str(lm / "eval" / "grpo"))

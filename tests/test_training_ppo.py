@@ -169,3 +169,18 @@ def test_calibrate_outputs_repicks_the_bias_of_final_and_best(weak_ckpt, tmp_pat
         meta = load_checkpoint(tmp_path / name).meta
         assert meta["inference"]["logit_bias"] == bias
         assert [row["bias"] for row in meta["calibration"]["table"]] == [3.0, 4.0]
+
+
+def test_train_calibrate_command_rewrites_the_bias(weak_ckpt, tmp_path) -> None:
+    import shutil
+
+    from chimein.cli import main
+
+    d = tmp_path / "ck"
+    shutil.copytree(weak_ckpt, d)
+    rc = main(["train", "calibrate", str(d), "train.val.n_per_family=1",
+               "train.val.families=[addressed]", "train.val.difficulties=[easy]",
+               "train.val.biases=[5.0]", "train.val.max_interruptions_per_turn=null"])
+    assert rc == 0
+    assert load_checkpoint(d).meta["inference"]["logit_bias"] == [0.0, 5.0, 5.0]
+    assert main(["train", "calibrate", str(tmp_path / "missing")]) == 2

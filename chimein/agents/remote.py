@@ -9,7 +9,9 @@ specs are not sent, so the oracle cannot be served.
 
 Real-time mode (``realtime=True``) paces the chunks at wall-clock speed (chunk ``k`` of a
 stream is sent no earlier than ``k * chunk_s`` after its reset) and records the true decision
-latency (network + queue + model) of every chunk in :attr:`RemotePolicy.latencies_ms`;
+latency (network + queue + model) of every chunk in :attr:`RemotePolicy.latencies_ms` (one
+value per stream and ``act`` call, in stream order, so that ``chimein.eval.runner`` can give
+each episode its own chunks' latencies);
 :func:`latency_summary` turns it into percentiles to store next to the simulated metrics.
 
 Examples
@@ -54,13 +56,15 @@ def parse_url(url: str) -> str:
 
 
 def latency_summary(latencies_ms: Sequence[float]) -> dict[str, float | int | None]:
-    """Count and p50/p90/p99/max (ms) of decision latencies (None when empty)."""
-    a = np.asarray(latencies_ms, np.float64)
+    """Count, mean and p50/p90/p99/max (ms) of decision latencies (None when empty). The one
+    implementation; ``chimein.eval.episodes.latency_summary`` rounds it for episode lines."""
+    a = np.asarray(list(latencies_ms), np.float64)
     if a.size == 0:
-        return {"n": 0, "p50_ms": None, "p90_ms": None, "p99_ms": None, "max_ms": None}
+        return {"n": 0, "mean_ms": None, "p50_ms": None, "p90_ms": None, "p99_ms": None,
+                "max_ms": None}
     q = np.percentile(a, [50, 90, 99])
-    return {"n": int(a.size), "p50_ms": float(q[0]), "p90_ms": float(q[1]),
-            "p99_ms": float(q[2]), "max_ms": float(a.max())}
+    return {"n": int(a.size), "mean_ms": float(a.mean()), "p50_ms": float(q[0]),
+            "p90_ms": float(q[1]), "p99_ms": float(q[2]), "max_ms": float(a.max())}
 
 
 def rollout_realtime(scenes: Sequence[Any], url: str, env_options: Mapping[str, Any] | None = None,
@@ -217,6 +221,7 @@ class RemotePolicy(BasePolicy):
             ws.send(frames[i])
         actions = np.zeros(n, np.int64)
         probs = np.zeros((n, 3), np.float32)
+        lat = np.zeros(n)
         todo = n
         retries = [0] * n
         by_sid = {sid: i for i, sid in enumerate(self._sids)}
@@ -234,9 +239,10 @@ class RemotePolicy(BasePolicy):
             _raise_reply(reply, f"policy {self.name!r}: stream {i}")
             a, p, _, _ = P.decode_action(reply)
             actions[i], probs[i] = a, p
-            if self.realtime:
-                self.latencies_ms.append((time.perf_counter() - sent[i]) * 1000)
+            lat[i] = (time.perf_counter() - sent[i]) * 1000
             todo -= 1
+        if self.realtime:  # one value per stream, in stream order (the eval runner attributes them)
+            self.latencies_ms.extend(lat.tolist())
         for i in range(n):
             self._k[i] += 1
         return actions, probs

@@ -23,7 +23,7 @@ def _workers(v: Any) -> int | None:
 
 
 def _summary(results: Mapping[str, Any]) -> str:
-    from chimein.eval.report import LEADERBOARD_COLUMNS, fmt
+    from chimein.eval.report import LEADERBOARD_COLUMNS, fmt, latency_text
 
     o = results["metrics"]["overall"]
     lines = [f"{results['policy']} on {results['suite']['name']} ({o['n_episodes']} episodes, "
@@ -33,6 +33,10 @@ def _summary(results: Mapping[str, Any]) -> str:
     if t.get("episodes_per_s"):
         lines.append(f"  {'episodes/s':<24} {t['episodes_per_s']:.2f} ({t['episodes_run']} run, "
                      f"{t['episodes_resumed']} resumed)")
+    lat = results.get("decision_latency_ms")
+    if lat and lat.get("n"):
+        lines.append(f"  {'decision latency':<24} {latency_text(lat)} (real time: network + queue + model, "
+                     f"{lat['n']} chunks)")
     return "\n".join(lines)
 
 
@@ -129,6 +133,11 @@ def rescore(cfg: Any) -> int:
         "reward_cfg": eps[0].reward_cfg.to_dict(), "chimein_version": __version__, "rescored_from": str(path),
         "metrics": aggregate(eps, resamples=int(e["resamples"]), seed=int(e["seed"])),
     }
+    from chimein.eval.episodes import merged_latency
+
+    latency = merged_latency(lines)  # measured, not simulated: carried over unchanged
+    if latency is not None:
+        results["decision_latency_ms"] = latency
     out = Path(c["out"]) if c.get("out") else path.parent / "rescore"
     write_results(results, out, episodes=lines, report=bool(e["report"]), examples=int(e["examples"]))
     print(_summary(results))

@@ -12,6 +12,13 @@ run resumes with the episodes that are missing. Logs of real deployments can be 
 a line needs only ``scene_id``, ``action_log`` and ``annotations`` (or ``spec``, the path of a
 scene spec JSON relative to the file).
 
+Policies that measure their true decision latency (``chimein.agents.remote.RemotePolicy`` with
+``realtime=True``: network + queue + model per chunk) add two optional fields to their lines:
+``decision_latencies_ms``, the latency of every chunk the episode was live for (ms, rounded to
+0.01), and ``decision_latency_ms``, its :func:`latency_summary`. Lines without them load as
+before; :func:`merged_latency` pools the raw values of many lines (resumed runs included) into
+one summary over all chunks.
+
 Examples
 --------
 >>> import tempfile
@@ -33,7 +40,8 @@ from typing import Any
 
 from chimein.scenes.spec import SpecError
 
-__all__ = ["EPISODES", "append_episodes", "check_identity", "episode_key", "read_episodes"]
+__all__ = ["EPISODES", "append_episodes", "check_identity", "episode_key", "latency_summary",
+           "merged_latency", "read_episodes"]
 
 EPISODES = "episodes.jsonl"
 
@@ -41,6 +49,42 @@ EPISODES = "episodes.jsonl"
 def episode_key(line: Mapping[str, Any]) -> tuple[str, str]:
     """``(split, scene_id)``: what identifies an episode within a run."""
     return str(line.get("split", "")), str(line["scene_id"])
+
+
+def latency_summary(values_ms: Iterable[float]) -> dict[str, Any]:
+    """Count, mean and p50/p90/p99/max (ms, 3 decimals; None when empty) of latencies.
+
+    Examples
+    --------
+    >>> latency_summary([1.0, 2.0, 3.0])["p50"]
+    2.0
+    >>> latency_summary([])["p99"] is None
+    True
+    """
+    from chimein.agents.remote import latency_summary as summary
+
+    s = summary(list(values_ms))
+    out: dict[str, Any] = {"n": s["n"]}
+    for k in ("mean", "p50", "p90", "p99", "max"):
+        v = s[f"{k}_ms"]
+        out[k] = None if v is None else round(float(v), 3)
+    return out
+
+
+def merged_latency(lines: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """:func:`latency_summary` over every chunk of every line that recorded its decision
+    latencies (``decision_latencies_ms``), plus ``episodes``: how many lines did; None when none
+    did. Percentiles come from the pooled raw values, not from the lines' own percentiles."""
+    pooled: list[float] = []
+    k = 0
+    for d in lines:
+        v = d.get("decision_latencies_ms")
+        if isinstance(v, list):
+            pooled.extend(float(x) for x in v)
+            k += 1
+    if not k:
+        return None
+    return {**latency_summary(pooled), "episodes": k}
 
 
 def read_episodes(path: str | Path, repair: bool = False) -> list[dict[str, Any]]:

@@ -23,7 +23,8 @@ from chimein.eval.metrics import METRICS
 from chimein.scenes.io import atomic_write, atomic_write_text
 from chimein.scenes.spec import SpecError
 
-__all__ = ["LEADERBOARD_COLUMNS", "compare", "fmt", "load_results", "markdown_report", "write_results"]
+__all__ = ["LEADERBOARD_COLUMNS", "compare", "fmt", "latency_text", "load_results", "markdown_report",
+           "write_results"]
 
 RESULTS = "results.json"
 REPORT = "report.md"
@@ -44,6 +45,15 @@ _SHORT = {
     "pause_takeover_rate": "pause TOR", "interruptions_per_turn": "interr./turn", "latency_p50": "latency p50 (s)",
     "clip_accuracy": "clip acc.", "hit_rate": "hit rate", "miss_rate": "miss rate",
 }
+
+
+def latency_text(lat: Mapping[str, Any]) -> str:
+    """``p50 1.20 / p90 ... / p99 ... / max ... ms`` of a decision-latency summary
+    (:func:`chimein.eval.episodes.latency_summary`)."""
+    def v(k: str) -> str:
+        return "-" if lat.get(k) is None else f"{lat[k]:.2f}"
+
+    return f"p50 {v('p50')} / p90 {v('p90')} / p99 {v('p99')} / max {v('max')} ms"
 
 
 def fmt(m: Mapping[str, Any] | None, ci: bool = True, digits: int = 2) -> str:
@@ -78,6 +88,10 @@ def markdown_report(results: Mapping[str, Any], plots: Sequence[tuple[str, str]]
     if t.get("episodes_per_s"):
         lines.append(f"- this run: {t['episodes_run']} episodes in {t['wall_s']:.1f} s "
                      f"({t['episodes_per_s']:.2f} episodes/s, {t['audio_s_per_s']:.0f} s of audio per s)")
+    lat = results.get("decision_latency_ms")
+    if lat and lat.get("n"):
+        lines.append(f"- real-time decision latency (network + queue + model) over {lat['n']} chunks of "
+                     f"{lat.get('episodes', '?')} episodes: {latency_text(lat)}")
     b = m.get("bootstrap", {})
     lines += ["", f"Values are followed by 95 % bootstrap intervals over scenes ({b.get('resamples')} resamples, "
               "stratified by split).", "", "## Overall", "", "| metric | value | definition |", "|---|---|---|"]

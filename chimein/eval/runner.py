@@ -14,6 +14,13 @@ from the scene), and the shard layout depends only on the suite and ``batch_size
 reproducible. (A batched neural policy may differ in the last float bits between batch
 compositions, e.g. after a resume.)
 
+Real-time decision latency: a policy with a ``latencies_ms`` list (duck-typed; e.g.
+``RemotePolicy(realtime=True)``, which appends one round-trip latency per stream and ``act``
+call, in stream order) has the values recorded during each step attributed to the streams that
+were still playing; every episode line then carries its chunks' latencies
+(:mod:`chimein.eval.episodes`) and ``results.json`` a ``decision_latency_ms`` summary pooled
+over all chunks of the run (resumed episodes included) next to the simulated metrics.
+
 Examples
 --------
 >>> import tempfile
@@ -121,7 +128,9 @@ def rollout(scenes: Sequence[Any], policy: Any, env_options: Mapping[str, Any] |
     -------
     list of dict
         Per scene, in order: the env's final info (``outcome``, ``action_log``, ``scene_id``),
-        plus ``n_steps`` and ``invalid``.
+        plus ``n_steps`` and ``invalid``; plus ``decision_latencies_ms`` (one value per step
+        the scene was playing) when the policy recorded latencies in its ``latencies_ms`` list
+        during the rollout (see :func:`_take_latencies`).
 
     Examples
     --------
@@ -147,8 +156,13 @@ def rollout(scenes: Sequence[Any], policy: Any, env_options: Mapping[str, Any] |
         done = np.zeros(n, bool)
         invalid = np.zeros(n, bool)
         out: list[dict[str, Any] | None] = [None] * n
+        lat: list[list[float]] = [[] for _ in range(n)]
+        recorded = False
         while not done.all():
+            mark = _latency_mark(policy)
             actions, _ = policy.act(obs)
+            if mark is not None:
+                recorded |= _take_latencies(policy, mark, ~done, lat)
             a = np.asarray(actions)
             if a.shape != (n,):
                 raise SpecError(f"policy {getattr(policy, 'name', '?')!r}: act() returned actions of shape "
@@ -169,9 +183,45 @@ def rollout(scenes: Sequence[Any], policy: Any, env_options: Mapping[str, Any] |
                 done[i] = True
         for i in range(n):
             out[i]["invalid"] = bool(invalid[i])  # type: ignore[index]
+            if recorded:
+                out[i]["decision_latencies_ms"] = lat[i]  # type: ignore[index]
         return out  # type: ignore[return-value]
     finally:
         envs.close()
+
+
+def _latency_mark(policy: Any) -> int | None:
+    """Length of the policy's ``latencies_ms`` list (None: the policy records none)."""
+    v = getattr(policy, "latencies_ms", None)
+    return len(v) if isinstance(v, list) else None
+
+
+_WARNED: set[str] = set()
+
+
+def _take_latencies(policy: Any, mark: int, live: np.ndarray, out: list[list[float]]) -> bool:
+    """Attribute the latencies one ``act`` call appended after index ``mark`` to its streams.
+
+    One value per stream (in stream order) goes to each stream that is still playing (``live``;
+    finished streams are padding, their chunks are not decisions of any episode); a single value
+    (a policy that times whole calls) goes to every live stream. Any other count cannot be
+    attributed: those values are skipped with one warning. Returns whether values were taken.
+    """
+    new = policy.latencies_ms[mark:]
+    n = live.shape[0]
+    if not new:
+        return False
+    if len(new) not in (n, 1):
+        name = str(getattr(policy, "name", "?"))
+        if name not in _WARNED:
+            _WARNED.add(name)
+            print(f"warning: policy {name!r} recorded {len(new)} latencies for one act() call of {n} "
+                  "streams (expected one per stream, or one per call); they are not attributed to episodes",
+                  file=sys.stderr)
+        return False
+    for i in np.flatnonzero(live).tolist():
+        out[i].append(float(new[i] if len(new) == n else new[0]))
+    return True
 
 
 # ============================================================================================
@@ -209,17 +259,29 @@ def load_dataset_scenes(items: Sequence[tuple[str, int, str, str, str]]
 
 
 def _run_shard(shard: Shard) -> list[dict[str, Any]]:
+    from chimein.eval.episodes import latency_summary
+
     t0 = time.perf_counter()
     metas, scenes = shard.load(*shard.load_args)
     policy = _cached_policy(shard.policy)
-    infos = rollout(scenes, policy, shard.env, on_invalid=shard.on_invalid)
+    mark = _latency_mark(policy)
+    try:
+        infos = rollout(scenes, policy, shard.env, on_invalid=shard.on_invalid)
+    finally:
+        if mark is not None:  # the values travel in the episodes; keep the cached policy's list small
+            del policy.latencies_ms[mark:]
     wall = time.perf_counter() - t0
     out = []
     for meta, scene, info in zip(metas, scenes, infos, strict=True):
-        out.append({**meta, "duration_s": float(scene.spec.duration_s),
-                    "annotations": scene.spec.to_dict()["annotations"],
-                    "action_log": info["action_log"], "outcome": info["outcome"],
-                    "invalid": bool(info["invalid"] or meta.get("invalid", False)), "wall_s": wall / len(scenes)})
+        ep = {**meta, "duration_s": float(scene.spec.duration_s),
+              "annotations": scene.spec.to_dict()["annotations"],
+              "action_log": info["action_log"], "outcome": info["outcome"],
+              "invalid": bool(info["invalid"] or meta.get("invalid", False)), "wall_s": wall / len(scenes)}
+        if "decision_latencies_ms" in info:
+            lat = info["decision_latencies_ms"]
+            ep["decision_latency_ms"] = latency_summary(lat)
+            ep["decision_latencies_ms"] = [round(float(x), 2) for x in lat]
+        out.append(ep)
     return out
 
 
@@ -442,7 +504,9 @@ def evaluate(
     Returns
     -------
     dict
-        The content of ``results.json``.
+        The content of ``results.json``; with ``decision_latency_ms`` (count, mean, p50/p90/p99/
+        max in ms over every chunk of every episode, and ``episodes``) when the policy recorded
+        real decision latencies (``policy_kwargs={"realtime": True}`` of a ``remote://`` policy).
 
     Raises
     ------
@@ -450,6 +514,7 @@ def evaluate(
         Unknown policy or suite, or an episodes file of another suite version or run.
     """
     from chimein import __version__
+    from chimein.eval.episodes import merged_latency
     from chimein.eval.metrics import aggregate
     from chimein.eval.suites import MaterializedSuite, materialize
 
@@ -520,6 +585,9 @@ def evaluate(
         "timing": timing,
         "metrics": aggregate(episodes, resamples=resamples, seed=seed),
     }
+    latency = merged_latency(episodes)
+    if latency is not None:
+        results["decision_latency_ms"] = latency
     from chimein.eval.report import write_results
 
     write_results(results, outdir, episodes=episodes, suite=m, report=report, examples=examples)

@@ -106,3 +106,15 @@ def supervised(cfg: Any) -> int:
     )
     print(final)
     return 0
+
+
+def calibrate(cfg: Any) -> int:
+    """Re-pick a checkpoint's decide-head logit bias: ``CKPT [train.val.biases=[...]]
+    [train.val.max_interruptions_per_turn=0.1]`` (rewrites ``CKPT/chimein.json`` atomically)."""
+    from chimein.training.supervised import calibrate_checkpoint
+
+    c = _container(cfg)
+    bias = calibrate_checkpoint(str(c["checkpoint"]), c.get("scenes") or {}, c["train"]["val"],
+                                log=_say)
+    print(f"{c['checkpoint']}: logit_bias {bias}")
+    return 0
