@@ -81,7 +81,9 @@ def _runs(c: Mapping[str, Any]) -> list[str]:
 
 
 def compare(cfg: Any) -> int:
-    """``chimein eval compare DIR1 DIR2 ... [out=leaderboard.md]``."""
+    """``chimein eval compare DIR1 DIR2 ... [out=leaderboard.md] [reference=DIR]``: leaderboard and
+    paired differences against the reference run (bootstrap: ``eval.resamples``, ``eval.seed``)."""
+    from chimein.eval.report import PAIRED_METRICS, PAIRED_SUFFIX
     from chimein.eval.report import compare as cmp
 
     c = _container(cfg)
@@ -89,10 +91,16 @@ def compare(cfg: Any) -> int:
     out = c.get("out")
     if out is None and runs:
         out = str(Path(runs[0]).resolve().parent / "leaderboard.md")
-    text, written = cmp(runs, out=out, sort_by=str(c.get("sort_by", "normalized_reward")))
+    e = c.get("eval") or {}
+    metrics = c.get("paired_metrics")
+    text, written = cmp(runs, out=out, sort_by=str(c.get("sort_by", "normalized_reward")),
+                        reference=c.get("reference"),
+                        paired_metrics=PAIRED_METRICS if metrics is None else [str(m) for m in metrics],
+                        resamples=int(e.get("resamples", 1000)), seed=int(e.get("seed", 0)))
     print(text, end="")
     if written is not None:
-        print(f"wrote {written}", file=sys.stderr)
+        js = written.with_name(written.stem + PAIRED_SUFFIX)
+        print(f"wrote {written}" + (f" and {js.name}" if js.is_file() else ""), file=sys.stderr)
     return 0
 
 

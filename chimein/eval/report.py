@@ -5,7 +5,9 @@
   interval) and PNG plots in ``DIR/plots/``: the latency CDF of hits, per-family bars and a few
   example timelines (actions over annotations, via :func:`chimein.scenes.show.plot_scene`).
 - :func:`compare` reads several result folders and writes a leaderboard (Markdown table sorted
-  by normalised reward, plus a latency CDF per policy).
+  by normalised reward, plus a latency CDF per policy) followed by a table of paired
+  differences against a reference run (:func:`paired_differences`: run - reference on the same
+  scenes, with a paired bootstrap interval), also written as ``<leaderboard>.paired.json``.
 
 matplotlib is imported only when plots are drawn.
 """
@@ -19,12 +21,21 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from chimein.eval.metrics import METRICS
+import numpy as np
+
+from chimein.eval.metrics import (
+    _CI,
+    COUNTS,
+    METRICS,
+    episode_counts,
+    from_line,
+    metrics_from_counts,
+)
 from chimein.scenes.io import atomic_write, atomic_write_text
 from chimein.scenes.spec import SpecError
 
-__all__ = ["LEADERBOARD_COLUMNS", "compare", "fmt", "latency_text", "load_results", "markdown_report",
-           "write_results"]
+__all__ = ["LEADERBOARD_COLUMNS", "PAIRED_METRICS", "compare", "episode_count_rows", "fmt", "latency_text",
+           "load_results", "markdown_report", "paired_differences", "write_results"]
 
 RESULTS = "results.json"
 REPORT = "report.md"
@@ -34,6 +45,12 @@ LEADERBOARD_COLUMNS: tuple[str, ...] = (
     "normalized_reward", "timeliness", "respond_recall", "intervene_f1", "safety_miss_rate",
     "false_alarms_per_min", "pause_takeover_rate", "interruptions_per_turn", "latency_p50", "clip_accuracy",
 )
+#: Metrics of the paired-difference table of :func:`compare` (any metric computed from counts).
+PAIRED_METRICS: tuple[str, ...] = (
+    "normalized_reward", "timeliness", "interruptions_per_turn", "safety_miss_rate", "false_alarms_per_min",
+)
+#: Suffix of the paired-difference JSON written next to a leaderboard (``leaderboard.paired.json``).
+PAIRED_SUFFIX = ".paired.json"
 #: Metrics in the per-split/family/tier tables of a report.
 TABLE_COLUMNS: tuple[str, ...] = (
     "normalized_reward", "hit_rate", "timeliness", "miss_rate", "safety_miss_rate", "false_alarms_per_min",
@@ -293,14 +310,210 @@ def load_results(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise SpecError(f"{f}: not valid JSON ({e.msg})") from None
 
 
+# ============================================================================================
+# Paired differences
+# ============================================================================================
+def _count_metrics() -> tuple[str, ...]:
+    """The metrics :func:`~chimein.eval.metrics.metrics_from_counts` computes (all but the
+    latency percentiles): those a paired bootstrap can recompute from summed counts."""
+    return tuple(metrics_from_counts(dict.fromkeys(COUNTS, 1.0)))
+
+
+def _check_paired_metrics(metrics: Sequence[str]) -> None:
+    allowed = _count_metrics()
+    bad = [m for m in metrics if m not in allowed]
+    if bad:
+        raise SpecError(f"eval compare: field 'paired_metrics': {bad} cannot be recomputed from summed counts "
+                        f"(latency percentiles cannot); use metrics of {list(allowed)}")
+
+
+def episode_count_rows(run: str | os.PathLike[str], results: Mapping[str, Any] | None = None,
+                       oracle: bool = False) -> dict[tuple[str, str], np.ndarray] | None:
+    """The per-episode counts (:data:`~chimein.eval.metrics.COUNTS`) of a run folder, keyed by
+    ``(split, scene_id)``; None when the run's episodes are not at hand.
+
+    The episodes are the folder's ``episodes.jsonl`` (stored outcomes, as in ``results.json``)
+    or, for a ``chimein eval rescore`` output, the file it was re-scored from, scored again with
+    the recorded reward. Only the splits of ``results.json`` count (a run with ``eval.splits``
+    may keep other episodes in its file); a scene logged twice counts once (the last line).
+
+    Parameters
+    ----------
+    run
+        A ``chimein eval`` (or ``eval rescore``) output folder.
+    results
+        Its ``results.json`` (read when None).
+    oracle
+        Also fill ``oracle_reward`` (what the oracle earns on each scene; needed only for
+        ``oracle_normalized_reward``, and slow).
+    """
+    from chimein.eval.episodes import EPISODES, episode_key, read_episodes
+    from chimein.eval.metrics import oracle_rewards
+
+    p = Path(run)
+    res = load_results(p) if results is None else results
+    path, rescore = p / EPISODES, None
+    if not path.is_file() and res.get("rescored_from"):
+        path, rescore = Path(res["rescored_from"]), res.get("reward_cfg")
+    if not path.is_file():
+        return None
+    splits = set((res.get("metrics") or {}).get("by_split") or ())
+    lines = {episode_key(e): e for e in read_episodes(path) if not splits or str(e.get("split", "")) in splits}
+    eps = [from_line(e, base_dir=path.parent, rescore=rescore is not None, reward=rescore) for e in lines.values()]
+    orc = oracle_rewards(eps) if oracle else np.full(len(eps), np.nan)
+    rows = {}
+    for k, ep, o in zip(lines, eps, orc, strict=True):
+        c, _ = episode_counts(ep, float(o))
+        rows[k] = np.array([c[n] for n in COUNTS], float)
+    return rows
+
+
+def _resample_weights(splits: Sequence[str], resamples: int, seed: int) -> np.ndarray:
+    """``(resamples, n)`` multiplicities of a bootstrap stratified by split: each row resamples
+    the scene indices of every split with replacement (so every split keeps its size)."""
+    rng = np.random.default_rng(int(seed))
+    st = np.asarray(splits)
+    w = np.zeros((int(resamples), st.size))
+    rows = np.arange(int(resamples))[:, None]
+    for s in sorted(set(st.tolist())):
+        cols = np.flatnonzero(st == s)
+        sub = np.zeros((int(resamples), cols.size))
+        np.add.at(sub, (rows, rng.integers(0, cols.size, size=(int(resamples), cols.size))), 1.0)
+        w[:, cols] = sub
+    return w
+
+
+def _clean(x: Any) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def paired_differences(reference: Mapping[tuple[str, str], np.ndarray], run: Mapping[tuple[str, str], np.ndarray],
+                       metrics: Sequence[str] = PAIRED_METRICS, resamples: int = 1000,
+                       seed: int = 0) -> dict[str, dict[str, Any]]:
+    """``run - reference`` for each metric, with a 95 % paired bootstrap interval.
+
+    Both runs played the same scenes, so their difference is resampled scene by scene: each
+    resample draws scene indices with replacement within each split (the same indices for both
+    runs), every metric is recomputed from the summed counts of each run
+    (:func:`~chimein.eval.metrics.metrics_from_counts`, all resamples at once) and the
+    difference is taken; the interval is the 2.5-97.5 percentiles of the differences defined in
+    that resample (0/0 left out). Scene-level noise shared by both runs cancels, so the
+    interval is much narrower than the two runs' own intervals suggest.
+
+    Parameters
+    ----------
+    reference, run
+        Per-episode counts keyed by ``(split, scene_id)`` (:func:`episode_count_rows`); the
+        key sets must be equal.
+    metrics
+        Metrics computed from counts (not the latency percentiles).
+    resamples, seed
+        Bootstrap resamples (0: no intervals) and the seed of ``np.random.default_rng``; the
+        same seed draws the same resamples for every pair of runs on these scenes.
+
+    Returns
+    -------
+    dict
+        ``{metric: {"value", "ci": [lo, hi], "significant", "reference", "run"}}``: the
+        difference, its interval, whether the interval excludes 0 and the two runs' values
+        (None where undefined).
+    """
+    _check_paired_metrics(metrics)
+    keys = sorted(reference)
+    if set(run) != set(keys):
+        raise SpecError("eval compare: paired differences need runs on the same (split, scene_id) set")
+    if not keys:
+        raise SpecError("eval compare: no episodes to pair")
+    a = np.stack([reference[k] for k in keys])
+    b = np.stack([run[k] for k in keys])
+    weights = np.ones((1, len(keys)))
+    if resamples > 0:
+        weights = np.vstack([weights, _resample_weights([k[0] for k in keys], resamples, seed)])
+    ma = metrics_from_counts(dict(zip(COUNTS, (weights @ a).T, strict=True)))
+    mb = metrics_from_counts(dict(zip(COUNTS, (weights @ b).T, strict=True)))
+    out: dict[str, dict[str, Any]] = {}
+    for m in metrics:
+        va, vb = np.asarray(ma[m], float), np.asarray(mb[m], float)
+        d = vb - va
+        ci: list[float | None] = [None, None]
+        boot = d[1:][np.isfinite(d[1:])]
+        if boot.size and math.isfinite(d[0]):
+            ci = [float(np.percentile(boot, _CI[0])), float(np.percentile(boot, _CI[1]))]
+        sig = ci[0] is not None and (ci[0] > 0 or ci[1] < 0)  # type: ignore[operator]
+        out[m] = {"value": _clean(d[0]), "ci": ci, "significant": bool(sig), "reference": _clean(va[0]),
+                  "run": _clean(vb[0])}
+    return out
+
+
+def _diff_cell(d: Mapping[str, Any]) -> str:
+    """``+0.119 [+0.085, +0.153]*`` (``*``: the interval excludes 0); ``-`` when undefined."""
+    if d.get("value") is None:
+        return "-"
+    s = f"{d['value']:+.3f}"
+    lo, hi = d.get("ci") or [None, None]
+    if lo is not None and hi is not None:
+        s += f" [{lo:+.3f}, {hi:+.3f}]"
+    return s + ("*" if d.get("significant") else "")
+
+
+def _paired_table(ref_name: str, rows: Sequence[Mapping[str, Any]], metrics: Sequence[str], n_scenes: int | None,
+                  resamples: int, seed: int) -> str:
+    up = ", ".join(_SHORT.get(m, m) for m in metrics if METRICS[m][1])
+    down = ", ".join(_SHORT.get(m, m) for m in metrics if not METRICS[m][1])
+    conv = "; ".join(x for x in (f"higher is better for {up}" if up else "",
+                                 f"lower is better for {down}" if down else "") if x)
+    scenes = f"the same {n_scenes} scenes" if n_scenes else "the same scenes"
+    head = ["policy", "n", *(_SHORT.get(m, m) for m in metrics)]
+    lines = [f"Paired differences against the reference `{ref_name}`: run - reference on {scenes}, with 95 % "
+             f"paired bootstrap intervals (scene indices resampled within each split, the same for both runs; "
+             f"{resamples} resamples, seed {seed}); `*`: the interval excludes 0. Sign convention: {conv}.",
+             "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        if r["paired"]:
+            cells = [_diff_cell(r["diffs"][m]) for m in metrics]
+        else:
+            cells = [f"not paired: {r['reason']}"] + ["-"] * (len(metrics) - 1)
+        lines.append(f"| {r['name']} | {r['n_scenes'] if r['paired'] else '-'} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _run_name(r: Mapping[str, Any]) -> str:
+    return r["policy"] + (f" {json.dumps(r['policy_kwargs'], sort_keys=True)}" if r.get("policy_kwargs") else "")
+
+
 def compare(runs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] | None = None,
-            sort_by: str = "normalized_reward") -> tuple[str, Path | None]:
-    """A leaderboard of several ``chimein eval`` output folders.
+            sort_by: str = "normalized_reward", reference: str | os.PathLike[str] | None = None,
+            paired_metrics: Sequence[str] = PAIRED_METRICS, resamples: int = 1000,
+            seed: int = 0) -> tuple[str, Path | None]:
+    """A leaderboard of several ``chimein eval`` output folders, and paired differences.
 
     Rows are sorted by ``sort_by`` (best first); every value carries its 95 % interval. Runs on
     different suites or materialisations (fingerprints) are refused: their numbers are not
     comparable. With ``out`` (a ``.md`` path or a folder) the table is written there together
     with ``leaderboard_latency.png`` (hit-latency CDF per policy).
+
+    Below the leaderboard, a second table gives, for every other run, ``run - reference`` of
+    each of ``paired_metrics`` with its paired bootstrap interval (:func:`paired_differences`)
+    and a ``*`` where that interval excludes 0: the test of "is B significantly better than A
+    on these scenes" that the runs' own intervals cannot give. A run whose episodes cover
+    another ``(split, scene_id)`` set than the reference's (e.g. ``eval.splits``) is listed as
+    not paired. With ``out``, the numbers are also written to ``<leaderboard>.paired.json``.
+
+    Parameters
+    ----------
+    runs
+        Output folders of ``chimein eval``.
+    out
+        ``.md`` path or folder of the leaderboard (None: nothing written).
+    sort_by
+        Metric the leaderboard is sorted by.
+    reference
+        The run the others are paired against (one of ``runs``; default: the first).
+    paired_metrics
+        Metrics of the paired table (empty: no table).
+    resamples, seed
+        Paired bootstrap resamples and seed (``eval.resamples``, ``eval.seed`` on the command line).
 
     Returns
     -------
@@ -312,6 +525,16 @@ def compare(runs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] 
     if sort_by not in METRICS:
         raise SpecError(f"eval compare: sort_by={sort_by!r} is not a metric; use one of {list(METRICS)}")
     res = [(Path(r), load_results(r)) for r in runs]
+    ref = res[0]
+    if reference is not None:
+        match = [pr for pr in res if pr[0].resolve() == Path(reference).resolve()]
+        if not match:
+            raise SpecError(f"eval compare: field 'reference': {str(reference)!r} is not one of the runs "
+                            f"({[str(p) for p, _ in res]}); give a run folder that is also listed, or null "
+                            "for the first")
+        ref = match[0]
+    paired_metrics = list(paired_metrics)
+    _check_paired_metrics(paired_metrics)
     fps = {r["suite"]["fingerprint"] for _, r in res}
     if len(fps) > 1:
         desc = "; ".join(f"{p}: {r['suite']['name']} rev {r['suite']['revision']} {r['suite']['fingerprint'][:12]}"
@@ -334,12 +557,17 @@ def compare(runs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] 
     for i, (_, r) in enumerate(res, 1):
         o = r["metrics"]["overall"]
         eps = (r.get("timing") or {}).get("episodes_per_s")
-        name = r["policy"] + (f" {json.dumps(r['policy_kwargs'], sort_keys=True)}" if r.get("policy_kwargs") else "")
+        name = _run_name(r)
         lines.append(f"| {i} | {name} | " + " | ".join(fmt(o.get(c)) for c in LEADERBOARD_COLUMNS)
                      + f" | {'-' if not eps else f'{eps:.1f}'} |")
     if len(envs) > 1:
         lines += ["", "Note: the runs used different env options: "
                   + "; ".join(f"{r['policy']}: {json.dumps(r.get('env'), sort_keys=True)}" for _, r in res)]
+    paired = None
+    if paired_metrics and len(res) > 1:
+        paired = _paired(ref, [pr for pr in res if pr is not ref], paired_metrics, int(resamples), int(seed))
+        lines += ["", _paired_table(paired["reference"]["name"], paired["runs"], paired_metrics,
+                                    paired["reference"]["n_scenes"], int(resamples), int(seed))]
     text = "\n".join(lines) + "\n"
     written = None
     if out is not None:
@@ -359,5 +587,42 @@ def compare(runs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] 
             plot_latency_cdf(series, png, f"hit latency CDF on {s['name']}")
             text += f"\n![hit latency CDF per policy]({png.name})\n"
         atomic_write_text(md, text)
+        if paired is not None:
+            atomic_write_text(md.with_name(md.stem + PAIRED_SUFFIX), json.dumps(paired, indent=1) + "\n")
         written = md
     return text, written
+
+
+def _paired(ref: tuple[Path, Mapping[str, Any]], others: Sequence[tuple[Path, Mapping[str, Any]]],
+            metrics: Sequence[str], resamples: int, seed: int) -> dict[str, Any]:
+    """The paired differences of ``others`` against ``ref`` (the content of ``.paired.json``)."""
+    names = [_run_name(r) for _, r in (ref, *others)]
+    dup = {n for n in names if names.count(n) > 1}
+
+    def name(p: Path, r: Mapping[str, Any]) -> str:
+        n = _run_name(r)
+        return f"{n} ({p.name})" if n in dup else n
+
+    oracle = "oracle_normalized_reward" in metrics
+    base = episode_count_rows(ref[0], ref[1], oracle)
+    rows = []
+    for p, r in others:
+        row: dict[str, Any] = {"run": str(p), "name": name(p, r), "policy": r["policy"],
+                               "paired": False, "reason": None, "n_scenes": None, "diffs": {}}
+        counts = episode_count_rows(p, r, oracle) if base is not None else None
+        if base is None:
+            row["reason"] = "reference has no episodes.jsonl"
+        elif counts is None:
+            row["reason"] = "no episodes.jsonl"
+        elif r["suite"]["fingerprint"] != ref[1]["suite"]["fingerprint"] or set(counts) != set(base):
+            row["reason"] = "different scenes"
+        else:
+            row.update(paired=True, n_scenes=len(base),
+                       diffs=paired_differences(base, counts, metrics, resamples, seed))
+        rows.append(row)
+    return {"reference": {"run": str(ref[0]), "name": name(*ref), "policy": ref[1]["policy"],
+                          "n_scenes": None if base is None else len(base)},
+            "metrics": list(metrics), "higher_is_better": {m: METRICS[m][1] for m in metrics},
+            "difference": "run - reference",
+            "bootstrap": {"resamples": resamples, "seed": seed, "ci": 0.95, "strata": "split", "paired": True},
+            "runs": rows}

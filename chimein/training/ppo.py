@@ -490,6 +490,11 @@ class _Run:
                            "fresh_value_head": cfg.fresh_value_head, "kl_coef": cfg.kl_coef,
                            "ent_coef": cfg.ent_coef},
         )
+        # SB3's default logger makes an empty SB3-<date> folder in the temp dir per run; its
+        # values are read from `name_to_value` into our TensorBoard scalars instead
+        from stable_baselines3.common.logger import Logger
+
+        self.model.set_logger(Logger(folder=None, output_formats=[]))
         self.policy: LMActorCriticPolicy = self.model.policy  # type: ignore[assignment]
         self.init = self.policy.init_ckpt
         self.per_update = cfg.n_steps * cfg.num_envs

@@ -1,0 +1,115 @@
+"""Paired differences in ``chimein eval compare``: run - reference on the same scenes with a
+paired bootstrap interval, exact zeros against itself, a significant oracle gain over waiting,
+runs on other scenes left unpaired, and the leaderboard above unchanged."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chimein.cli import main as cli_main
+from chimein.eval.metrics import COUNTS
+from chimein.eval.report import PAIRED_METRICS, compare, episode_count_rows, paired_differences
+from chimein.eval.runner import evaluate
+from chimein.eval.suites import MaterializedSuite, SuiteDef, materialize
+from chimein.scenes.spec import SpecError
+
+# two splits of short, easy scenes: a few seconds to materialise and evaluate
+TINY = SuiteDef(name="tiny-paired", revision=0, description="paired compare tests", seed=5,
+                families=("addressed", "proactive"),
+                tiers={"clean": {"difficulty": "easy", "room_pool": 1, "positions_per_room": 2,
+                                 "lead_s": [0.0, 0.2], "tail_s": [0.2, 0.4], "distractor_rate": 0.0}},
+                scenes={"default": 3})
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory: pytest.TempPathFactory) -> MaterializedSuite:
+    d = tmp_path_factory.mktemp("cache")
+    return materialize(TINY, cache_dir=d, workers=1, progress=False, rir_cache_dir=str(d))
+
+
+@pytest.fixture(scope="module")
+def runs(suite: MaterializedSuite, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("runs")
+    out = {}
+    for p, splits in (("always-wait", None), ("oracle", None), ("energy-endpoint", ["clean/addressed"])):
+        out[p] = root / p
+        evaluate(p, suite, out=out[p], workers=1, batch_size=4, progress=False, report=False, resamples=50,
+                 splits=splits)
+    return out
+
+
+def paired_rows(text: str) -> list[str]:
+    block = text[text.index("Paired differences"):]
+    return [r for r in block.splitlines() if r.startswith("| ") and not r.startswith("| policy")]
+
+
+def test_a_run_against_itself_is_exactly_zero(runs: dict[str, Path]) -> None:
+    rows = episode_count_rows(runs["oracle"])
+    assert rows is not None and len(rows) == 6 and all(v.shape == (len(COUNTS),) for v in rows.values())
+    d = paired_differences(rows, rows, resamples=300, seed=3)
+    for m in PAIRED_METRICS:
+        if d[m]["reference"] is None:  # undefined on these scenes (e.g. no safety cues)
+            assert d[m]["value"] is None and d[m]["ci"] == [None, None]
+            continue
+        assert d[m]["value"] == 0.0 and d[m]["ci"] == [0.0, 0.0] and not d[m]["significant"], m
+    text, _ = compare([runs["always-wait"], runs["always-wait"]], resamples=100)
+    (row,) = paired_rows(text)
+    assert "+0.000 [+0.000, +0.000] |" in row and "*" not in row
+
+
+def test_oracle_beats_waiting_significantly_and_other_scenes_are_not_paired(runs: dict[str, Path],
+                                                                            tmp_path: Path) -> None:
+    dirs = [runs["always-wait"], runs["oracle"], runs["energy-endpoint"]]
+    plain, _ = compare(dirs, paired_metrics=())
+    text, written = compare(dirs, out=tmp_path / "lb.md", resamples=200, seed=0)
+    # the leaderboard is unchanged; the paired table follows it
+    assert "Paired differences" not in plain and text.startswith(plain)
+    assert text[len(plain):].startswith("\nPaired differences against the reference `always-wait`")
+    assert "lower is better for interr./turn, safety miss, FA/min" in text
+    rows = {r.split(" | ")[0][2:]: r for r in paired_rows(text)}
+    assert set(rows) == {"oracle", "energy-endpoint"}
+    assert "not paired: different scenes" in rows["energy-endpoint"]
+    cell = rows["oracle"].split(" | ")[2]
+    assert cell.startswith("+") and cell.endswith("*")
+    # the written leaderboard and the JSON next to it
+    assert written is not None and written.read_text().startswith(text)
+    js = json.loads((tmp_path / "lb.paired.json").read_text())
+    assert js["reference"]["policy"] == "always-wait" and js["reference"]["n_scenes"] == 6
+    assert js["metrics"] == list(PAIRED_METRICS) and js["bootstrap"]["resamples"] == 200
+    by = {r["policy"]: r for r in js["runs"]}
+    nr = by["oracle"]["diffs"]["normalized_reward"]
+    assert nr["value"] > 0 and nr["ci"][0] > 0 and nr["significant"]
+    assert nr["value"] == pytest.approx(nr["run"] - nr["reference"])
+    assert not by["energy-endpoint"]["paired"] and by["energy-endpoint"]["reason"] == "different scenes"
+    # seeded: the same numbers again; another seed draws other resamples
+    again, _ = compare(dirs, resamples=200, seed=0)
+    assert text.startswith(again)  # (+ the latency plot written with out)
+    ref, orc = episode_count_rows(runs["always-wait"]), episode_count_rows(runs["oracle"])
+    assert ref is not None and orc is not None
+    d = paired_differences(ref, orc, ["timeliness", "false_alarms_per_min"], resamples=200, seed=0)
+    t = by["oracle"]["diffs"]["timeliness"]
+    assert d["timeliness"] == t and np.isfinite(t["value"])
+
+
+def test_reference_option_cli_and_bad_input(runs: dict[str, Path], tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    dirs = [str(runs["always-wait"]), str(runs["oracle"])]
+    assert cli_main(["eval", "compare", *dirs, f"reference={runs['oracle']}", f"out={tmp_path / 'cli.md'}",
+                     "eval.resamples=100"]) == 0
+    out = capsys.readouterr().out
+    assert "| 1 | oracle |" in out and "against the reference `oracle`" in out and "100 resamples" in out
+    (row,) = paired_rows(out)
+    assert row.startswith("| always-wait | 6 | -1.000 [-1.000, -1.000]*")
+    assert (tmp_path / "cli.paired.json").is_file()
+    with pytest.raises(SpecError, match="'reference'"):
+        compare(dirs, reference=tmp_path)
+    with pytest.raises(SpecError, match="'paired_metrics'"):
+        compare(dirs, paired_metrics=["latency_p50"])
+    rows = episode_count_rows(runs["oracle"])
+    assert rows is not None
+    with pytest.raises(SpecError, match="same"):
+        paired_differences(rows, dict(list(rows.items())[:3]))
