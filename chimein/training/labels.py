@@ -5,10 +5,10 @@ answer. Here a *teacher* walks the episode's decision times ``(k + 1) * chunk_s`
 per action cue (RESPOND/INTERVENE):
 
 - its **decision point** is the first chunk end at or after the cue's window start plus a
-  per-kind delay (``respond_delay_s``/``intervene_delay_s``, default 0). For addressed speech
+  per-kind delay (``respond_delay_s``/``intervene_delay_s``, default 0.3 s / 0.25 s). For addressed speech
   the window starts at the end of the turn (last word); for events the window start already
   includes the class's onset delay (when the sound becomes recognisable);
-- optionally ``jitter_chunks``: the teacher acts ``j ~ U{0..jitter_chunks}`` chunks late
+- ``jitter_chunks`` (default 3): the teacher acts ``j ~ U{0..jitter_chunks}`` chunks late
   (never past the window end); the chunks it skipped carry no loss (weight 0), so the model is
   taught that acting anywhere in that stretch is right -- and, when it has not acted yet at a
   later chunk, that it still should (greedy decoding never has to recover from a missed exact
@@ -42,9 +42,13 @@ Examples
 >>> from chimein.scenes.spec import Annotations, Cue
 >>> ann = Annotations(cues=(Cue("c0", "RESPOND", (1.0, 4.0), "question"),
 ...                         Cue("c1", "INTERVENE", (5.0, 10.0), "smoke alarm")))
->>> acts, w = decision_labels(ann, n_chunks=100, chunk_s=0.08)
+>>> plain = LabelConfig(respond_delay_s=0.0, intervene_delay_s=0.0, jitter_chunks=0)
+>>> acts, w = decision_labels(ann, n_chunks=100, chunk_s=0.08, cfg=plain)
 >>> [(int(k), int(acts[k])) for k in acts.nonzero()[0]]
 [(12, 1), (62, 2)]
+>>> acts, w = decision_labels(ann, 100, 0.08, rng=np.random.default_rng(0))  # the shipped recipe
+>>> [(int(k), int(acts[k])) for k in acts.nonzero()[0]]  # 0.3 s / 0.25 s later, jittered
+[(19, 1), (67, 2)]
 """
 
 from __future__ import annotations

@@ -138,7 +138,7 @@ class ValConfig:
     every: int = 0
     examples: int = 2
     calibrate: bool = True
-    biases: Sequence[float] = (-1.5, -1.0, -0.75, -0.5, -0.25, 0.0, 0.5)
+    biases: Sequence[float] = (-1.5, -1.0, -0.75, -0.5, -0.25, 0.0, 0.5, 1.0, 1.5)
     max_interruptions_per_turn: float | None = 0.1
     batch_size: int = 64
 
