@@ -63,13 +63,15 @@ def _cfg(**kw) -> dict:
     return base
 
 
-def test_trainer_scores_completions_with_the_sampling_distribution(weak_ckpt) -> None:
-    """TRL's fused LM head (what the loss uses) gives the rollout's action log-probs."""
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_trainer_scores_completions_with_the_sampling_distribution(weak_ckpt, temperature) -> None:
+    """TRL's fused LM head (what the loss uses) gives the rollout's action log-probs, also at a
+    sampling temperature below 1 (logits / temperature on both sides)."""
     from trl.trainer.utils import add_fused_lm_head
 
     ck = load_checkpoint(weak_ckpt)
     restrict_to_actions(ck.model.lm, [0.0, -4.0, -4.0])
-    ro = EpisodeRollout(ck.model, None, ck, GRPORunConfig(**_cfg()))
+    ro = EpisodeRollout(ck.model, None, ck, GRPORunConfig(**_cfg(temperature=temperature)))
 
     class _T:  # what rollout_func reads from the trainer
         class state:  # noqa: N801
@@ -78,7 +80,7 @@ def test_trainer_scores_completions_with_the_sampling_distribution(weak_ckpt) ->
     out = ro(["0", "0", "1"], _T())
     assert [len(p) for p in out["prompt_ids"]] == [1, 1, 1]
     lm = ck.model.lm.eval()
-    add_fused_lm_head(lm, outputs=("log_probs",))
+    add_fused_lm_head(lm, outputs=("log_probs",), temperature=temperature)
     for i in range(3):
         ids = torch.tensor([out["prompt_ids"][i] + out["completion_ids"][i]])
         with torch.no_grad():

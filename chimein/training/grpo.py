@@ -128,8 +128,8 @@ class GRPORunConfig:
             raise SpecError(f"grpo: field 'max_duration_s': > 0 or null, got {self.max_duration_s}")
         if self.train not in ("head", "all"):
             raise SpecError(f"grpo: field 'train': 'head' or 'all', got {self.train!r}")
-        if self.temperature != 1.0:
-            raise SpecError("grpo: field 'temperature': only 1.0 (the decide head as trained)")
+        if isinstance(self.temperature, bool) or not 0 < float(self.temperature) <= 2:
+            raise SpecError(f"grpo: field 'temperature': a number in (0, 2], got {self.temperature!r}")
         object.__setattr__(self, "curriculum", tuple(check_curriculum(self.curriculum)))
         object.__setattr__(self, "scenes", plain(self.scenes))
         object.__setattr__(self, "val", dict(plain(self.val) or {}))
@@ -263,9 +263,12 @@ class EpisodeRollout:
         kls = []
         for k in range(T):
             toks = torch.cat([prev[:, None], torch.from_numpy(U[:, k] + UNIT_OFFSET)], 1).to(dev)
-            logp = torch.log_softmax(dec.step(toks).action_logits.float().cpu() + bias, -1)
+            # TRL re-scores completions with (full-vocabulary logits) / temperature: sample the same
+            t = float(self.cfg.temperature)
+            logp = torch.log_softmax((dec.step(toks).action_logits.float().cpu() + bias) / t, -1)
             if ref is not None:
-                lq = torch.log_softmax(ref.step(toks).action_logits.float().cpu() + ref_bias, -1)
+                lq = torch.log_softmax(
+                    (ref.step(toks).action_logits.float().cpu() + ref_bias) / t, -1)
                 kl = (logp.exp() * (logp - lq)).sum(-1)
                 live = torch.tensor([k < L for L in lengths])
                 kls.append(kl[live])

@@ -242,6 +242,7 @@ class LMActorCriticPolicy(ActorCriticPolicy):
         fresh_value_head: bool = False,
         kl_coef: float = 0.0,
         ent_coef: float = 0.0,
+        temperature: float = 1.0,
         optimizer_class: type[torch.optim.Optimizer] = torch.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
         **_: Any,
@@ -257,6 +258,9 @@ class LMActorCriticPolicy(ActorCriticPolicy):
         self._train_mode = train
         self._fresh_value = bool(fresh_value_head)
         self._kl_coef = float(kl_coef)
+        if isinstance(temperature, bool) or not 0 < float(temperature) <= 2:
+            raise SpecError(f"ppo: field 'temperature': a number in (0, 2], got {temperature!r}")
+        self._temperature = float(temperature)
         self._ent_coef = float(ent_coef)
         self.stats: dict[str, list[float]] = {"kl": [], "entropy": []}
         self.forward_seconds = 0.0
@@ -274,7 +278,7 @@ class LMActorCriticPolicy(ActorCriticPolicy):
         d = super()._get_constructor_parameters()
         d.update(checkpoint=self._ckpt_path, train=self._train_mode,
                  fresh_value_head=self._fresh_value, kl_coef=self._kl_coef,
-                 ent_coef=self._ent_coef)
+                 ent_coef=self._ent_coef, temperature=self._temperature)
         return d
 
     def _build(self, lr_schedule: Callable[[float], float]) -> None:
@@ -327,7 +331,10 @@ class LMActorCriticPolicy(ActorCriticPolicy):
                 ref = ref_lm.action_head(ref_lm.hidden(ids, mask)[:, -1]) + self.ref_bias.to(ids.device)
         self._norm_in = None
         self.forward_seconds += time.perf_counter() - t0
-        return logits, values, ref
+        # sampling temperature (< 1: explore near the greedy policy that is deployed; argmax and
+        # the saved logit bias do not depend on it)
+        t = self._temperature
+        return (logits / t, values, ref / t) if t != 1.0 else (logits, values, ref)
 
     @staticmethod
     def _kl(logits: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -389,6 +396,7 @@ class PPOConfig:
     max_grad_norm: float = 0.5
     target_kl: float | None = None
     kl_coef: float = 0.0
+    temperature: float = 1.0
     train: str = "head"
     fresh_value_head: bool = False
     context_chunks: int = 64
@@ -488,6 +496,7 @@ class _Run:
             seed=cfg.seed, device=cfg.device, verbose=0,
             policy_kwargs={"checkpoint": str(init), "train": cfg.train,
                            "fresh_value_head": cfg.fresh_value_head, "kl_coef": cfg.kl_coef,
+                           "temperature": cfg.temperature,
                            "ent_coef": cfg.ent_coef},
         )
         # SB3's default logger makes an empty SB3-<date> folder in the temp dir per run; its
