@@ -66,6 +66,9 @@ COMMANDS: tuple[Command, ...] = (
             help="refine a checkpoint with SB3 PPO: init=CKPT out=DIR [train.total_steps=N] (resumes)"),
     Command(("train", "grpo"), "train_grpo", "chimein.training.rl_commands:grpo",
             help="refine a checkpoint with TRL GRPO: init=CKPT out=DIR [train.steps=N] (resumes)"),
+    Command(("train", "curves"), "train_curves", "chimein.training.curves:command",
+            positional=tuple(f"+runs.r{i:03d}" for i in range(256)),
+            help="reward curves of RL runs from OUT/tb: DIR1 DIR2 ... [out=curves.png] [tags=[...]] [smooth=0.6]"),
     Command(("serve",), "serve", "chimein.agents.server:serve",
             help="serve a policy to many streams: checkpoint=CKPT|NAME [device=cuda] [port=8765]"),
 )
