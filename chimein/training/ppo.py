@@ -671,6 +671,6 @@ def train_ppo(
     run.env.close()
     final = run.save_ckpt(out / "final")
     log(f"ppo: final checkpoint {final}")
-    if cfg.calibrate and not run.stopped:
+    if cfg.calibrate:  # also when the time budget stopped it: final/ is what gets used
         calibrate_outputs(out, run.init, log)
     return final
