@@ -536,6 +536,10 @@ def train_grpo(
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # the trainer's per-save "Writing model shards" bars
+    import warnings
+
+    # transformers 5 deprecation inside TRL's trainer, once per save: not actionable here
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
     trainer.remove_callback(PrinterCallback)  # metrics go to TensorBoard and `log`
     resume = any((out / "trainer").glob("checkpoint-*"))
