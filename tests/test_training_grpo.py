@@ -20,8 +20,10 @@ from chimein.training.data import SourceSpec  # noqa: E402
 from chimein.training.grpo import (  # noqa: E402
     EpisodeRollout,
     GRPORunConfig,
+    _step_advantage_trainer,
     restrict_to_actions,
     sampled_reward,
+    step_advantages,
     train_grpo,
 )
 
@@ -95,8 +97,9 @@ def test_trainer_scores_completions_with_the_sampling_distribution(weak_ckpt, te
     assert out["completion_ids"][0][:2] == out["completion_ids"][1][:2]
 
 
+@pytest.mark.parametrize("advantage", ["episode", "reward_to_go"])
 def test_grpo_raises_the_reward_of_a_weakened_policy_and_saves_loadable_checkpoints(
-    weak_ckpt, tmp_path
+    weak_ckpt, tmp_path, advantage
 ) -> None:
     from chimein.agents.registry import make_policy
     from chimein.eval.suites import SuiteDef
@@ -107,7 +110,8 @@ def test_grpo_raises_the_reward_of_a_weakened_policy_and_saves_loadable_checkpoi
     seen: list[dict] = []
     final = train_grpo(weak_ckpt, tmp_path / "run",
                        _cfg(val={"suite": tiny_suite.to_dict(), "every": 5,
-                                 "eval": {"cache_dir": str(tmp_path / "suites")}}),
+                                 "eval": {"cache_dir": str(tmp_path / "suites")}},
+                            advantage=advantage),
                        log=lambda m: None, on_step=lambda s, d: seen.append(d))
     after = sampled_reward(final, SCENES, max_chunks=64, reward=REWARD)
     assert after > before + 0.2, (before, after)
@@ -143,6 +147,52 @@ def test_resume_after_interruption_gives_the_same_model(weak_ckpt, tmp_path) -> 
         train_grpo(weak_ckpt, tmp_path / "b", {**cfg, "lr": 1e-3}, log=lambda m: None)
 
 
+def test_step_advantages_are_reward_to_go_minus_the_group_mean_at_each_chunk() -> None:
+    r = [np.array([0.0, 1.0, 0.0, -0.5]), np.array([-0.5, 0.0, 0.0, 0.0]),
+         np.array([0.0, 0.0, 0.0, 0.0]), np.array([0.0, 0.0, 0.0, -2.0])]
+    a = step_advantages(r, 2, gamma=1.0, scale="none")
+    # group 1: returns-to-go [0.5, 0.5, -0.5, -0.5] and [-0.5, 0, 0, 0]
+    np.testing.assert_allclose(a[0], [0.5, 0.25, -0.25, -0.25])
+    np.testing.assert_allclose(a[1], [-0.5, -0.25, 0.25, 0.25])
+    np.testing.assert_allclose(a[2], [1.0, 1.0, 1.0, 1.0])  # group 2: only the miss differs
+    # at the first decision with gamma = 1 it is GRPO's episode advantage, scaled alike
+    tot = np.array([x.sum() for x in r])
+    g = step_advantages(r, 2, scale="group")
+    np.testing.assert_allclose([x[0] for x in g][:2],
+                               (tot[:2] - tot[:2].mean()) / (tot[:2].std(ddof=1) + 1e-4))
+    # discounting: a reward k decisions later counts gamma^k
+    d = step_advantages([np.array([0.0, 0.0, 1.0]), np.zeros(3)], 2, gamma=0.5, scale="none")
+    np.testing.assert_allclose(d[0], [0.125, 0.25, 0.5])
+    with pytest.raises(ValueError, match="same number"):
+        step_advantages([np.zeros(3), np.zeros(4)], 2)
+
+
+def test_the_trainer_places_step_advantages_on_the_action_tokens() -> None:
+    class _Base:
+        class accelerator:  # noqa: N801
+            num_processes = 1
+
+        def _generate_and_score_completions(self, inputs):
+            return {"completion_ids": torch.zeros((2, 3 * 4 + 1), dtype=torch.long),
+                    "advantages": torch.tensor([1.0, -1.0])}
+
+    ro = EpisodeRollout.__new__(EpisodeRollout)
+    ro.cfg, ro.upc = GRPORunConfig(**_cfg(num_generations=2, episodes_per_step=2, micro_batch=2,
+                                          advantage="reward_to_go", scale_rewards="none")), 3
+    ro.step_rewards = [np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, -0.5])]
+    t = _step_advantage_trainer(_Base)()
+    t.chimein_rollout = ro
+    adv = t._generate_and_score_completions(None)["advantages"]
+    assert adv.shape == (2, 13)
+    np.testing.assert_allclose(adv[0, [3, 7, 11]].numpy(), [0.75, 0.75, 0.25])
+    np.testing.assert_allclose(adv[1, [3, 7, 11]].numpy(), [-0.75, -0.75, -0.25])
+    keep = np.ones(13, bool)
+    keep[[3, 7, 11]] = False
+    assert not adv[:, keep].any()  # env tokens carry no advantage (masked out anyway)
+    ro.cfg = GRPORunConfig(**_cfg())  # advantage="episode": TRL's own advantages untouched
+    assert t._generate_and_score_completions(None)["advantages"].shape == (2,)
+
+
 def test_config_errors() -> None:
     with pytest.raises(SpecError, match="multiple of num_generations"):
         GRPORunConfig(episodes_per_step=12, num_generations=8)
@@ -150,6 +200,12 @@ def test_config_errors() -> None:
         GRPORunConfig.from_mapping({"nope": 1})
     with pytest.raises(SpecError, match="reward"):
         GRPORunConfig(reward={"hit": -1.0})
+    with pytest.raises(SpecError, match="advantage"):
+        GRPORunConfig(advantage="td")
+    with pytest.raises(SpecError, match="gamma"):
+        GRPORunConfig(gamma=1.5)
+    with pytest.raises(SpecError, match="scale_rewards"):
+        GRPORunConfig(scale_rewards="std")
 
 
 def test_hydra_config_matches_the_dataclass() -> None:

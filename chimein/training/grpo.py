@@ -71,6 +71,7 @@ __all__ = [
     "episode_reward",
     "restrict_to_actions",
     "sampled_reward",
+    "step_advantages",
     "train_grpo",
 ]
 
@@ -92,6 +93,8 @@ class GRPORunConfig:
     epsilon: float = 0.2
     loss_type: str = "dapo"
     scale_rewards: str = "group"
+    advantage: str = "episode"
+    gamma: float = 1.0
     max_grad_norm: float = 1.0
     train: str = "all"
     scenes: Any = "easy"
@@ -128,6 +131,13 @@ class GRPORunConfig:
             raise SpecError(f"grpo: field 'max_duration_s': > 0 or null, got {self.max_duration_s}")
         if self.train not in ("head", "all"):
             raise SpecError(f"grpo: field 'train': 'head' or 'all', got {self.train!r}")
+        if self.advantage not in ("episode", "reward_to_go"):
+            raise SpecError(f"grpo: field 'advantage': 'episode' or 'reward_to_go', got {self.advantage!r}")
+        if self.scale_rewards not in ("group", "batch", "none"):
+            raise SpecError(
+                f"grpo: field 'scale_rewards': 'group', 'batch' or 'none', got {self.scale_rewards!r}")
+        if isinstance(self.gamma, bool) or not 0 < float(self.gamma) <= 1:
+            raise SpecError(f"grpo: field 'gamma': a number in (0, 1], got {self.gamma!r}")
         if isinstance(self.temperature, bool) or not 0 < float(self.temperature) <= 2:
             raise SpecError(f"grpo: field 'temperature': a number in (0, 2], got {self.temperature!r}")
         object.__setattr__(self, "curriculum", tuple(check_curriculum(self.curriculum)))
@@ -278,9 +288,9 @@ class EpisodeRollout:
             lps[:, k] = logp.gather(1, a[:, None])[:, 0].numpy()
             prev = torch.as_tensor(np.asarray(ACTION_IDS)[acts[:, k]])
         lm.train(was)
-        kl = float(torch.cat(kls).mean()) if kls else float("nan")
+        kl_mean = float(torch.cat(kls).mean()) if kls else float("nan")
         return {"actions": [acts[i, : lengths[i]] for i in range(n)],
-                "logprobs": [lps[i, : lengths[i]] for i in range(n)], "kl": kl}
+                "logprobs": [lps[i, : lengths[i]] for i in range(n)], "kl": kl_mean}
 
     def __call__(self, prompts: list[Any], trainer: Any) -> dict[str, Any]:
         from chimein.envs.scoring import ActionLog, RewardConfig, score
@@ -299,6 +309,7 @@ class EpisodeRollout:
         out = self.play([eps[k].units for k in keys], seeds)
         t2 = time.perf_counter()
         prompt_ids, completion_ids, logprobs, env_mask, rewards = [], [], [], [], []
+        self.step_rewards: list[np.ndarray] = []  # per decision, for advantage="reward_to_go"
         for i, k in enumerate(keys):
             ep, a, lp = eps[k], out["actions"][i], out["logprobs"][i]
             n = ep.n_chunks
@@ -317,6 +328,7 @@ class EpisodeRollout:
             outcome = score(ep.annotations, ActionLog.from_actions(a, chunk_s=self.init.chunk_s),
                             rcfg, duration_s=n * self.init.chunk_s)
             rewards.append(float(outcome.reward))
+            self.step_rewards.append(np.asarray(outcome.step_rewards, np.float64)[:n])
         n_dec = sum(len(a) for a in out["actions"])
         self.seconds["scene"] += t1 - t0
         self.seconds["model"] += t2 - t1
@@ -369,6 +381,104 @@ def episode_reward(prompts: list[Any], completions: list[Any], **kwargs: Any) ->
     """TRL reward function: the episode reward computed by the rollout with
     :func:`chimein.envs.scoring.score` (passed through as the ``episode_rewards`` field)."""
     return [float(r) for r in kwargs["episode_rewards"]]
+
+
+def step_advantages(
+    step_rewards: Sequence[np.ndarray], num_generations: int, gamma: float = 1.0,
+    scale: str = "group",
+) -> list[np.ndarray]:
+    """Per-decision GRPO advantages: each decision's reward-to-go minus its group's mean
+    reward-to-go at the same chunk (``advantage="reward_to_go"``).
+
+    GRPO's episode advantage gives every decision of an episode the same credit, so a
+    decision at second 3 is blamed for a false alarm at second 15. The env's reward is dense
+    (each term at the step it is determined: a hit or false alarm at the action, a miss at the
+    window's last chunk), and all episodes of a group hear the same audio chunk by chunk, so a
+    time-indexed group baseline is available: for episode ``i`` of a group,
+    ``G_i(t) = sum_{s >= t} gamma^(s-t) r_i(s)`` and ``A_i(t) = G_i(t) - mean_j G_j(t)``
+    (the baseline does not depend on ``i``'s own action at ``t``; at ``t = 0`` with
+    ``gamma = 1`` this is GRPO's episode advantage). ``scale`` divides by the standard
+    deviation of the episode rewards ``G(0)`` within the group (``"group"``, TRL's default),
+    over the batch (``"batch"``) or not at all (``"none"``), as TRL's ``scale_rewards``.
+
+    Parameters
+    ----------
+    step_rewards
+        One array of per-decision rewards per episode; consecutive runs of
+        ``num_generations`` episodes are groups (same scene, so the same length).
+    num_generations, gamma, scale
+        Group size, discount per decision, scaling.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One advantage per decision, episode by episode.
+
+    Examples
+    --------
+    >>> r = [np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, -0.5])]
+    >>> [a.tolist() for a in step_advantages(r, 2, scale="none")]
+    [[0.75, 0.75, 0.25], [-0.75, -0.75, -0.25]]
+    """
+    if len(step_rewards) % num_generations:
+        raise ValueError(f"{len(step_rewards)} episodes are not groups of {num_generations}")
+    returns = []
+    for r in step_rewards:
+        g = np.zeros(len(r), np.float64)
+        acc = 0.0
+        for t in range(len(r) - 1, -1, -1):
+            acc = float(r[t]) + gamma * acc
+            g[t] = acc
+        returns.append(g)
+    totals = np.array([g[0] if len(g) else 0.0 for g in returns])
+    out: list[np.ndarray] = []
+    for s in range(0, len(returns), num_generations):
+        grp = returns[s: s + num_generations]
+        if len({len(g) for g in grp}) != 1:
+            raise ValueError("episodes of a group must have the same number of decisions")
+        base = np.mean(np.stack(grp), 0)
+        if scale == "group":
+            div = float(np.std(totals[s: s + num_generations], ddof=1)) + 1e-4
+        elif scale == "batch":
+            div = float(np.std(totals, ddof=1)) + 1e-4
+        else:
+            div = 1.0
+        out.extend((g - base) / div for g in grp)
+    return out
+
+
+def _step_advantage_trainer(base: type) -> type:
+    """A ``GRPOTrainer`` subclass whose advantages are per decision (:func:`step_advantages`).
+
+    TRL's loss accepts advantages of shape (batch, completion length) from subclasses; this
+    one replaces the episode advantages computed in ``_generate_and_score_completions`` with
+    the rollout's per-decision ones placed at the action-token positions (every other
+    completion token is an env token, masked out of the loss).
+    """
+
+    class StepAdvantageGRPOTrainer(base):  # type: ignore[misc,valid-type]
+        chimein_rollout: EpisodeRollout | None = None
+
+        def _generate_and_score_completions(self, inputs: Any) -> Any:
+            out = super()._generate_and_score_completions(inputs)
+            ro = self.chimein_rollout
+            if ro is None or ro.cfg.advantage != "reward_to_go":
+                return out
+            if self.accelerator.num_processes != 1:
+                raise SpecError("grpo: advantage=reward_to_go runs in a single process")
+            adv = step_advantages(ro.step_rewards, ro.cfg.num_generations, ro.cfg.gamma,
+                                  ro.cfg.scale_rewards)
+            ep = out["advantages"]
+            full = torch.zeros(out["completion_ids"].shape, dtype=ep.dtype, device=ep.device)
+            if len(adv) != full.shape[0]:
+                raise RuntimeError(f"{len(adv)} rollouts for {full.shape[0]} completions")
+            for i, a in enumerate(adv):
+                pos = np.arange(len(a)) * (ro.upc + 1) + ro.upc
+                full[i, torch.from_numpy(pos)] = torch.from_numpy(a).to(ep.dtype).to(ep.device)
+            out["advantages"] = full
+            return out
+
+    return StepAdvantageGRPOTrainer
 
 
 # ============================================================================================
@@ -523,7 +633,7 @@ def train_grpo(
         dataloader_num_workers=0,
         shuffle_dataset=False,
     )
-    trainer = GRPOTrainer(
+    trainer = _step_advantage_trainer(GRPOTrainer)(
         model=run.model.lm,
         reward_funcs=[episode_reward],
         args=args,
@@ -532,6 +642,7 @@ def train_grpo(
         rollout_func=run.rollout,
         callbacks=[_trainer_callback(run)],
     )
+    trainer.chimein_rollout = run.rollout
     from transformers.trainer_callback import PrinterCallback
     from transformers.utils import logging as hf_logging
 
