@@ -40,20 +40,26 @@ def _summary(results: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run(cfg: Any) -> int:
-    """``chimein eval policy=NAME suite=chimein-bench-v0 out=DIR [workers=N]``."""
-    from chimein.eval.runner import evaluate
+def _eval_kwargs(c: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`chimein.eval.runner.evaluate` options from a composed ``eval`` command config."""
     from chimein.parallel import ray_options_from_config
 
-    c = _container(cfg)
     e = c["eval"]
-    res = evaluate(
-        c["policy"], c["suite"], out=c["out"], policy_kwargs=c.get("policy_args") or {},
+    return dict(
         workers=_workers(c.get("workers")), batch_size=int(e["batch_size"]), env=e.get("env") or {},
         cache_dir=e.get("cache_dir"), rir_cache_dir=e.get("rir_cache_dir"), resamples=int(e["resamples"]),
         seed=int(e["seed"]), progress=bool(e["progress"]), report=bool(e["report"]), examples=int(e["examples"]),
         backend=str(e["backend"]), splits=e.get("splits"), ray_options=ray_options_from_config(e),
     )
+
+
+def run(cfg: Any) -> int:
+    """``chimein eval policy=NAME suite=chimein-bench-v0 out=DIR [workers=N]``."""
+    from chimein.eval.runner import evaluate
+
+    c = _container(cfg)
+    res = evaluate(c["policy"], c["suite"], out=c["out"], policy_kwargs=c.get("policy_args") or {},
+                   **_eval_kwargs(c))
     print(_summary(res))
     print(f"wrote {Path(c['out']) / 'results.json'}, episodes.jsonl, report.md", file=sys.stderr)
     return 0
@@ -198,4 +204,39 @@ def export_psb(cfg: Any) -> int:
                       max_clip_s=float(c["max_clip_s"]), splits=c.get("splits"))
     n = sum(1 for line in manifest.read_text().splitlines() if line.strip())
     print(f"wrote {manifest} ({n} clips)")
+    return 0
+
+
+def sweep(cfg: Any) -> int:
+    """``chimein eval sweep policy=NAME param=logit_bias values=[...] out=DIR``: one evaluation
+    per value of a policy knob (an operating curve) and ``OUT/sweep.json``."""
+    from chimein.eval.sweep import sweep as run_sweep
+
+    c = _container(cfg)
+    s = run_sweep(c["policy"], c["suite"], c["out"], str(c["param"]), list(c.get("values") or []),
+                  policy_kwargs=c.get("policy_args") or {}, **_eval_kwargs(c))
+    for r in s["rows"]:
+        m = r["metrics"]
+        cells = " ".join(f"{k} {m[k]['value']:.3f}" if m[k]["value"] is not None else f"{k} -"
+                         for k in ("timeliness", "false_alarms_per_min", "interruptions_per_turn",
+                                   "safety_miss_rate", "normalized_reward"))
+        print(f"{s['param']}={r['value']}: {cells}")
+    print(f"wrote {Path(c['out']) / 'sweep.json'}", file=sys.stderr)
+    return 0
+
+
+def tradeoff(cfg: Any) -> int:
+    """``chimein eval tradeoff SWEEP1 SWEEP2 ... [out=tradeoff.png] [at.false_alarms_per_min=[2]]``."""
+    from chimein.eval.sweep import tradeoff as plot
+
+    c = _container(cfg)
+    runs = _runs(c)
+    out = c.get("out")
+    if out is None and runs:
+        out = str(Path(runs[0]).resolve().parent / "tradeoff.png")
+    text, _ = plot(runs, out=out, y=str(c["y"]), xs=[str(x) for x in c["xs"]], at=c.get("at") or {},
+                   names=c.get("names") or None)
+    print(text, end="")
+    if out is not None:
+        print(f"wrote {out} and {Path(out).with_suffix('.json').name}", file=sys.stderr)
     return 0

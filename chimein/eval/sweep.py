@@ -1,0 +1,235 @@
+"""Operating curves: evaluate one policy at several values of one knob, and plot the trade-off.
+
+A timing policy's headline numbers depend on its operating point: a timing LM's decide-head
+``logit_bias``, an endpointer's silence timeout. Raising timeliness by acting more often is not
+an improvement if false alarms and interruptions rise with it; comparing two policies (e.g. a
+supervised checkpoint and its RL refinement) at *matched* false-alarm or interruption rates
+says whether one is better or merely more eager, the way detectors are compared on ROC/DET
+curves. :func:`sweep` runs :func:`chimein.eval.runner.evaluate` once per value (each in its
+own resumable folder, ``OUT/<param>=<value>``) and writes ``OUT/sweep.json``;
+:func:`tradeoff` plots several sweeps (timeliness against false alarms per minute and against
+interruptions per user turn) and interpolates each curve at given rates.
+
+Examples
+--------
+>>> import tempfile
+>>> from chimein.eval.suites import SuiteDef
+>>> tiny = SuiteDef(name="tiny", revision=0, description="", seed=1, families=("addressed",),
+...                 tiers={"clean": {"difficulty": "easy"}}, scenes={"default": 2})
+>>> d = tempfile.mkdtemp()
+>>> s = sweep("random", tiny, d, "rate", [0.0, 0.2], cache_dir=d, workers=1, progress=False)
+>>> [round(r["metrics"]["actions_per_min"]["value"], 1) > 0 for r in s["rows"]]
+[False, True]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chimein.scenes.spec import SpecError
+
+__all__ = ["SWEEP_METRICS", "interpolate", "sweep", "tradeoff"]
+
+#: overall metrics kept per operating point (value and bootstrap CI)
+SWEEP_METRICS = ("timeliness", "normalized_reward", "false_alarms_per_min", "interruptions_per_turn",
+                 "safety_miss_rate", "hit_rate", "miss_rate", "actions_per_min", "latency_p50")
+SWEEP_FILE = "sweep.json"
+
+
+def _policy_value(param: str, value: Any) -> Any:
+    """``logit_bias`` given as one number b means ``[0, b, b]`` (RESPOND and INTERVENE shifted
+    together, as ``chimein train calibrate`` sweeps it); anything else is passed unchanged."""
+    if param == "logit_bias" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return [0.0, float(value), float(value)]
+    return value
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{float(value):+g}"
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _default_value(policy: str, param: str) -> Any:
+    """The value a checkpoint uses by default (its calibrated ``logit_bias``), else None."""
+    meta = Path(str(policy)) / "chimein.json"
+    if param != "logit_bias" or not meta.is_file():
+        return None
+    bias = json.loads(meta.read_text()).get("inference", {}).get("logit_bias")
+    if isinstance(bias, list) and len(bias) == 3 and bias[0] == 0 and bias[1] == bias[2]:
+        return float(bias[1])
+    return bias
+
+
+def sweep(
+    policy: str,
+    suite: Any,
+    out: str | os.PathLike[str],
+    param: str,
+    values: Sequence[Any],
+    *,
+    policy_kwargs: Mapping[str, Any] | None = None,
+    **eval_kwargs: Any,
+) -> dict[str, Any]:
+    """Evaluate ``policy`` on ``suite`` once per value of the constructor argument ``param``.
+
+    Parameters
+    ----------
+    policy
+        A registry name or checkpoint path (as ``chimein eval policy=``).
+    suite
+        A suite name, file or definition.
+    out
+        Folder: ``OUT/<param>=<value>/`` holds each evaluation (resumable: a rerun plays only
+        missing episodes), ``OUT/sweep.json`` the summary.
+    param, values
+        The knob and its values (``logit_bias``: a number b means ``[0, b, b]``).
+    policy_kwargs
+        Other constructor arguments, the same at every point.
+    eval_kwargs
+        :func:`chimein.eval.runner.evaluate` options (``workers``, ``batch_size``, ...).
+
+    Returns
+    -------
+    dict
+        ``{"policy", "param", "default", "suite", "rows": [{"value", "dir", "metrics"}]}``
+        where ``metrics`` maps :data:`SWEEP_METRICS` to ``{"value", "ci"}``.
+    """
+    from chimein.eval.runner import evaluate
+    from chimein.scenes.io import atomic_write_text
+
+    if not param or not isinstance(param, str):
+        raise SpecError("eval sweep: field 'param': the name of a policy constructor argument, e.g. logit_bias")
+    vals = list(values)
+    if not vals:
+        raise SpecError("eval sweep: field 'values': give at least one value, e.g. values=[-0.5,0,0.5]")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, suite_id = [], None
+    for v in vals:
+        d = out / f"{param}={_label(v)}"
+        kw = {**dict(policy_kwargs or {}), param: _policy_value(param, v)}
+        res = evaluate(policy, suite, out=d, policy_kwargs=kw, **eval_kwargs)
+        o = res["metrics"]["overall"]
+        suite_id = res["suite"]
+        rows.append({"value": v, "dir": d.name,
+                     "metrics": {k: {"value": o.get(k, {}).get("value"), "ci": o.get(k, {}).get("ci")}
+                                 for k in SWEEP_METRICS}})
+    summary = {"policy": str(policy), "param": param, "default": _default_value(policy, param),
+               "policy_kwargs": dict(policy_kwargs or {}), "suite": suite_id, "rows": rows}
+    atomic_write_text(out / SWEEP_FILE, json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
+def load_sweep(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read ``sweep.json`` (a file or the folder holding it)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / SWEEP_FILE
+    if not p.is_file():
+        raise SpecError(f"{path}: no {SWEEP_FILE}; run `chimein eval sweep ... out={path}` first")
+    d = json.loads(p.read_text())
+    if not isinstance(d, dict) or not isinstance(d.get("rows"), list):
+        raise SpecError(f"{p}: not a sweep summary (no 'rows')")
+    return d
+
+
+def _xy(s: Mapping[str, Any], x: str, y: str) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+    pts = [(r["metrics"][x]["value"], r["metrics"][y]["value"], r["value"]) for r in s["rows"]
+           if r["metrics"].get(x, {}).get("value") is not None and r["metrics"].get(y, {}).get("value") is not None]
+    pts.sort(key=lambda p: (p[0], p[1]))
+    return (np.array([p[0] for p in pts], float), np.array([p[1] for p in pts], float), [p[2] for p in pts])
+
+
+def interpolate(s: Mapping[str, Any], x: str, y: str, at: float) -> float | None:
+    """``y`` of sweep ``s`` at ``x == at`` by linear interpolation between operating points
+    (None outside the swept range: no extrapolation)."""
+    xs, ys, _ = _xy(s, x, y)
+    if len(xs) == 0 or not xs[0] - 1e-12 <= at <= xs[-1] + 1e-12:
+        return None
+    if len(xs) == 1:
+        return float(ys[0])
+    # several points can share an x: keep the best y there (the upper envelope)
+    ux = np.unique(xs)
+    uy = np.array([ys[xs == u].max() for u in ux])
+    return float(np.interp(at, ux, uy))
+
+
+def tradeoff(
+    sweeps: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str] | None = None,
+    y: str = "timeliness",
+    xs: Sequence[str] = ("false_alarms_per_min", "interruptions_per_turn"),
+    at: Mapping[str, Sequence[float]] | None = None,
+    names: Sequence[str] | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """Plot ``y`` against each of ``xs`` for several sweeps (one line per sweep, points labelled
+    with their value, a policy's default operating point ringed) and tabulate ``y`` interpolated
+    at the rates in ``at`` (``{x: [rates]}``). Returns ``(markdown table, data)``; writes the PNG
+    (and ``.json`` beside it) when ``out`` is given."""
+    loaded = [load_sweep(p) for p in sweeps]
+    labels = list(names) if names else [Path(str(p)).name or str(p) for p in sweeps]
+    if len(labels) != len(loaded):
+        raise SpecError(f"eval tradeoff: {len(labels)} names for {len(loaded)} sweeps")
+    at = {k: [float(v) for v in vs] for k, vs in (at or {}).items()}
+    for k in at:
+        if k not in SWEEP_METRICS:
+            raise SpecError(f"eval tradeoff: field 'at': unknown metric {k!r}; use one of {SWEEP_METRICS}")
+    data: dict[str, Any] = {"y": y, "xs": list(xs), "sweeps": {}}
+    head = ["policy", *[f"{y} @ {k}={v:g}" for k, vs in at.items() for v in vs]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for lab, s in zip(labels, loaded, strict=True):
+        interp = {f"{k}={v:g}": interpolate(s, k, y, v) for k, vs in at.items() for v in vs}
+        data["sweeps"][lab] = {"param": s["param"], "default": s.get("default"), "interpolated": interp,
+                               "points": [{"value": r["value"], **{m: r["metrics"][m]["value"] for m in (y, *xs)}}
+                                          for r in s["rows"]]}
+        cells = ["-" if v is None else f"{v:.3f}" for v in interp.values()]
+        lines.append("| " + " | ".join([lab, *cells]) + " |")
+    text = "\n".join(lines) + "\n"
+    if out is not None:
+        _plot(loaded, labels, Path(out), y, xs)
+        from chimein.scenes.io import atomic_write_text
+
+        atomic_write_text(Path(out).with_suffix(".json"), json.dumps(data, indent=1) + "\n")
+    return text, data
+
+
+def _plot(loaded: Sequence[Mapping[str, Any]], labels: Sequence[str], out: Path, y: str,
+          xs: Sequence[str]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(1, len(xs), figsize=(5.2 * len(xs), 4.2), squeeze=False)
+    for ax, x in zip(axes[0], xs, strict=True):
+        for i, (lab, s) in enumerate(zip(labels, loaded, strict=True)):
+            px, py, vals = _xy(s, x, y)
+            color = f"C{i % 10}"
+            ax.plot(px, py, "o-", color=color, label=lab, ms=4)
+            for a, b, v in zip(px, py, vals, strict=True):
+                ax.annotate(_label(v), (a, b), fontsize=6, xytext=(3, 3), textcoords="offset points", color=color)
+                dflt = s.get("default")
+                if dflt is not None and isinstance(v, (int, float)) and isinstance(dflt, (int, float)) \
+                        and math.isclose(float(v), float(dflt)):
+                    ax.plot([a], [b], "o", ms=11, mfc="none", mec=color, mew=1.5)
+        ax.set_xlabel(x.replace("_", " "))
+        ax.set_ylabel(y.replace("_", " "))
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    s0 = loaded[0]
+    fig.suptitle(f"{y.replace('_', ' ')} vs cost, sweeping {s0['param']} "
+                 f"(ringed: the policy's own operating point)", fontsize=10)
+    fig.tight_layout()
+    tmp = out.with_name(out.name + ".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, out)
