@@ -184,3 +184,23 @@ def test_train_calibrate_command_rewrites_the_bias(weak_ckpt, tmp_path) -> None:
     assert rc == 0
     assert load_checkpoint(d).meta["inference"]["logit_bias"] == [0.0, 5.0, 5.0]
     assert main(["train", "calibrate", str(tmp_path / "missing")]) == 2
+
+
+def test_calibrate_outputs_sweeps_at_least_the_default_grid(tmp_path, monkeypatch) -> None:
+    """An init checkpoint recorded with a narrow grid still gets the default grid swept (RL
+    moves the logits); an explicit grid is used as given."""
+    from types import SimpleNamespace
+
+    import chimein.training.supervised as sup
+    from chimein.training.rl_common import calibrate_outputs
+
+    seen: list[dict] = []
+    monkeypatch.setattr(sup, "calibrate_checkpoint",
+                        lambda d, scenes, val, log=None: seen.append(dict(val)) or [0.0, 0.0, 0.0])
+    (tmp_path / "final").mkdir()
+    (tmp_path / "final" / "chimein.json").write_text("{}")
+    init = SimpleNamespace(meta={"training": {"train": {"val": {"biases": [-0.25, 2.5], "seed": 9}}}})
+    calibrate_outputs(tmp_path, init, log=lambda m: None)
+    assert set(seen[0]["biases"]) == {-0.25, 2.5, *sup.ValConfig().biases} and seen[0]["seed"] == 9
+    calibrate_outputs(tmp_path, init, log=lambda m: None, val={"biases": [1.0]})
+    assert seen[1]["biases"] == [1.0]

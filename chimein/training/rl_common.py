@@ -141,13 +141,22 @@ def calibrate_outputs(
     exist) with :func:`chimein.training.supervised.calibrate_checkpoint`, using the validation
     settings and scene knobs recorded in the initial checkpoint ``init`` (a
     :class:`~chimein.agents.checkpoint.Checkpoint`; defaults when it has none), updated with
-    ``val`` (``ValConfig`` fields). Returns the bias chosen per directory name."""
+    ``val`` (``ValConfig`` fields); unless ``val`` gives ``biases``, the biases swept include
+    at least ``ValConfig``'s default grid. Returns the bias chosen per directory name."""
     from chimein.training.supervised import calibrate_checkpoint
 
     training = dict(init.meta.get("training") or {})
     scenes = dict(training.get("scenes") or {"room_pool": 32, "positions_per_room": 8})
     scenes = {k: v for k, v in scenes.items() if v is not None}
-    val = {**dict((training.get("train") or {}).get("val") or {}), **dict(val or {})}
+    recorded = dict((training.get("train") or {}).get("val") or {})
+    if "biases" not in dict(val or {}):
+        from chimein.training.supervised import ValConfig
+
+        # RL moves the action logits (usually towards WAIT), so an older checkpoint's narrower
+        # grid may stop short of the refined policy's best bias: sweep at least the default grid
+        recorded["biases"] = sorted({float(b) for b in (*recorded.get("biases", ()),
+                                                         *ValConfig().biases)})
+    val = {**recorded, **dict(val or {})}
     chosen = {}
     for name in ("final", "best"):
         d = Path(out) / name
