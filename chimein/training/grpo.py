@@ -92,7 +92,7 @@ class GRPORunConfig:
     beta: float = 0.0
     epsilon: float = 0.2
     loss_type: str = "dapo"
-    scale_rewards: str = "group"
+    scale_rewards: str = "none"
     advantage: str = "episode"
     gamma: float = 1.0
     max_grad_norm: float = 1.0
