@@ -87,8 +87,8 @@ class GRPORunConfig:
     episodes_per_step: int = 16
     num_generations: int = 8
     micro_batch: int = 4
-    max_duration_s: float | None = 30.0
-    lr: float = 1e-4
+    max_duration_s: float | None = 20.0
+    lr: float = 2e-5
     beta: float = 0.0
     epsilon: float = 0.2
     loss_type: str = "dapo"
@@ -97,7 +97,7 @@ class GRPORunConfig:
     gamma: float = 1.0
     max_grad_norm: float = 1.0
     train: str = "all"
-    scenes: Any = "easy"
+    scenes: Any = None
     curriculum: tuple[Any, ...] = ()
     reward: Mapping[str, Any] = field(default_factory=dict)
     rir_cache_dir: str | None = None
