@@ -19,9 +19,10 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,22 @@ class Command:
     target: str  # "module:function", called with the composed DictConfig
     positional: tuple[str, ...] = ()  # config keys filled by positional arguments, in order
     help: str = ""
+
+
+#: positional slots of the commands that take a list of folders (``eval compare DIR1 DIR2 ...``);
+#: :func:`positional_runs` reads them back in order
+RUNS = tuple(f"+runs.r{i:03d}" for i in range(256))
+
+
+def positional_runs(c: Mapping[str, Any]) -> list[str]:
+    """The folders given as positional arguments (``runs`` filled through :data:`RUNS`; a
+    comma-separated string or a list also work, e.g. ``runs=[a,b]`` from Python)."""
+    runs = c.get("runs") or {}
+    if isinstance(runs, Mapping):
+        return [str(runs[k]) for k in sorted(runs)]
+    if isinstance(runs, str):
+        return [r for r in runs.split(",") if r]
+    return [str(r) for r in runs]
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -45,12 +62,12 @@ COMMANDS: tuple[Command, ...] = (
     Command(("eval", "materialize"), "eval_materialize", "chimein.eval.commands:materialize",
             help="generate (once) or verify a suite: suite=NAME [verify=true]"),
     Command(("eval", "compare"), "eval_compare", "chimein.eval.commands:compare",
-            positional=tuple(f"+runs.r{i:03d}" for i in range(256)),
+            positional=RUNS,
             help="leaderboard of eval runs: DIR1 DIR2 ... [out=leaderboard.md]"),
     Command(("eval", "sweep"), "eval_sweep", "chimein.eval.commands:sweep",
             help="an operating curve: policy=NAME param=logit_bias values=[-1,-0.5,0,0.5] out=DIR"),
     Command(("eval", "tradeoff"), "eval_tradeoff", "chimein.eval.commands:tradeoff",
-            positional=tuple(f"+runs.r{i:03d}" for i in range(256)),
+            positional=RUNS,
             help="plot operating curves: SWEEP1 SWEEP2 ... [out=tradeoff.png] [+at.false_alarms_per_min=[2.0]]"),
     Command(("eval", "rescore"), "eval_rescore", "chimein.eval.commands:rescore", positional=("episodes",),
             help="metrics from logged episodes alone: DIR/episodes.jsonl [out=DIR]"),
@@ -72,7 +89,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(("train", "grpo"), "train_grpo", "chimein.training.rl_commands:grpo",
             help="refine a checkpoint with TRL GRPO: init=CKPT out=DIR [train.steps=N] (resumes)"),
     Command(("train", "curves"), "train_curves", "chimein.training.curves:command",
-            positional=tuple(f"+runs.r{i:03d}" for i in range(256)),
+            positional=RUNS,
             help="reward curves of RL runs from OUT/tb: DIR1 DIR2 ... [out=curves.png] [tags=[...]] [smooth=0.6]"),
     Command(("serve",), "serve", "chimein.agents.server:serve",
             help="serve a policy to many streams: checkpoint=CKPT|NAME [device=cuda] [port=8765]"),

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from chimein.cli import positional_runs
 from chimein.scenes.spec import SpecError
 
 
@@ -77,14 +78,6 @@ def materialize(cfg: Any) -> int:
     return 0
 
 
-def _runs(c: Mapping[str, Any]) -> list[str]:
-    runs = c.get("runs") or {}
-    if isinstance(runs, Mapping):
-        return [str(runs[k]) for k in sorted(runs)]
-    if isinstance(runs, str):
-        return [r for r in runs.split(",") if r]
-    return [str(r) for r in runs]
-
 
 def compare(cfg: Any) -> int:
     """``chimein eval compare DIR1 DIR2 ... [out=leaderboard.md] [reference=DIR]``: leaderboard and
@@ -93,7 +86,7 @@ def compare(cfg: Any) -> int:
     from chimein.eval.report import compare as cmp
 
     c = _container(cfg)
-    runs = _runs(c)
+    runs = positional_runs(c)
     out = c.get("out")
     if out is None and runs:
         out = str(Path(runs[0]).resolve().parent / "leaderboard.md")
@@ -230,7 +223,7 @@ def tradeoff(cfg: Any) -> int:
     from chimein.eval.sweep import tradeoff as plot
 
     c = _container(cfg)
-    runs = _runs(c)
+    runs = positional_runs(c)
     out = c.get("out")
     if out is None and runs:
         out = str(Path(runs[0]).resolve().parent / "tradeoff.png")

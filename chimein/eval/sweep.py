@@ -59,7 +59,9 @@ def _label(value: Any) -> str:
 
 def _default_value(policy: str, param: str) -> Any:
     """The value a checkpoint uses by default (its calibrated ``logit_bias``), else None."""
-    meta = Path(str(policy)) / "chimein.json"
+    from chimein.agents.checkpoint import META_FILE
+
+    meta = Path(str(policy)) / META_FILE
     if param != "logit_bias" or not meta.is_file():
         return None
     bias = json.loads(meta.read_text()).get("inference", {}).get("logit_bias")

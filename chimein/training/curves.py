@@ -20,10 +20,11 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from chimein.cli import positional_runs
 from chimein.scenes.io import atomic_write, atomic_write_text
 from chimein.scenes.spec import SpecError
 
@@ -185,9 +186,10 @@ def plot_curves(
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, tag in zip(axes[:, 0], present, strict=True):
         for i, name in enumerate(names):
-            s = series[tag].get(name)
-            if s is None:
+            got = series[tag].get(name)
+            if got is None:
                 continue
+            s = got
             c = colors[i % len(colors)]
             few = len(s["step"]) <= 30  # sparse series (val/* every N steps): mark the points
             ax.plot(s["step"], s["value"], color=c, alpha=0.25, linewidth=1.0)
@@ -217,7 +219,7 @@ def command(cfg: Any) -> int:
     from omegaconf import OmegaConf
 
     c: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
-    runs = _runs(c)
+    runs = positional_runs(c)
     if not runs:
         raise SpecError("no runs given: `chimein train curves OUT1 [OUT2 ...] out=curves.png`")
     out = c.get("out")
@@ -237,14 +239,6 @@ def command(cfg: Any) -> int:
     print(res["png"])
     return 0
 
-
-def _runs(c: Mapping[str, Any]) -> list[str]:
-    runs = c.get("runs") or {}
-    if isinstance(runs, Mapping):
-        return [str(runs[k]) for k in sorted(runs)]
-    if isinstance(runs, str):
-        return [r for r in runs.split(",") if r]
-    return [str(r) for r in runs]
 
 
 def _run_names(runs: Sequence[str | Path]) -> list[str]:
