@@ -1,13 +1,13 @@
 """chimein: simulate, train and judge *when* an always-listening audio assistant should speak.
 
-Importing :mod:`chimein` is cheap: it registers the Gymnasium environment ids (see
-:mod:`chimein.envs.registration`) and nothing heavy (torch, trl, matplotlib) is imported here.
+Importing :mod:`chimein` is cheap and registers nothing: it holds the version only. The
+packages are the layers of the README's architecture section (``chimein.scenes``,
+``chimein.envs``, ``chimein.agents``, ``chimein.eval``, ``chimein.training``, ``chimein.cli``);
+``import chimein.envs`` registers the ``chimein/*`` Gymnasium ids.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-import chimein.envs  # noqa: E402,F401  (registers the chimein/* Gymnasium ids; no torch)
+from chimein._version import __version__
 
 __all__ = ["__version__"]

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chimein.errors import ChimeinError
+
 
 @dataclass(frozen=True)
 class Command:
@@ -163,11 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(OmegaConf.to_yaml(cfg))
         return 0
     mod, fn = cmd.target.split(":")
-    from chimein.scenes.spec import SpecError
 
     try:
         rc = getattr(importlib.import_module(mod), fn)(cfg)
-    except SpecError as e:
+    except ChimeinError as e:
         print(f"chimein: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -4,7 +4,7 @@
 becomes a Ray Core task; at most ``max_pending`` tasks are in flight, results are yielded as
 they finish (to the driver, which alone writes files), an exception in a task is raised in the
 driver with the worker's traceback (Ray's ``RayTaskError`` that is also an instance of the
-original exception class, e.g. :class:`~chimein.scenes.spec.SpecError`), and a task whose
+original exception class, e.g. :class:`~chimein.errors.SpecError`), and a task whose
 worker process dies (killed, out of memory, a lost node) is run again up to ``max_retries``
 times -- jobs are pure functions of their item, so a rerun gives the same bytes.
 
@@ -50,7 +50,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
-from chimein.scenes.spec import SpecError
+from chimein.errors import SpecError
 
 __all__ = ["INSTALL_HINT", "ActorPolicy", "RayOptions", "RayPolicyActor", "cluster_cpus", "ensure_ray",
            "imap_unordered", "require_ray", "shutdown", "start_policy_actor"]

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from chimein.errors import SpecError
 from chimein.eval.attack import (
     CANDIDATES,
     STATE,
@@ -28,7 +29,6 @@ from chimein.scenes.search_space import (
     check_scene,
     cue_snr_db,
 )
-from chimein.scenes.spec import SpecError
 
 # A small space of short, cheap scenes: one pooled room per room size, addressed turns.
 SPACE = {

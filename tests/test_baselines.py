@@ -18,7 +18,8 @@ from chimein.agents import (
 )
 from chimein.agents.baselines import Endpointer
 from chimein.agents.vad import EnergyVAD, StreamFramer, frame_features
-from chimein.scenes.spec import Annotations, Cue, Mics, Room, SceneSpec, SpecError
+from chimein.errors import SpecError
+from chimein.scenes.spec import Annotations, Cue, Mics, Room, SceneSpec
 
 SR = 16000
 CHUNK_S = 0.08

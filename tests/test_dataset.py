@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from chimein.cli import main as cli_main
+from chimein.errors import SpecError
 from chimein.scenes.dataset import MANIFEST, SceneDataset, generate_dataset, read_manifest
-from chimein.scenes.spec import SpecError
 
 CFG = {"family": "addressed", "difficulty": "easy", "rt60": [0.15, 0.2]}
 

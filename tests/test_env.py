@@ -23,8 +23,9 @@ from chimein.envs.scoring import (
     score,
 )
 from chimein.envs.sources import SyntheticSource
+from chimein.errors import SpecError
 from chimein.scenes.render import RenderedScene
-from chimein.scenes.spec import Annotations, Cue, Mics, Room, SceneSpec, Span, SpecError
+from chimein.scenes.spec import Annotations, Cue, Mics, Room, SceneSpec, Span
 
 #: SB3's checker recommends 1-D or image observations; (time, mics) audio and (frames, mics,
 #: mels) log-mel are neither, by design (MultiInputPolicy flattens them). Every other warning fails.

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from chimein.cli import main as cli_main
+from chimein.errors import SpecError
 from chimein.eval.metrics import COUNTS
 from chimein.eval.report import PAIRED_METRICS, compare, episode_count_rows, paired_differences
 from chimein.eval.runner import evaluate
 from chimein.eval.suites import MaterializedSuite, SuiteDef, materialize
-from chimein.scenes.spec import SpecError
 
 # two splits of short, easy scenes: a few seconds to materialise and evaluate
 TINY = SuiteDef(name="tiny-paired", revision=0, description="paired compare tests", seed=5,

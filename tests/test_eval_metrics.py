@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from chimein.envs.scoring import ActionLog, RewardConfig, score
+from chimein.errors import SpecError
 from chimein.eval.metrics import (
     COUNTS,
     METRICS,
@@ -20,7 +21,7 @@ from chimein.eval.metrics import (
     oracle_rewards,
     user_turns,
 )
-from chimein.scenes.spec import Annotations, Cue, Span, SpecError
+from chimein.scenes.spec import Annotations, Cue, Span
 
 C = 0.1  # chunk: decision k at (k + 1) * 0.1 s
 

@@ -10,11 +10,10 @@ import pytest
 import soundfile as sf
 
 from chimein.cli import main as cli_main
+from chimein.errors import AudioError, SpecError
 from chimein.eval.psb import evaluate_psb, export_psb, psb_accuracy
 from chimein.eval.suites import MaterializedSuite, SuiteDef, materialize
-from chimein.scenes.io import AudioError
 from chimein.scenes.packs import SoundPack
-from chimein.scenes.spec import SpecError
 
 TINY = SuiteDef(name="tiny-psb", revision=0, description="psb tests", seed=3,
                 families=("addressed", "monitoring", "distractors"),

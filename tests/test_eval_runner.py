@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from chimein.cli import main as cli_main
+from chimein.errors import SpecError
 from chimein.eval.episodes import read_episodes
 from chimein.eval.metrics import METRICS
 from chimein.eval.report import compare, load_results
 from chimein.eval.runner import evaluate, evaluate_many, rollout
 from chimein.eval.suites import MaterializedSuite, SuiteDef, materialize
-from chimein.scenes.spec import SpecError
 
 TINY = SuiteDef(name="tiny-eval", revision=0, description="runner tests", seed=11,
                 families=("addressed", "pauses", "proactive", "distractors"),

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from chimein.errors import SpecError
 from chimein.eval.suites import SUITES, SuiteDef, get_suite, materialize, suite_cache_dir
 from chimein.scenes.dataset import read_manifest
 from chimein.scenes.sampler import FAMILIES
-from chimein.scenes.spec import SpecError
 
 TINY = dict(name="tiny", revision=0, description="t", seed=5, families=("addressed", "proactive"),
             tiers={"clean": {"difficulty": "easy", "room_pool": 1, "positions_per_room": 4}},

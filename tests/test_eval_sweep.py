@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from chimein.errors import SpecError
 from chimein.eval.suites import SuiteDef
 from chimein.eval.sweep import interpolate, load_sweep, sweep, tradeoff
-from chimein.scenes.spec import SpecError
 
 TINY = SuiteDef(name="tiny", revision=0, description="", seed=1, families=("addressed",),
                 tiers={"clean": {"difficulty": "easy"}}, scenes={"default": 2})

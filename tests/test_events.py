@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
+from chimein.errors import SpecError
 from chimein.scenes import events as ev
 from chimein.scenes.events import (
     DOMAINS,
@@ -23,7 +24,6 @@ from chimein.scenes.events import (
     synthesize_event,
 )
 from chimein.scenes.noise import NOISE_KINDS, make_noise, snr_scale
-from chimein.scenes.spec import SpecError
 
 REQUIRED = (
     "smoke_alarm",

@@ -1,4 +1,4 @@
-"""chimein.scenes.io: atomic writes, validated audio reading and writing, safe paths."""
+"""chimein.io and chimein.scenes.audio: atomic writes, validated audio reading and writing, safe paths."""
 
 from __future__ import annotations
 
@@ -11,17 +11,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from chimein.scenes.io import (
-    AudioError,
-    atomic_write,
-    atomic_write_bytes,
-    atomic_write_text,
-    load_audio,
-    resample,
-    safe_join,
-    write_audio,
-)
-from chimein.scenes.spec import SpecError
+from chimein.errors import AudioError, SpecError
+from chimein.io import atomic_write, atomic_write_bytes, atomic_write_text, safe_join
+from chimein.scenes.audio import load_audio, resample, write_audio
 
 
 def tone(freq: float, sr: int, dur: float = 1.0, amp: float = 0.3) -> np.ndarray:
@@ -116,9 +108,9 @@ def test_write_audio_round_trip(tmp_path: Path, suffix: str, atol: float) -> Non
 
 
 def test_write_audio_errors_leave_nothing(tmp_path: Path) -> None:
-    with pytest.raises(SpecError, match=r"unsupported audio suffix; use \.flac, \.wav or \.ogg"):
+    with pytest.raises(AudioError, match=r"unsupported audio suffix; use \.flac, \.wav or \.ogg"):
         write_audio(tmp_path / "a.mp4", tone(440, 16000), 16000)
-    with pytest.raises(SpecError, match="shape"):
+    with pytest.raises(AudioError, match="shape"):
         write_audio(tmp_path / "b.wav", np.zeros((10, 2, 2), np.float32), 16000)
     assert list(tmp_path.iterdir()) == []
 
@@ -207,7 +199,7 @@ def test_load_audio_silence_floor_and_channels(tmp_path: Path) -> None:
 def test_load_audio_rejects_bad_sample_rate(tmp_path: Path, sr: object) -> None:
     p = tmp_path / "a.wav"
     sf.write(p, tone(440, 16000), 16000)
-    with pytest.raises(SpecError, match="sample_rate must be a positive integer"):
+    with pytest.raises(AudioError, match="sample_rate must be a positive integer"):
         load_audio(p, sr)  # type: ignore[arg-type]
 
 
@@ -262,7 +254,7 @@ def test_float_wav_bytes_do_not_depend_on_the_clock(tmp_path) -> None:
     import numpy as np
     import soundfile as sf
 
-    from chimein.scenes.io import write_audio
+    from chimein.scenes.audio import write_audio
 
     x = (np.random.default_rng(0).standard_normal((1600, 2)) * 0.1).astype(np.float32)
     write_audio(tmp_path / "a.wav", x, 16000)

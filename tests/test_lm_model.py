@@ -22,7 +22,7 @@ from chimein.agents.tokenizer import (  # noqa: E402
     FeatureConfig,
     interleave,
 )
-from chimein.scenes.spec import SpecError  # noqa: E402
+from chimein.errors import SpecError  # noqa: E402
 
 FC = FeatureConfig(n_mels=8)
 K = 24

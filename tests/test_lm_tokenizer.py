@@ -22,7 +22,8 @@ from chimein.agents.tokenizer import (  # noqa: E402
     ids_to_text,
     interleave,
 )
-from chimein.scenes.spec import Action, SpecError  # noqa: E402
+from chimein.errors import SpecError  # noqa: E402
+from chimein.scenes.spec import Action  # noqa: E402
 
 FC = FeatureConfig(n_mels=16)
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from chimein.scenes.io import AudioError
+from chimein.errors import AudioError, SpecError
 from chimein.scenes.packs import (
     DEFAULT_ONSET_DELAY_S,
     PackEntry,
@@ -19,7 +19,7 @@ from chimein.scenes.packs import (
     infer_domain,
     write_manifest,
 )
-from chimein.scenes.spec import Action, SpecError
+from chimein.scenes.spec import Action
 
 CAN_WRITE_MP3 = "MP3" in sf.available_formats() and "MPEG_LAYER_III" in sf.available_subtypes("MP3")
 

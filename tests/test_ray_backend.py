@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from chimein.scenes.spec import SpecError
+from chimein.errors import SpecError
 
 CONFIG = {"family": "addressed", "difficulty": "easy", "room_pool": 1, "positions_per_room": 4}
 N, SEED = 4, 5
@@ -306,7 +306,7 @@ generate_dataset({CONFIG!r}, n=1, seed=0, out={str(tmp_path / 'd')!r}, workers=1
                  cache_dir={str(tmp_path / 'rir')!r}, backend="local")
 assert "ray" not in sys.modules, "ray was imported"
 sys.modules["ray"] = None  # as if Ray were not installed
-from chimein.scenes.spec import SpecError
+from chimein.errors import SpecError
 try:
     generate_dataset({CONFIG!r}, n=2, seed=0, out={str(tmp_path / 'd')!r}, workers=2, progress=False,
                      backend="ray")

@@ -13,8 +13,8 @@ import pyroomacoustics as pra
 import pytest
 import soundfile as sf
 
+from chimein.errors import AudioError, SpecError
 from chimein.scenes.augment import build_chain
-from chimein.scenes.io import AudioError
 from chimein.scenes.render import (
     PEAK_LIMIT,
     RenderedScene,
@@ -24,7 +24,7 @@ from chimein.scenes.render import (
     source_signal,
 )
 from chimein.scenes.rir import RIRCache, compute_rirs, compute_rirs_many, rir_key, room_acoustics
-from chimein.scenes.spec import Annotations, Mics, Room, SceneSpec, Source, SpecError
+from chimein.scenes.spec import Annotations, Mics, Room, SceneSpec, Source
 
 SR = 16000
 ROOM = Room(dims=(5.0, 4.0, 2.7), rt60=0.25)

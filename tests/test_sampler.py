@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
+from chimein.errors import SpecError
 from chimein.scenes.sampler import FAMILIES, PRESETS, SamplerConfig, sample_scene, scene_seed
-from chimein.scenes.spec import SceneSpec, SpecError
+from chimein.scenes.spec import SceneSpec
 
 SEEDS = range(6)
 

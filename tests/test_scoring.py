@@ -18,7 +18,8 @@ from chimein.envs.scoring import (
     effective_mask,
     score,
 )
-from chimein.scenes.spec import Annotations, Cue, Span, SpecError
+from chimein.errors import SpecError
+from chimein.scenes.spec import Annotations, Cue, Span
 
 CHUNK = 0.1
 N = 100  # 10 s episodes: decision times 0.1 .. 10.0

@@ -27,7 +27,7 @@ from chimein.agents.remote import (  # noqa: E402
 )
 from chimein.agents.server import PolicyServer, ServerThread  # noqa: E402
 from chimein.agents.slots import make_slots  # noqa: E402
-from chimein.scenes.spec import SpecError  # noqa: E402
+from chimein.errors import SpecError  # noqa: E402
 
 CH = 1280  # 80 ms at 16 kHz
 

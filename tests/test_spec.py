@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from chimein.scenes.spec import Annotations, Cue, Mics, Room, SceneSpec, Source, Span, SpecError
+from chimein.errors import SpecError
+from chimein.scenes.spec import Annotations, Cue, Mics, Room, SceneSpec, Source, Span
 
 
 def _spec(**kw) -> SceneSpec:

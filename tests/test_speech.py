@@ -9,8 +9,8 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 import numpy as np
 import pytest
 
+from chimein.errors import SpecError
 from chimein.scenes import speech, templates
-from chimein.scenes.spec import SpecError
 from chimein.scenes.speech import VOICES, Speech, available_voice, synthesize
 
 TEXT = "hey chime, what's the weather tomorrow"

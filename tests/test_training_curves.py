@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chimein.scenes.spec import SpecError
+from chimein.errors import SpecError
 from chimein.training.curves import ema, plot_curves, read_scalars
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

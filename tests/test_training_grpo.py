@@ -14,7 +14,7 @@ os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 from chimein.agents.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from chimein.agents.lm import LMConfig, TimingLM  # noqa: E402
 from chimein.agents.tokenizer import ACTION_IDS, FeatureConfig  # noqa: E402
-from chimein.scenes.spec import SpecError  # noqa: E402
+from chimein.errors import SpecError  # noqa: E402
 from chimein.training.codebook import collect_units, fit_codebook  # noqa: E402
 from chimein.training.data import SourceSpec  # noqa: E402
 from chimein.training.grpo import (  # noqa: E402

@@ -13,7 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from chimein.agents.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from chimein.agents.lm import LMConfig, TimingLM  # noqa: E402
 from chimein.agents.tokenizer import FeatureConfig  # noqa: E402
-from chimein.scenes.spec import SpecError  # noqa: E402
+from chimein.errors import SpecError  # noqa: E402
 from chimein.training.codebook import collect_units, fit_codebook  # noqa: E402
 from chimein.training.data import SourceSpec  # noqa: E402
 from chimein.training.grpo import sampled_reward  # noqa: E402

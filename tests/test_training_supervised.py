@@ -15,7 +15,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from chimein.agents.lm import LMConfig  # noqa: E402
 from chimein.agents.tokenizer import ACTION_IDS, AudioTokenizer, FeatureConfig  # noqa: E402
 from chimein.envs.scoring import ActionLog, score  # noqa: E402
-from chimein.scenes.spec import Annotations, Cue, SpecError  # noqa: E402
+from chimein.errors import SpecError  # noqa: E402
+from chimein.scenes.spec import Annotations, Cue  # noqa: E402
 from chimein.training.codebook import collect_units, fit_codebook, kmeans  # noqa: E402
 from chimein.training.data import BatchMaker, EpisodeSource, SourceSpec, make_loader  # noqa: E402
 from chimein.training.labels import LabelConfig, decision_labels  # noqa: E402

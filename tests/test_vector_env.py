@@ -12,7 +12,7 @@ from chimein.envs.env import ResponseTimingEnv
 from chimein.envs.scoring import ActionLog, score
 from chimein.envs.sources import SyntheticSource
 from chimein.envs.vector import ResponseTimingVectorEnv
-from chimein.scenes.spec import SpecError
+from chimein.errors import SpecError
 
 SHORT = dict(scenes="synthetic", scene_overrides={"duration_s": (3.0, 6.0)})
 

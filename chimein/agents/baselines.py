@@ -34,7 +34,8 @@ import numpy as np
 
 from chimein.agents.policy import BasePolicy, one_hot
 from chimein.agents.vad import EnergyVAD, SileroVAD, StreamFramer
-from chimein.scenes.spec import Action, Cue, SceneSpec, SpecError
+from chimein.errors import SpecError
+from chimein.scenes.spec import Action, Cue, SceneSpec
 
 __all__ = ["AlwaysWait", "Endpointer", "EnergyEndpoint", "Oracle", "RandomPolicy", "SileroEndpoint"]
 

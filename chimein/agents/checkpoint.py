@@ -49,7 +49,7 @@ from typing import Any
 
 from chimein.agents.lm import LMConfig, TimingLM
 from chimein.agents.tokenizer import Codebook, FeatureConfig, build_hf_tokenizer
-from chimein.scenes.spec import SpecError
+from chimein.errors import SpecError
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -145,7 +145,7 @@ def save_checkpoint(
     extra
         More metadata keys (validation metrics, ...).
     """
-    from chimein import __version__
+    from chimein._version import __version__
 
     fc = codebook.features
     units = chunk_s / fc.unit_s

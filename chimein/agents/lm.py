@@ -54,7 +54,7 @@ from chimein.agents.tokenizer import (
     PAD_ID,
     vocab_tokens,
 )
-from chimein.scenes.spec import SpecError
+from chimein.errors import SpecError
 
 __all__ = ["LMConfig", "LMOutput", "TimingLM", "ValueHead", "action_log_probs", "build_causal_lm"]
 
@@ -264,7 +264,7 @@ class TimingLM(nn.Module):
         """Write the value head to a safetensors file (atomically)."""
         from safetensors.torch import save
 
-        from chimein.scenes.io import atomic_write_bytes
+        from chimein.io import atomic_write_bytes
 
         state = {k: v.detach().cpu().contiguous() for k, v in self.value_head.state_dict().items()}
         meta = {

@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 
 from chimein.agents.policy import BasePolicy
-from chimein.scenes.spec import SceneSpec, SpecError
+from chimein.errors import SpecError
+from chimein.scenes.spec import SceneSpec
 
 __all__ = ["LMPolicy"]
 

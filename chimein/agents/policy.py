@@ -40,7 +40,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from chimein.scenes.spec import Action, SceneSpec, SpecError
+from chimein.errors import SpecError
+from chimein.scenes.spec import Action, SceneSpec
 
 __all__ = ["OBS_MODES", "N_ACTIONS", "BasePolicy", "Policy", "one_hot"]
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from chimein.agents.policy import Policy
-from chimein.scenes.spec import SpecError
+from chimein.errors import SpecError
 
 __all__ = ["POLICY_FACTORIES", "POLICY_NAMES", "REMOTE_SCHEME", "make_policy", "register_policy"]
 

@@ -34,7 +34,8 @@ import numpy as np
 
 from chimein.agents import protocol as P
 from chimein.agents.policy import BasePolicy
-from chimein.scenes.spec import SceneSpec, SpecError
+from chimein.errors import SpecError
+from chimein.scenes.spec import SceneSpec
 
 __all__ = ["AsyncClient", "RemotePolicy", "ServerBusy", "latency_summary", "parse_url",
            "rollout_realtime"]

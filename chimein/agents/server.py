@@ -40,7 +40,7 @@ import numpy as np
 
 from chimein.agents import protocol as P
 from chimein.agents.slots import SlotPool, make_slots
-from chimein.scenes.spec import SpecError
+from chimein.errors import ChimeinError, SpecError
 
 __all__ = ["PolicyServer", "ServerConfig", "ServerThread", "serve"]
 
@@ -258,7 +258,7 @@ class PolicyServer:
         loop = asyncio.get_running_loop()
         try:
             slot = await loop.run_in_executor(self._pool, self.slots.alloc)
-        except SpecError as e:
+        except ChimeinError as e:
             self.stats.errors += 1
             return P.encode_error(P.ErrorCode.CAPACITY, str(e), h.stream, h.seq)
         streams[h.stream] = _Stream(slot, ws)

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from chimein.agents.policy import Policy
-from chimein.scenes.spec import SpecError
+from chimein.errors import SpecError
 
 __all__ = ["LMSlots", "PerStreamSlots", "SlotPool", "SubsetDecoder", "SubsetUnitStream",
            "make_slots"]

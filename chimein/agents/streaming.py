@@ -57,7 +57,7 @@ from typing import Any, NamedTuple
 import torch
 
 from chimein.agents.lm import TimingLM
-from chimein.scenes.spec import SpecError
+from chimein.errors import SpecError
 
 __all__ = ["StepOutput", "StreamingDecoder", "full_action_logits"]
 

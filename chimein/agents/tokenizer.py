@@ -57,7 +57,8 @@ from typing import Any
 import numpy as np
 
 from chimein.envs.features import LogMel
-from chimein.scenes.spec import Action, SpecError
+from chimein.errors import ChimeinError, SpecError
+from chimein.scenes.spec import Action
 
 __all__ = [
     "ACTION_IDS",
@@ -292,7 +293,7 @@ class Codebook:
         (atomically)."""
         from safetensors.numpy import save
 
-        from chimein.scenes.io import atomic_write_bytes
+        from chimein.io import atomic_write_bytes
 
         meta = {
             "format": "chimein-codebook",
@@ -341,7 +342,7 @@ class Codebook:
             raise SpecError(f"{p}: malformed codebook metadata ({e})") from None
         try:
             return cls(arrays["centroids"], arrays["mean"], arrays["std"], features, extra)
-        except SpecError as e:
+        except ChimeinError as e:
             raise SpecError(f"{p}: {e}") from None
 
 

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from chimein.scenes.spec import SpecError
+from chimein.errors import SpecError
 
 __all__ = [
     "EnergyDecisions",

@@ -23,7 +23,7 @@ from gymnasium import spaces
 from chimein.envs.echo import assistant_voice
 from chimein.envs.features import LogMel
 from chimein.envs.scoring import RewardConfig
-from chimein.scenes.spec import SpecError
+from chimein.errors import SpecError
 
 OBS_MODES = ("audio", "logmel")
 CHUNK_MS_RANGE = (20.0, 400.0)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chimein.scenes.spec import SpecError
+from chimein.errors import SpecError
 
 
 def assistant_voice(n_samples: int, sample_rate: int = 16000, level_db: float = -30.0) -> np.ndarray:

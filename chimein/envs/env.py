@@ -16,7 +16,8 @@ from chimein.envs.core import EnvConfig, EpisodeAudio, add_echo, refresh_frames,
 from chimein.envs.scoring import EPS_S, ActionLog, OnlineScorer, RewardConfig, decision_times
 from chimein.envs.sources import SceneSource, make_source
 from chimein.envs.viz import timeline_rgb, timeline_text
-from chimein.scenes.spec import SceneSpec, SpecError
+from chimein.errors import SpecError
+from chimein.scenes.spec import SceneSpec
 
 #: Options of the env itself (everything else is an :class:`EnvConfig` field).
 ENV_OPTIONS = ("scenes", "order", "scene_overrides", "cache_size", "rir_cache_dir", "render_mode")

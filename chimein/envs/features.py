@@ -36,7 +36,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from chimein.scenes.spec import SpecError
+from chimein.errors import SpecError
 
 
 def hz_to_mel(f: np.ndarray | float) -> np.ndarray:

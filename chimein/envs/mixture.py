@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from chimein.envs.sources import SceneSource, make_source
-from chimein.scenes.spec import SpecError
+from chimein.errors import SpecError
 
 __all__ = ["MixtureSource", "SpaceSource", "materialize", "mixture_from_config"]
 

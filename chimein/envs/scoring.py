@@ -62,7 +62,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from chimein.scenes.spec import Annotations, Cue, SpecError
+from chimein.errors import SpecError
+from chimein.scenes.spec import Annotations, Cue
 
 #: Tolerance (seconds) for comparing decision times with window and span edges.
 EPS_S = 1e-6

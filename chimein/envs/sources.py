@@ -44,7 +44,8 @@ from typing import Any
 
 import numpy as np
 
-from chimein.scenes.spec import SceneSpec, SpecError
+from chimein.errors import SpecError
+from chimein.scenes.spec import SceneSpec
 
 #: Scene seeds are drawn uniformly below this (the sampler's seeds are 32-bit).
 KEY_SPACE = 2**32

@@ -51,7 +51,7 @@ from chimein.envs.env import ENV_OPTIONS, scoring_plan
 from chimein.envs.scoring import EPS_S, ActionLog, OnlineScorer, RewardConfig, decision_times
 from chimein.envs.sources import Prefetcher, SceneSource, make_source
 from chimein.envs.viz import timeline_rgb, timeline_text
-from chimein.scenes.spec import SpecError
+from chimein.errors import SpecError
 
 VECTOR_OPTIONS = (*ENV_OPTIONS, "num_envs", "prefetch", "prefetch_workers", "prefetch_backend", "autoreset_mode")
 

@@ -74,8 +74,8 @@ from typing import Any
 
 import numpy as np
 
-from chimein.scenes.io import atomic_write_text
-from chimein.scenes.spec import SpecError
+from chimein.errors import ChimeinError, SpecError
+from chimein.io import atomic_write_text
 
 __all__ = ["SearchConfig", "attack", "command", "draw", "evaluate_candidate", "initial_distribution", "replay",
            "read_candidates", "update_distribution"]
@@ -296,7 +296,7 @@ def evaluate_candidate(job: Mapping[str, Any]) -> dict[str, Any]:
     try:
         spec = space.build_scene(job["point"], int(job["seed"]), scene_id=str(job["key"]))
         bad, snr = check_scene(spec, space.constraints, cache)
-    except SpecError as e:
+    except ChimeinError as e:
         out["reasons"] = [f"build: {e}"]
         out["wall_s"] = time.perf_counter() - t0
         return out

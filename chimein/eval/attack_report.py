@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from chimein.scenes.io import atomic_write_text
+from chimein.io import atomic_write_text
 
 __all__ = ["bootstrap_mean", "finish", "importance", "replay_summary", "summary"]
 
@@ -448,7 +448,7 @@ def _plots(root: Path, space: Any, history: Sequence[Mapping[str, Any]], searche
     import matplotlib.pyplot as plt
 
     from chimein.envs.scoring import ActionLog
-    from chimein.scenes.io import atomic_write
+    from chimein.io import atomic_write
     from chimein.scenes.show import plot_scene
 
     pdir = root / "plots"

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from chimein.cli import positional_runs
-from chimein.scenes.spec import SpecError
+from chimein.errors import SpecError
 
 
 def _container(cfg: Any) -> dict[str, Any]:
@@ -105,7 +105,7 @@ def compare(cfg: Any) -> int:
 
 def rescore(cfg: Any) -> int:
     """``chimein eval rescore DIR/episodes.jsonl [out=DIR] [+reward.miss=-1]``: metrics from logs."""
-    from chimein import __version__
+    from chimein._version import __version__
     from chimein.eval.episodes import read_episodes
     from chimein.eval.metrics import aggregate
     from chimein.eval.report import write_results

@@ -38,7 +38,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from chimein.scenes.spec import SpecError
+from chimein.errors import SpecError
 
 __all__ = ["EPISODES", "append_episodes", "check_identity", "episode_key", "latency_summary",
            "merged_latency", "read_episodes"]
@@ -120,7 +120,7 @@ def read_episodes(path: str | Path, repair: bool = False) -> list[dict[str, Any]
         d.setdefault("_line", i + 1)
         out.append(d)
     if cut and repair:
-        from chimein.scenes.io import atomic_write_text
+        from chimein.io import atomic_write_text
 
         atomic_write_text(p, "".join(json.dumps(_public(d), sort_keys=True) + "\n" for d in out))
     return out

@@ -81,7 +81,8 @@ from typing import Any
 import numpy as np
 
 from chimein.envs.scoring import ActionLog, EpisodeOutcome, RewardConfig, score
-from chimein.scenes.spec import Annotations, SceneSpec, Span, SpecError
+from chimein.errors import ChimeinError, SpecError
+from chimein.scenes.spec import Annotations, SceneSpec, Span
 
 __all__ = ["COUNTS", "METRICS", "Episode", "aggregate", "bare_spec", "episode_counts", "from_line", "make_episode",
            "metrics_from_counts", "oracle_rewards", "user_turns"]
@@ -186,7 +187,7 @@ def from_line(line: Mapping[str, Any], base_dir: str | Path | None = None, resco
             outcome = score(ann, log, cfg)
         else:
             outcome = EpisodeOutcome.from_dict(line["outcome"])
-    except SpecError as e:
+    except ChimeinError as e:
         msg = str(e)
         raise SpecError(msg if msg.startswith("episode") else f"{where}: {msg}") from None
     return Episode(str(line.get("split", "custom")), str(line.get("family", "custom")),

@@ -58,8 +58,8 @@ from typing import Any
 
 import numpy as np
 
-from chimein.scenes.io import AudioError
-from chimein.scenes.spec import Annotations, Cue, SpecError
+from chimein.errors import AudioError, SpecError
+from chimein.scenes.spec import Annotations, Cue
 
 __all__ = ["evaluate_psb", "export_psb", "psb_accuracy"]
 
@@ -194,7 +194,7 @@ def evaluate_psb(
         A manifest problem (missing audio file, bad line), an unknown policy, or an episodes
         file of another manifest or run in ``out``.
     """
-    from chimein import __version__
+    from chimein._version import __version__
     from chimein.eval.episodes import (
         EPISODES,
         append_episodes,
@@ -328,8 +328,8 @@ def export_psb(
     Path
         The manifest written; it loads with :meth:`chimein.scenes.packs.SoundPack.load`.
     """
+    from chimein.scenes.audio import write_audio
     from chimein.scenes.dataset import SceneDataset
-    from chimein.scenes.io import write_audio
     from chimein.scenes.packs import PackEntry, write_manifest
 
     if unit not in ("cue", "scene"):

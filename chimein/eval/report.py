@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from chimein.errors import ChimeinError, SpecError
 from chimein.eval.metrics import (
     _CI,
     COUNTS,
@@ -31,8 +32,7 @@ from chimein.eval.metrics import (
     from_line,
     metrics_from_counts,
 )
-from chimein.scenes.io import atomic_write, atomic_write_text
-from chimein.scenes.spec import SpecError
+from chimein.io import atomic_write, atomic_write_text
 
 __all__ = ["LEADERBOARD_COLUMNS", "PAIRED_METRICS", "compare", "episode_count_rows", "fmt", "latency_text",
            "load_results", "markdown_report", "paired_differences", "write_results"]
@@ -249,7 +249,7 @@ def plot_examples(episodes: Sequence[Mapping[str, Any]], outdir: Path, n: int, s
                 ds = suite.dataset(e["split"])
                 scene = ds.load(ds.index_of(e["scene_id"]))
                 spec, audio = scene.spec, scene.audio
-            except SpecError:
+            except ChimeinError:
                 spec = None
         if spec is None:
             dur = max(float(e.get("duration_s") or 0.0), float(log.times_s[-1]) if log.n_steps else 1.0)

@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from chimein.errors import ChimeinError, SpecError
 from chimein.eval.episodes import (
     EPISODES,
     append_episodes,
@@ -54,7 +55,6 @@ from chimein.eval.episodes import (
     episode_key,
     read_episodes,
 )
-from chimein.scenes.spec import SpecError
 
 __all__ = ["PolicySpec", "Shard", "evaluate", "evaluate_many", "make_shards", "rollout", "run_shards"]
 
@@ -289,7 +289,7 @@ def pack_scene(ds: Any, i: int) -> tuple[bytes, str, str]:
     """Scene ``i`` of an open :class:`~chimein.scenes.dataset.SceneDataset` as the bytes of its
     files: ``(audio file bytes, audio file name, spec JSON text)``, read in the driver so that a
     worker on another machine does not need the dataset's disk (see :func:`unpack_scene`)."""
-    from chimein.scenes.io import safe_join
+    from chimein.io import safe_join
 
     e = ds.entries[int(i)]
     audio = safe_join(ds.root, e.audio)
@@ -310,7 +310,7 @@ def unpack_scene(packed: tuple[bytes, str, str]) -> Any:
     try:
         spec = SceneSpec.from_dict(json.loads(spec_text), where=where)
         audio, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except SpecError:
+    except ChimeinError:
         raise
     except Exception as ex:
         raise SpecError(f"{where}: cannot read scene audio or spec ({ex})") from None
@@ -513,7 +513,7 @@ def evaluate(
     SpecError
         Unknown policy or suite, or an episodes file of another suite version or run.
     """
-    from chimein import __version__
+    from chimein._version import __version__
     from chimein.eval.episodes import merged_latency
     from chimein.eval.metrics import aggregate
     from chimein.eval.suites import MaterializedSuite, materialize

@@ -44,8 +44,8 @@ from typing import Any
 
 import numpy as np
 
-from chimein.scenes.io import atomic_write_text
-from chimein.scenes.spec import SpecError
+from chimein.errors import ChimeinError, SpecError
+from chimein.io import atomic_write_text
 
 __all__ = ["SUITES", "MaterializedSuite", "SplitDef", "SuiteDef", "get_suite", "materialize",
            "suite_cache_dir"]
@@ -220,7 +220,7 @@ class SuiteDef:
                                                               d.get("family_overrides", {}).items()},
                        env=dict(d.get("env", {"chunk_ms": 80.0, "speak_s": 2.0})),
                        reward=dict(d.get("reward", {})))
-        except SpecError as e:
+        except ChimeinError as e:
             raise SpecError(f"{where}: {e}") from None
         except (TypeError, ValueError, AttributeError) as e:
             raise SpecError(f"{where}: malformed suite definition: {e}") from None
@@ -358,7 +358,7 @@ def _complete(root: Path, s: SplitDef) -> bool:
         return False
     try:
         entries = read_manifest(d)
-    except SpecError:
+    except ChimeinError:
         return False
     return len(entries) == s.n and all((d / e.audio).is_file() and (d / e.spec).is_file() for e in entries)
 
@@ -462,7 +462,7 @@ def materialize(suite: str | os.PathLike[str] | SuiteDef, cache_dir: str | os.Pa
         _verify(definition, root, rir_cache_dir)
     fp = _fingerprint(definition, root)
     if not sfile.is_file() or json.loads(sfile.read_text()).get("fingerprint") != fp:
-        from chimein import __version__
+        from chimein._version import __version__
 
         atomic_write_text(sfile, json.dumps({**definition.to_dict(), "definition_hash": definition.definition_hash,
                                              "fingerprint": fp, "chimein_version": __version__},

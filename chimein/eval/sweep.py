@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from chimein.scenes.spec import SpecError
+from chimein.errors import SpecError
 
 __all__ = ["SWEEP_METRICS", "interpolate", "sweep", "tradeoff"]
 
@@ -105,7 +105,7 @@ def sweep(
         where ``metrics`` maps :data:`SWEEP_METRICS` to ``{"value", "ci"}``.
     """
     from chimein.eval.runner import evaluate
-    from chimein.scenes.io import atomic_write_text
+    from chimein.io import atomic_write_text
 
     if not param or not isinstance(param, str):
         raise SpecError("eval sweep: field 'param': the name of a policy constructor argument, e.g. logit_bias")
@@ -197,7 +197,7 @@ def tradeoff(
     text = "\n".join(lines) + "\n"
     if out is not None:
         _plot(loaded, labels, Path(out), y, xs)
-        from chimein.scenes.io import atomic_write_text
+        from chimein.io import atomic_write_text
 
         atomic_write_text(Path(out).with_suffix(".json"), json.dumps(data, indent=1) + "\n")
     return text, data

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from chimein.scenes.spec import SpecError
+from chimein.errors import SpecError
 
 __all__ = ["TRANSFORMS", "build_chain", "chain_seed"]
 

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from chimein.scenes.spec import SpecError
+from chimein.errors import SpecError
 
 
 def _container(cfg: Any) -> Any:

@@ -39,8 +39,10 @@ from typing import Any
 
 import numpy as np
 
-from chimein.scenes.io import atomic_write, atomic_write_text, safe_join, write_audio
-from chimein.scenes.spec import SPEC_VERSION, SceneSpec, SpecError
+from chimein.errors import ChimeinError, SpecError
+from chimein.io import atomic_write, atomic_write_text, safe_join
+from chimein.scenes.audio import write_audio
+from chimein.scenes.spec import SPEC_VERSION, SceneSpec
 
 MANIFEST = "manifest.jsonl"
 HEADER = "dataset.json"
@@ -111,7 +113,7 @@ def read_manifest(root: str | Path, drop_partial_tail: bool = False) -> list[Man
         last = i == len(lines) - 1  # no trailing newline: possibly cut off
         try:
             entries.append(_parse_line(line, f"{path}:{i + 1}"))
-        except SpecError:
+        except ChimeinError:
             if drop_partial_tail and last:
                 print(f"warning: {path}:{i + 1}: dropping an incomplete last line (interrupted write)", file=sys.stderr)
                 break
@@ -228,7 +230,7 @@ def write_scene_dataset(root: str | Path, scenes: Sequence[tuple[SceneSpec, np.n
         entries.append(ManifestEntry(id=spec.id, index=i, seed=int(spec.seed), duration_s=float(spec.duration_s),
                                      audio=a_rel, spec=s_rel, sha256=sha256_file(out / a_rel), family=spec.family,
                                      difficulty=spec.difficulty, n_mics=spec.mics.n, sample_rate=spec.sample_rate))
-    from chimein import __version__
+    from chimein._version import __version__
 
     atomic_write_text(out / HEADER, json.dumps({**dict(header), "audio_format": audio_format, "spec_version": SPEC_VERSION,
                                                 "chimein_version": __version__}, indent=1, sort_keys=True) + "\n")
@@ -347,7 +349,7 @@ def generate_dataset(
                 raise SpecError(f"{hpath}: this directory holds a dataset made with a different '{k}' "
                                 f"({old.get(k)!r} vs {header[k]!r}); use a new out= directory")
     else:
-        from chimein import __version__
+        from chimein._version import __version__
 
         atomic_write_text(hpath, json.dumps({**header, "chimein_version": __version__}, indent=1, sort_keys=True))
 

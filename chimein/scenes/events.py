@@ -39,6 +39,7 @@ from typing import Literal
 import numpy as np
 from scipy import signal
 
+from chimein.errors import SpecError
 from chimein.scenes.noise import (
     VOWELS,
     colored_noise,
@@ -47,7 +48,6 @@ from chimein.scenes.noise import (
     smooth_random,
     voice,
 )
-from chimein.scenes.spec import SpecError
 
 #: Synthesiser signature: ``(rng, sample_rate, duration_s) -> float array of
 #: round(duration_s * sample_rate) samples`` (any scale; :func:`synthesize_event` normalises).
@@ -2190,7 +2190,7 @@ _RECORDED: dict[str, tuple[str, str, str, Literal["INTERVENE", "IGNORE"], str, s
 
 @functools.lru_cache(maxsize=32)
 def _load_recording(path: str, sr: int) -> np.ndarray:
-    from chimein.scenes.io import load_audio
+    from chimein.scenes.audio import load_audio
 
     x = load_audio(path, sr)
     x.setflags(write=False)

@@ -31,7 +31,7 @@ import numpy as np
 from scipy import fft as sfft
 from scipy import signal
 
-from chimein.scenes.spec import SpecError
+from chimein.errors import SpecError
 
 #: The background noise kinds :func:`make_noise` knows.
 NOISE_KINDS: tuple[str, ...] = ("white", "pink", "brown", "hvac", "babble")

@@ -35,7 +35,7 @@ the decision: an action is ``IGNORE`` exactly when the decision is ``IGNORE``.
 Audio
 -----
 Files are read with libsndfile (WAV, FLAC, OGG/Vorbis, MP3, ...) at any sample rate through
-:func:`chimein.scenes.io.load_audio`: multi-channel recordings are **downmixed by averaging the
+:func:`chimein.scenes.audio.load_audio`: multi-channel recordings are **downmixed by averaging the
 channels**, then **resampled with a polyphase filter** (``scipy.signal.resample_poly``, Kaiser
 window, rate ratio reduced to a fraction), so durations and pitches are preserved. The result is
 mono float32, shape ``(samples,)``.
@@ -43,7 +43,7 @@ mono float32, shape ``(samples,)``.
 Validation
 ----------
 Everything read from a manifest is checked at the boundary; each problem raises one
-:class:`~chimein.scenes.spec.SpecError` naming the manifest, line, field and fix: a line that is
+:class:`~chimein.errors.SpecError` naming the manifest, line, field and fix: a line that is
 not JSON or not an object, a missing/empty/mistyped field, an unknown decision or action, a
 duplicate id, a path that is absolute or leaves the pack (``..``, or a symlink resolving
 outside), a missing file. Blank lines are allowed (PSB has no comments). ``check_audio=True``
@@ -79,8 +79,10 @@ from typing import Any
 
 import numpy as np
 
-from chimein.scenes.io import AudioError, atomic_write_text, load_audio, safe_join
-from chimein.scenes.spec import Action, SpecError
+from chimein.errors import AudioError, ChimeinError, SpecError
+from chimein.io import atomic_write_text, safe_join
+from chimein.scenes.audio import load_audio
+from chimein.scenes.spec import Action
 
 MANIFEST_NAME = "manifest.jsonl"
 
@@ -267,7 +269,7 @@ class SoundPack:
         >>> SoundPack.load("/nonexistent/pack")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        chimein.scenes.spec.SpecError: /nonexistent/pack...: sound pack manifest not found; ...
+        chimein.errors.SpecError: /nonexistent/pack...: sound pack manifest not found; ...
         """
         p = Path(path)
         manifest = p / MANIFEST_NAME if p.is_dir() else p
@@ -332,7 +334,7 @@ class SoundPack:
     def validate_audio(self, sample_rate: int = 16000) -> list[AudioError]:
         """Decode every file and return all problems (empty list: the pack is usable).
 
-        Checks what :func:`~chimein.scenes.io.load_audio` checks (missing, corrupt, empty,
+        Checks what :func:`~chimein.scenes.audio.load_audio` checks (missing, corrupt, empty,
         silent, NaN/Inf) and that ``onset_delay_s`` is shorter than the clip. Each error names the
         manifest line, the entry id and the file.
         """
@@ -405,7 +407,7 @@ def _parse_line(where: str, raw: str, root: Path, allow_unknown: bool) -> PackEn
     rel = obj["path"]
     try:
         full = safe_join(root, rel, what="audio path")
-    except SpecError as e:
+    except ChimeinError as e:
         raise SpecError(f"{where}: field 'path': {e}") from None
     if not full.exists():
         raise SpecError(f"{where}: field 'path': file {full} not found; check {rel!r} (relative "

@@ -58,9 +58,11 @@ from pathlib import Path
 
 import numpy as np
 
-from chimein.scenes.io import load_audio, safe_join
+from chimein.errors import SpecError
+from chimein.io import safe_join
+from chimein.scenes.audio import load_audio
 from chimein.scenes.rir import RIRCache, fft_size
-from chimein.scenes.spec import SceneSpec, Source, SpecError
+from chimein.scenes.spec import SceneSpec, Source
 
 __all__ = [
     "PEAK_LIMIT",
@@ -138,8 +140,8 @@ def source_signal(source: Source, spec: SceneSpec) -> np.ndarray:
     - ``noise``: :func:`chimein.scenes.noise.make_noise` (``color``, default ``"pink"``;
       ``seed``, default derived from the scene seed and source id) for ``duration_s`` or the
       rest of the scene;
-    - ``file``: :func:`chimein.scenes.io.load_audio` of ``path`` inside ``pack`` (checked with
-      :func:`~chimein.scenes.io.safe_join`), or of ``path`` itself without a ``pack``.
+    - ``file``: :func:`chimein.scenes.audio.load_audio` of ``path`` inside ``pack`` (checked with
+      :func:`~chimein.scenes.audio.safe_join`), or of ``path`` itself without a ``pack``.
 
     Raises
     ------

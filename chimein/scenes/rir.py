@@ -69,8 +69,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from chimein.scenes.io import atomic_write_bytes
-from chimein.scenes.spec import Mics, Room, SpecError, Vec3
+from chimein.errors import SpecError
+from chimein.io import atomic_write_bytes
+from chimein.scenes.spec import Mics, Room, Vec3
 
 __all__ = [
     "FORMAT_VERSION",

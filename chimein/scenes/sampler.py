@@ -51,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+from chimein.errors import SpecError
 from chimein.scenes.spec import (
     Annotations,
     Cue,
@@ -59,7 +60,6 @@ from chimein.scenes.spec import (
     SceneSpec,
     Source,
     Span,
-    SpecError,
     Vec3,
 )
 
@@ -397,7 +397,7 @@ def _pack(path: str) -> Any:
 def _active_bounds(path: str, sample_rate: int) -> tuple[float, float, float]:
     """(first, last active second, duration) of a recording: 20 ms frames within 40 dB of the
     loudest. A recorded request's turn ends where its speech energy ends."""
-    from chimein.scenes.io import load_audio
+    from chimein.scenes.audio import load_audio
 
     x = load_audio(path, sample_rate)
     hop = max(1, int(0.02 * sample_rate))

@@ -85,7 +85,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from chimein.scenes.spec import Annotations, Cue, SceneSpec, Source, Span, SpecError, Vec3
+from chimein.errors import SpecError
+from chimein.scenes.spec import Annotations, Cue, SceneSpec, Source, Span, Vec3
 
 __all__ = [
     "DISTRACTOR_KINDS",

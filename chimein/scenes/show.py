@@ -40,7 +40,7 @@ def plot_scene(
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch, Rectangle
 
-    from chimein.scenes.io import atomic_write
+    from chimein.io import atomic_write
 
     dur = spec.duration_s
     rows: list[tuple[str, list[tuple[float, float, str, str]]]] = []  # label, [(s, e, color, text)]

@@ -27,16 +27,13 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from chimein.errors import ChimeinError, SpecError
+
 SPEC_VERSION = 1
 
 Vec3 = tuple[float, float, float]
 
 
-class SpecError(ValueError):
-    """A scene spec, manifest or audio reference is invalid.
-
-    The message names the file (when known), the field and how to fix it.
-    """
 
 
 class Action(enum.IntEnum):
@@ -256,7 +253,7 @@ class Source:
 
             try:
                 get_event_class(str(self.audio["cls"]))
-            except SpecError as e:
+            except ChimeinError as e:
                 raise _err(where, "audio.cls", str(e)) from None
         if self.kind == "file" and "path" not in self.audio:
             raise _err(where, "audio.path", "a file source needs a path")
@@ -481,7 +478,7 @@ class SceneSpec:
                 meta=dict(d.get("meta", {})),
                 version=version,
             )
-        except SpecError:
+        except ChimeinError:
             raise
         except (TypeError, KeyError, ValueError) as e:  # malformed nested values
             raise SpecError(f"{where}: malformed spec: {e}") from None
@@ -491,7 +488,7 @@ class SceneSpec:
 
     def save(self, path: str | Path) -> None:
         """Write as JSON (``.json``) or YAML (``.yaml``/``.yml``), atomically."""
-        from chimein.scenes.io import atomic_write_text
+        from chimein.io import atomic_write_text
 
         p = Path(path)
         if p.suffix in (".yaml", ".yml"):
@@ -519,7 +516,7 @@ class SceneSpec:
             raise SpecError(f"{p}: not valid {'YAML' if p.suffix in ('.yaml', '.yml') else 'JSON'}: {e}") from None
         try:
             return cls.from_dict(data, where=str(p))
-        except SpecError as e:
+        except ChimeinError as e:
             msg = str(e)
             raise SpecError(msg if msg.startswith(str(p)) else f"{p}: {msg}") from None
 

@@ -47,8 +47,9 @@ from pathlib import Path
 
 import numpy as np
 
-from chimein.scenes.io import resample
-from chimein.scenes.spec import SpecError, Word
+from chimein.errors import SpecError
+from chimein.scenes.audio import resample
+from chimein.scenes.spec import Word
 
 __all__ = [
     "NATIVE_SAMPLE_RATE",

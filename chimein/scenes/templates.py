@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chimein.scenes.spec import SpecError
+from chimein.errors import SpecError
 
 __all__ = [
     "WAKE_PHRASES",

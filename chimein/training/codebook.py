@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from chimein.agents.tokenizer import Codebook, FeatureConfig, frames_to_units
-from chimein.scenes.spec import SpecError
+from chimein.errors import SpecError
 from chimein.training.data import SceneLoader, SourceSpec
 
 __all__ = ["collect_units", "fit_codebook", "kmeans", "scene_units"]

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from chimein.scenes.spec import SpecError
+from chimein.errors import SpecError
 
 
 def _container(cfg: Any) -> dict[str, Any]:

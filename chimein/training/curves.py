@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from chimein.cli import positional_runs
-from chimein.scenes.io import atomic_write, atomic_write_text
-from chimein.scenes.spec import SpecError
+from chimein.errors import SpecError
+from chimein.io import atomic_write, atomic_write_text
 
 __all__ = ["DEFAULT_TAGS", "command", "ema", "event_files", "plot_curves", "read_scalars"]
 

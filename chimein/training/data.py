@@ -48,7 +48,8 @@ from chimein.agents.tokenizer import (
     AudioTokenizer,
     interleave,
 )
-from chimein.scenes.spec import Annotations, SceneSpec, SpecError
+from chimein.errors import SpecError
+from chimein.scenes.spec import Annotations, SceneSpec
 from chimein.training.labels import DENSE_TARGETS, LabelConfig, decision_labels, dense_targets
 
 __all__ = [
@@ -261,7 +262,7 @@ class EpisodeSource:
                 path.unlink(missing_ok=True)  # a damaged cache file: make it again
         ep = tokenize_scene(self.scene(i), self.tok, self.chunk_s)
         if path is not None:
-            from chimein.scenes.io import atomic_write_bytes
+            from chimein.io import atomic_write_bytes
 
             buf = io.BytesIO()
             np.savez(

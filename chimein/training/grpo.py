@@ -53,7 +53,7 @@ import numpy as np
 import torch
 
 from chimein.agents.tokenizer import ACTION_IDS, BOS_ID, EOS_ID, UNIT_OFFSET, AudioTokenizer
-from chimein.scenes.spec import SpecError
+from chimein.errors import SpecError
 from chimein.training.rl_common import (
     TBLogger,
     Validator,

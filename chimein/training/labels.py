@@ -60,7 +60,8 @@ from typing import Any
 
 import numpy as np
 
-from chimein.scenes.spec import Annotations, SpecError
+from chimein.errors import SpecError
+from chimein.scenes.spec import Annotations
 
 __all__ = ["DENSE_TARGETS", "LabelConfig", "decision_labels", "dense_targets"]
 

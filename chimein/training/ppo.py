@@ -61,7 +61,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.vec_env import VecEnvWrapper
 
 from chimein.agents.tokenizer import ACTION_IDS, BOS_ID, PAD_ID, UNIT_OFFSET, AudioTokenizer
-from chimein.scenes.spec import SpecError
+from chimein.errors import SpecError
 from chimein.training.rl_common import (
     TBLogger,
     Validator,

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from chimein.scenes.spec import SpecError
+from chimein.errors import SpecError
 
 __all__ = [
     "TBLogger",
@@ -271,7 +271,7 @@ class Validator:
                 shutil.rmtree(self.out / "best")
             (self.out / ".best.tmp").rename(self.out / "best")
             self.best = {"step": int(step), "score": score, "metric": self.metric}
-            from chimein.scenes.io import atomic_write_text
+            from chimein.io import atomic_write_text
 
             atomic_write_text(self.state_file, json.dumps(self.best))
         scalars["val/seconds"] = time.perf_counter() - t0

@@ -47,8 +47,8 @@ import torch.nn.functional as F
 from chimein.agents.checkpoint import Checkpoint, save_checkpoint
 from chimein.agents.lm import LMConfig, TimingLM
 from chimein.agents.tokenizer import ACTION_IDS, UNIT_OFFSET, AudioTokenizer, Codebook
-from chimein.scenes.io import atomic_write_text
-from chimein.scenes.spec import SpecError
+from chimein.errors import SpecError
+from chimein.io import atomic_write_text
 from chimein.training.data import (
     BatchMaker,
     EpisodeSource,

@@ -1,96 +1,21 @@
-"""File IO shared by the whole package: atomic writes, validated audio reading, safe paths.
+"""Audio files: validated reading (any rate, any channel count) and writing, resampling.
 
-Every write goes to a temporary file in the destination folder and is renamed into place, so
-an interrupted job never leaves a half-written file under a final name. Every audio read is
-validated at the boundary: a missing, corrupt, empty, silent or non-finite file raises
-:class:`AudioError` naming the file, instead of failing later deep inside numpy.
+Every audio read is validated at the boundary: a missing, corrupt, empty, silent or
+non-finite file raises :class:`~chimein.errors.AudioError` naming the file, instead of
+failing later deep inside numpy. Writes are atomic (:func:`chimein.io.atomic_write`).
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from chimein.scenes.spec import SpecError
+from chimein.errors import AudioError
+from chimein.io import atomic_write
 
-
-class AudioError(SpecError):
-    """An audio file cannot be used; the message names the file and the problem."""
-
-
-def _umask() -> int:
-    """The process umask, read without changing it where the OS allows (Linux /proc)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)  # portable fallback: read by setting, then restore at once
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> None:
-    """Call ``write(tmp_path)`` then rename ``tmp_path`` onto ``path`` (same folder, atomic)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    # mkstemp creates the file 0600; give the final file the mode a plain open() would have
-    # (or keep the mode of the file being replaced), so datasets stay readable by others.
-    try:
-        mode = p.stat().st_mode & 0o777
-    except OSError:
-        mode = 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp" + p.suffix, dir=p.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, mode)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    def _w(t: Path) -> None:
-        with open(t, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-
-    atomic_write(path, _w)
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def safe_join(root: str | Path, rel: str | Path, what: str = "path") -> Path:
-    """Resolve ``rel`` inside ``root``; refuse absolute paths and paths that leave ``root``.
-
-    Used for every path read from a manifest, so a manifest cannot point at ``/etc/passwd``
-    or ``../../secrets``.
-    """
-    root_r = Path(root).resolve()
-    if "\x00" in str(rel):
-        raise SpecError(f"{what} {str(rel)!r} contains a NUL byte; write a plain relative path")
-    relp = Path(rel)
-    if relp.is_absolute():
-        raise SpecError(f"{what} {str(rel)!r} is absolute; manifest paths must be relative to {root_r}")
-    try:
-        full = (root_r / relp).resolve()
-    except (OSError, RuntimeError) as e:  # symlink loop and friends
-        raise SpecError(f"{what} {str(rel)!r} cannot be resolved ({e}); fix the link") from None
-    if full != root_r and root_r not in full.parents:
-        raise SpecError(f"{what} {str(rel)!r} leaves its folder {root_r}; keep files inside it")
-    return full
+__all__ = ["load_audio", "resample", "write_audio"]
 
 
 def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
@@ -124,7 +49,7 @@ def load_audio(
     import soundfile as sf
 
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | np.integer) or sample_rate <= 0:
-        raise SpecError(f"sample_rate must be a positive integer in Hz, got {sample_rate!r}")
+        raise AudioError(f"sample_rate must be a positive integer in Hz, got {sample_rate!r}")
     p = Path(path)
     if not p.is_file():
         raise AudioError(f"{p}: audio file not found")
@@ -161,11 +86,11 @@ def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, subtype: 
     p = Path(path)
     fmt = {".flac": "FLAC", ".wav": "WAV", ".ogg": "OGG"}.get(p.suffix.lower())
     if fmt is None:
-        raise SpecError(f"{p}: unsupported audio suffix; use .flac, .wav or .ogg")
+        raise AudioError(f"{p}: unsupported audio suffix; use .flac, .wav or .ogg")
     st = subtype or {"FLAC": "PCM_24", "WAV": "FLOAT", "OGG": "VORBIS"}[fmt]
     arr = np.asarray(audio)
     if arr.ndim not in (1, 2) or arr.size == 0:
-        raise SpecError(f"{p}: audio must be a non-empty (samples,) or (samples, channels) array, got shape {arr.shape}")
+        raise AudioError(f"{p}: audio must be a non-empty (samples,) or (samples, channels) array, got shape {arr.shape}")
     if fmt == "WAV" and st == "FLOAT":
         from scipy.io import wavfile
 
