@@ -11,7 +11,7 @@ Two workloads, each run through the code path of its command:
 
 For each worker count (``--workers``, default 1 2) and backend:
 
-- ``local``: the process pool of :func:`chimein.parallel.imap_unordered` (``workers=1`` runs
+- ``local``: the process pool of :func:`chimein.exec.imap_unordered` (``workers=1`` runs
   inline, in this process, as the commands do); a new pool per call, so its start-up (spawn +
   imports, about 1-2 s here) is included, as it is in every command;
 - ``ray``: Ray Core tasks on a local Ray instance with ``num_cpus=max(workers)``, started once
@@ -54,7 +54,7 @@ from typing import Any  # noqa: E402
 
 from chimein.eval.runner import PolicySpec, make_shards, resolve_env, run_shards  # noqa: E402
 from chimein.eval.suites import materialize  # noqa: E402
-from chimein.parallel import imap_unordered  # noqa: E402
+from chimein.exec import imap_unordered  # noqa: E402
 from chimein.scenes.dataset import generate_dataset  # noqa: E402
 
 BACKENDS = ("local", "ray")
@@ -149,7 +149,7 @@ def main() -> None:
     a = ap.parse_args()
     if a.quick:
         a.scenes, a.suite, a.per_split = 8, "chimein-bench-v0-mini", 1
-    from chimein import ray_backend
+    from chimein.exec import ray as ray_backend
 
     ray_opts: dict[str, Any] = {"object_store_memory": 200 * 2**20}
     t = time.perf_counter()

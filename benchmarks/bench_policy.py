@@ -2,13 +2,13 @@
 
 For each batch size (streams decided in lockstep) it times, in one run so the ratios compare:
 
-- **incremental**: :class:`chimein.agents.streaming.StreamingDecoder` at steady state -- the
+- **incremental**: :class:`chimein.agents.lm.decoder.IncrementalDecoder` at steady state -- the
   sliding-window KV cache already full (``window`` tokens per stream), each step feeding 3 new
   tokens per stream (previous action + 2 unit tokens of an 80 ms chunk);
 - **full recomputation**: the naive alternative -- a forward pass over the last ``window``
   tokens of every stream at every decision (timed on fewer steps, for batches up to
   ``--full-max-batch``);
-- **end-to-end** (``--e2e``): :class:`chimein.agents.lm_policy.LMPolicy` on raw 80 ms audio
+- **end-to-end** (``--e2e``): :class:`chimein.agents.lm.policy.LMPolicy` on raw 80 ms audio
   chunks (numpy log-mel on the CPU + codebook + decoder), the path env rollouts use.
 
 Reported: step latency, decisions/s, and concurrent real-time streams -- the batch size itself
@@ -51,11 +51,11 @@ def _sync(dev: torch.device) -> None:
 def build_model(
     checkpoint: str | None, device: torch.device, dtype: torch.dtype
 ) -> tuple[Any, Any]:
-    from chimein.agents.lm import LMConfig, TimingLM
-    from chimein.agents.tokenizer import Codebook, FeatureConfig
+    from chimein.agents.lm.model import LMConfig, TimingLM
+    from chimein.agents.lm.tokenizer import Codebook, FeatureConfig
 
     if checkpoint:
-        from chimein.agents.checkpoint import load_checkpoint
+        from chimein.agents.lm.checkpoint import load_checkpoint
 
         ck = load_checkpoint(checkpoint)
         model, cb = ck.model, ck.codebook
@@ -76,16 +76,15 @@ def build_model(
 
 def steady_decoder(model: Any, n: int, seed: int = 0) -> Any:
     """A decoder whose cache is full (every stream ``S`` tokens in), as after 27 s of audio."""
-    from chimein.agents.streaming import StreamingDecoder
+    from chimein.agents.lm.decoder import IncrementalDecoder
 
-    dec = StreamingDecoder(model, n)
+    dec = IncrementalDecoder(model, n)
     g = torch.Generator(device="cpu").manual_seed(seed)
     dec.k.copy_(torch.randn(dec.k.shape, generator=g).to(dec.k) * 0.5)
     dec.v.copy_(torch.randn(dec.v.shape, generator=g).to(dec.v) * 0.5)
     dec.slot_pos.copy_(torch.arange(dec.S, device=dec.device).expand(n, -1))
     dec.pos.fill_(dec.S)
-    dec.written = dec.S
-    dec.ptr = 0
+    dec.filled[:] = dec.S  # every ring full, write pointer at slot 0
     return dec
 
 
@@ -117,8 +116,8 @@ def time_full(model: Any, n: int, steps: int, device: torch.device, window: int)
 def time_e2e(model: Any, cb: Any, n: int, steps: int, device: torch.device) -> float:
     from pathlib import Path
 
-    from chimein.agents.checkpoint import Checkpoint
-    from chimein.agents.lm_policy import LMPolicy
+    from chimein.agents.lm.checkpoint import Checkpoint
+    from chimein.agents.lm.policy import LMPolicy
 
     ck = Checkpoint(Path("bench"), model, cb, {"chunk_s": CHUNK_S, "units_per_chunk": 2})
     pol = LMPolicy(

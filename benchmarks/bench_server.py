@@ -54,9 +54,9 @@ def make_lm_checkpoint(out: str) -> str:
     """A random-weight timing LM of the default size, saved as a checkpoint."""
     import torch
 
-    from chimein.agents.checkpoint import save_checkpoint
-    from chimein.agents.lm import LMConfig, TimingLM
-    from chimein.agents.tokenizer import Codebook, FeatureConfig
+    from chimein.agents.lm.checkpoint import save_checkpoint
+    from chimein.agents.lm.model import LMConfig, TimingLM
+    from chimein.agents.lm.tokenizer import Codebook, FeatureConfig
 
     with torch.random.fork_rng():
         torch.manual_seed(0)

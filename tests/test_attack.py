@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chimein.errors import SpecError
+from chimein.errors import ConfigError, SpecError
 from chimein.eval.attack import (
     CANDIDATES,
     STATE,
@@ -78,15 +78,15 @@ def _job(space: SearchSpace, point: dict, seed: int, rir_dir: str, env: dict | N
     ({"snr_db": {"type": "float", "low": 0}}, "high"),
 ])
 def test_space_rejects_bad_declarations(params: dict, match: str) -> None:
-    with pytest.raises(SpecError, match=match):
+    with pytest.raises(ConfigError, match=match):
         SearchSpace.from_mapping({"params": params})
 
 
 def test_space_rejects_base_clash_and_bad_constraints() -> None:
-    with pytest.raises(SpecError, match="base.snr_db"):
+    with pytest.raises(ConfigError, match="base.snr_db"):
         SearchSpace.from_mapping({"params": {"snr_db": {"type": "float", "low": 0, "high": 5}},
                                   "base": {"snr_db": [1, 2]}})
-    with pytest.raises(SpecError, match="audibility_floor_db"):
+    with pytest.raises(ConfigError, match="audibility_floor_db"):
         SearchSpace.from_mapping({"params": {"snr_db": {"type": "float", "low": 0, "high": 5}},
                                   "constraints": {"audibility_floor_db": 100}})
 
@@ -231,11 +231,11 @@ def test_cem_update_moves_toward_elites(space: SearchSpace) -> None:
 
 
 def test_search_config_validation() -> None:
-    with pytest.raises(SpecError, match="population"):
+    with pytest.raises(ConfigError, match="population"):
         SearchConfig(population=1)
-    with pytest.raises(SpecError, match="unknown field"):
+    with pytest.raises(ConfigError, match="unknown key 'populaton' in attack search; .*did you mean 'population'"):
         SearchConfig.from_mapping({"populaton": 4})
-    with pytest.raises(SpecError, match="chunk_ms"):
+    with pytest.raises(ConfigError, match="chunk_ms"):
         SearchConfig(env={"chunk_ms": 0.001})
 
 
@@ -296,8 +296,7 @@ def test_other_settings_refuse_the_directory(runs: dict, rir_dir: str) -> None:
 
 def test_outputs_are_a_dataset_the_env_plays(runs: dict) -> None:
     from chimein.envs.env import ResponseTimingEnv
-    from chimein.envs.mixture import MixtureSource
-    from chimein.envs.sources import DatasetSource, SyntheticSource
+    from chimein.envs.sources import DatasetSource, MixtureSource, SyntheticSource
     from chimein.scenes.dataset import SceneDataset
 
     d = runs["straight"]
@@ -324,7 +323,7 @@ def test_outputs_are_a_dataset_the_env_plays(runs: dict) -> None:
     env.step(0)
     env.close()
     # fresh scenes from the search's final distribution, mixed with the saved ones
-    from chimein.envs.mixture import SpaceSource, mixture_from_config
+    from chimein.envs.sources import SpaceSource, mixture_from_config
 
     fresh = SpaceSource.from_attack(d)
     state = json.loads((d / STATE).read_text())

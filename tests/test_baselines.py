@@ -18,7 +18,7 @@ from chimein.agents import (
 )
 from chimein.agents.baselines import Endpointer
 from chimein.agents.vad import EnergyVAD, StreamFramer, frame_features
-from chimein.errors import SpecError
+from chimein.errors import ConfigError, RemoteError, SpecError
 from chimein.scenes.spec import Annotations, Cue, Mics, Room, SceneSpec
 
 SR = 16000
@@ -401,9 +401,9 @@ def test_registry_resolves_names_and_explains_errors(tmp_path) -> None:
         make_policy(str(tmp_path))
     with pytest.raises(SpecError, match="no such file"):
         make_policy("./missing/ckpt")
-    with pytest.raises(SpecError, match="remote://HOST:PORT"):
+    with pytest.raises(ConfigError, match="remote://HOST:PORT"):
         make_policy("remote://localhost")
-    with pytest.raises(SpecError, match="cannot connect"):  # nothing listens on port 1
+    with pytest.raises(RemoteError, match="cannot connect"):  # nothing listens on port 1
         make_policy("remote://127.0.0.1:1").reset(1)
     with pytest.raises(SpecError, match="bad arguments"):
         make_policy("random", speed=3)

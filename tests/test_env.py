@@ -23,7 +23,7 @@ from chimein.envs.scoring import (
     score,
 )
 from chimein.envs.sources import SyntheticSource
-from chimein.errors import SpecError
+from chimein.errors import ChimeinError, SpecError
 from chimein.scenes.render import RenderedScene
 from chimein.scenes.spec import Annotations, Cue, Mics, Room, SceneSpec, Span
 
@@ -342,14 +342,14 @@ def test_reset_with_a_given_scene():
     (dict(chunk_ms=80.01), "whole number of samples"),
     (dict(chunk_ms=25, obs_mode="logmel"), "multiple of the 10 ms"),
     (dict(obs_mode="spectrogram"), "obs_mode"),
-    (dict(chunk_mss=80), "unknown option 'chunk_mss'; did you mean 'chunk_ms'"),
+    (dict(chunk_mss=80), "unknown key 'chunk_mss' in env options; known keys: .*; did you mean 'chunk_ms'"),
     (dict(n_mics=0), "n_mics"),
     (dict(reward={"hit": -1}), "hit"),
     (dict(render_mode="human"), "render_mode"),
     (dict(order="shuffled"), "order"),
 ])
 def test_bad_options(kwargs, match):
-    with pytest.raises(SpecError, match=match):
+    with pytest.raises(ChimeinError, match=match):  # ConfigError for EnvConfig fields, SpecError for sources
         ResponseTimingEnv(SCENES, **kwargs)
 
 
@@ -362,7 +362,7 @@ def test_bad_options(kwargs, match):
     (3.5, "cannot use a float"),
 ])
 def test_bad_scene_sources(scenes, match):
-    with pytest.raises(SpecError, match=match):
+    with pytest.raises(ChimeinError, match=match):  # ConfigError for sampler configs, SpecError for sources
         ResponseTimingEnv(scenes)
 
 

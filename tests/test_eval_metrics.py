@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pytest
 
+from chimein.envs.episode import EpisodeRecord
 from chimein.envs.scoring import ActionLog, RewardConfig, score
 from chimein.errors import SpecError
 from chimein.eval.metrics import (
@@ -15,7 +17,7 @@ from chimein.eval.metrics import (
     aggregate,
     bare_spec,
     episode_counts,
-    from_line,
+    judge,
     make_episode,
     metrics_from_counts,
     oracle_rewards,
@@ -239,17 +241,23 @@ def test_metrics_from_counts_vectorised_matches_scalar() -> None:
             assert np.allclose(v, vec[k][j], equal_nan=True), k
 
 
-def test_from_line_uses_stored_outcome_or_rescores() -> None:
+def test_judge_uses_stored_outcome_or_rescores() -> None:
     log = log_at({2.5: 1, 6.1: 2}, n=100)
     out = score(ANN, log)
     ann = bare_spec("s", ANN, 10.0).to_dict()["annotations"]
     line = {"scene_id": "s", "split": "a/b", "annotations": ann, "action_log": log.to_dict(),
             "outcome": out.to_dict(), "reward_cfg": RewardConfig().to_dict()}
-    ep = from_line(line)
+    line = EpisodeRecord.from_json(json.dumps(line), "episodes.jsonl:1", 1)
+    ep = judge(line)
     assert ep.outcome == out and ep.split == "a/b"
     assert [o.outcome for o in out.cue_outcomes] == ["hit", "hit", "miss", "ignored"]
-    harsher = from_line(line, reward={"miss": -1.5})  # r1 is missed
+    harsher = judge(line, reward={"miss": -1.5})  # r1 is missed
     assert harsher.outcome.reward == pytest.approx(out.reward - 1.0)
-    assert from_line(line, rescore=True).outcome == out
+    assert judge(line, rescore=True).outcome == out
     with pytest.raises(SpecError, match="annotations"):
-        from_line({"scene_id": "s", "action_log": log.to_dict()})
+        judge(EpisodeRecord("s", log))
+    with pytest.raises(SpecError, match=r"episodes.jsonl:3: field 'action_log' is missing"):
+        EpisodeRecord.from_json('{"scene_id": "s"}', "episodes.jsonl:3")
+    with pytest.raises(SpecError, match=r"episodes.jsonl:4: .*annotations.cues\[0\]"):
+        EpisodeRecord.from_json(json.dumps({"scene_id": "s", "action_log": log.to_dict(),
+                                            "annotations": {"cues": [{"expected": "X"}]}}), "episodes.jsonl:4")

@@ -10,6 +10,8 @@ import pytest
 import soundfile as sf
 
 from chimein.cli import main as cli_main
+from chimein.envs.episode import EpisodeRecord
+from chimein.envs.scoring import ActionLog, EpisodeOutcome
 from chimein.errors import AudioError, SpecError
 from chimein.eval.psb import evaluate_psb, export_psb, psb_accuracy
 from chimein.eval.suites import MaterializedSuite, SuiteDef, materialize
@@ -109,8 +111,10 @@ def test_bad_input(tmp_path: Path) -> None:
 
 
 def test_psb_accuracy_counts_unusable_as_wrong() -> None:
-    def ep(dec: str, acts: int, invalid: bool = False) -> dict:
-        return {"decision": dec, "family": "D", "subcategory": "s", "invalid": invalid, "outcome": {"n_actions": acts}}
+    def ep(dec: str, acts: int, invalid: bool = False) -> EpisodeRecord:
+        out = EpisodeOutcome((), (), (), (), 0.0, 0.0, np.zeros(1), n_actions=acts)
+        return EpisodeRecord("c", ActionLog.from_actions([0], 0.08), out, invalid=invalid,
+                             meta={"decision": dec, "family": "D", "subcategory": "s"})
 
     r = psb_accuracy([ep("RESPOND", 1), ep("RESPOND", 0), ep("IGNORE", 0), ep("IGNORE", 0, invalid=True)])
     assert r["accuracy"] == 0.5 and r["respond_accuracy"] == 0.5 and r["ignore_accuracy"] == 0.5

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from chimein.cli import main as cli_main
+from chimein.envs.rollout import rollout
 from chimein.errors import SpecError
 from chimein.eval.episodes import read_episodes
 from chimein.eval.metrics import METRICS
 from chimein.eval.report import compare, load_results
-from chimein.eval.runner import evaluate, evaluate_many, rollout
+from chimein.eval.runner import evaluate, evaluate_many
 from chimein.eval.suites import MaterializedSuite, SuiteDef, materialize
 
 TINY = SuiteDef(name="tiny-eval", revision=0, description="runner tests", seed=11,
@@ -49,7 +50,8 @@ def overall(run: Path) -> dict:
 def test_results_files_and_oracle_scores_the_maximum(runs: dict[str, Path], suite: MaterializedSuite) -> None:
     res = load_results(runs["oracle"])
     assert res["suite"]["fingerprint"] == suite.fingerprint and res["suite"]["revision"] == 0
-    assert res["policy"] == "oracle" and res["chimein_version"] and res["timing"]["episodes_per_s"] > 0
+    assert res["policy"] == "oracle" and res["chimein_version"]
+    assert res["timing"]["episodes_run"] == 16 and res["timing"]["episodes_resumed"] == 0
     assert set(res["metrics"]["by_split"]) == {s.name for s in TINY.splits}
     assert set(res["metrics"]["by_family"]) == set(TINY.families) and set(res["metrics"]["by_tier"]) == {"clean", "hard"}
     o = res["metrics"]["overall"]
@@ -75,12 +77,14 @@ def test_always_wait_scores_zero_and_episodes_are_self_contained(runs: dict[str,
     assert o["normalized_reward"]["value"] == 0.0 and o["miss_rate"]["value"] == 1.0
     assert o["actions_per_min"]["value"] == 0.0 and o["latency_p50"]["value"] is None
     lines = read_episodes(runs["always-wait"] / "episodes.jsonl")
-    assert len(lines) == 16 and len({(e["split"], e["scene_id"]) for e in lines}) == 16
-    e = lines[0]
+    assert len(lines) == 16 and len({e.key for e in lines}) == 16
+    e = lines[0].to_dict()
     for k in ("suite", "run", "policy", "split", "family", "tier", "scene_id", "annotations", "action_log",
               "outcome", "reward_cfg", "env", "duration_s"):
         assert k in e, k
     assert e["suite"]["name"] == "tiny-eval" and e["env"] == {"chunk_ms": 80.0, "speak_s": 2.0}
+    # the record's JSON is the line as written, byte for byte
+    assert [r.to_json() for r in lines] == (runs["always-wait"] / "episodes.jsonl").read_text().splitlines()
 
 
 def test_rescore_equals_original(runs: dict[str, Path], tmp_path: Path) -> None:
@@ -102,7 +106,7 @@ def test_rescore_works_without_the_suite_from_spec_paths(runs: dict[str, Path], 
     lines = read_episodes(runs["energy-endpoint"] / "episodes.jsonl")
     f = tmp_path / "deployment.jsonl"
     keep = ("scene_id", "split", "family", "tier", "action_log", "spec")
-    f.write_text("".join(json.dumps({k: e[k] for k in keep}) + "\n" for e in lines))
+    f.write_text("".join(json.dumps({k: v for k, v in e.to_dict().items() if k in keep}) + "\n" for e in lines))
     assert cli_main(["eval", "rescore", str(f), "eval.report=false", "eval.resamples=0"]) == 2
     assert "scene spec not found" in capsys.readouterr().err
     # spec paths are relative to the suite folder
@@ -127,8 +131,8 @@ def test_resume_recomputes_only_missing_episodes(runs: dict[str, Path], suite: M
     assert res["timing"]["episodes_resumed"] == 9 and res["timing"]["episodes_run"] == 7
     lines = read_episodes(ep)
     assert len(lines) == 16
-    key = {(e["split"], e["scene_id"]): e["action_log"] for e in read_episodes(runs["energy-endpoint"] / "episodes.jsonl")}
-    assert all(key[(e["split"], e["scene_id"])] == e["action_log"] for e in lines)
+    key = {e.key: e.action_log for e in read_episodes(runs["energy-endpoint"] / "episodes.jsonl")}
+    assert all(key[e.key] == e.action_log for e in lines)
     assert res["metrics"] == load_results(runs["energy-endpoint"])["metrics"]
     again = evaluate("energy-endpoint", suite, out=d, workers=1, progress=False, report=False, resamples=0)
     assert again["timing"]["episodes_run"] == 0
@@ -163,8 +167,7 @@ def test_unknown_policy_and_suite(suite: MaterializedSuite, tmp_path: Path) -> N
 
 def test_batched_unbatched_and_parallel_give_identical_logs(suite: MaterializedSuite, runs: dict[str, Path],
                                                            tmp_path: Path) -> None:
-    ref = {(e["split"], e["scene_id"]): (e["action_log"], e["outcome"]["reward"])
-           for e in read_episodes(runs["energy-endpoint"] / "episodes.jsonl")}
+    ref = {e.key: (e.action_log, e.outcome.reward) for e in read_episodes(runs["energy-endpoint"] / "episodes.jsonl")}
     one = evaluate("energy-endpoint", suite, out=tmp_path / "b1", workers=1, batch_size=1, progress=False,
                    report=False, resamples=0, splits=["clean/addressed", "hard/pauses", "hard/proactive"])
     evaluate("energy-endpoint", suite, out=tmp_path / "par", workers=2, batch_size=3, progress=False,
@@ -174,7 +177,7 @@ def test_batched_unbatched_and_parallel_give_identical_logs(suite: MaterializedS
         lines = read_episodes(d / "episodes.jsonl")
         assert len(lines) == n
         for e in lines:
-            assert ref[(e["split"], e["scene_id"])] == (e["action_log"], e["outcome"]["reward"])
+            assert ref[e.key] == (e.action_log, e.outcome.reward)
 
 
 def test_rollout_flags_or_refuses_invalid_actions(suite: MaterializedSuite) -> None:
@@ -193,8 +196,8 @@ def test_rollout_flags_or_refuses_invalid_actions(suite: MaterializedSuite) -> N
     with pytest.raises(SpecError, match="action 7"):
         rollout(scenes, Broken())
     infos = rollout(scenes, Broken(), on_invalid="flag")
-    assert [i["invalid"] for i in infos] == [True, False]
-    assert infos[0]["outcome"]["n_actions"] == 0
+    assert [i.invalid for i in infos] == [True, False]
+    assert infos[0].outcome.n_actions == 0
 
 
 def test_compare_and_cli(runs: dict[str, Path], suite: MaterializedSuite, tmp_path: Path,

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 
-from chimein.errors import SpecError
+from chimein.errors import ConfigError, SpecError
 from chimein.eval.suites import SUITES, SuiteDef, get_suite, materialize, suite_cache_dir
 from chimein.scenes.dataset import read_manifest
 from chimein.scenes.sampler import FAMILIES
@@ -51,13 +50,13 @@ def test_unknown_names_and_bad_definitions(tmp_path: Path) -> None:
         SuiteDef(**{**TINY, "families": ("adressed",)})
     with pytest.raises(SpecError, match="'default'"):
         SuiteDef(**{**TINY, "scenes": {"addressed": 1}})
-    with pytest.raises(SpecError, match="chunk_ms"):
+    with pytest.raises(ConfigError, match="chunk_ms"):
         SuiteDef(**{**TINY, "env": {"chunk_ms": 3}})
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nfamilies: [addressed]\ntiers: {clean: {difficulty: easy}}\nscenes: 1\nseeds: 3\n")
-    with pytest.raises(SpecError, match=r"bad.yaml: unknown field 'seeds'"):
+    with pytest.raises(ConfigError, match=r"unknown key 'seeds' in .*bad.yaml; known keys: .*did you mean 'seed'"):
         get_suite(bad)
-    with pytest.raises(SpecError, match="room_pool"):
+    with pytest.raises(ConfigError, match="room_pool"):
         SuiteDef(**{**TINY, "tiers": {"clean": {"difficulty": "easy", "room_pool": -1}}})
 
 
@@ -75,7 +74,17 @@ def test_cache_dir_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     assert suite_cache_dir(tmp_path / "x") == tmp_path / "x" / "suites"
 
 
-def test_materialise_regenerates_bit_identically_and_resumes(tmp_path: Path) -> None:
+def _files(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``root``: its (inode, mtime in ns), which a rewrite would change."""
+    return {str(p.relative_to(root)): (p.stat().st_ino, p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_materialise_regenerates_bit_identically_and_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import chimein.eval.suites as suites
+
     d = SuiteDef(**TINY)
     rir = str(tmp_path / "rir")
     a = materialize(d, cache_dir=tmp_path / "a", workers=1, progress=False, rir_cache_dir=rir)
@@ -83,10 +92,12 @@ def test_materialise_regenerates_bit_identically_and_resumes(tmp_path: Path) -> 
     assert [len(a.dataset(s.name)) for s in d.splits] == [1, 2]
     info = json.loads((a.root / "suite.json").read_text())
     assert info["fingerprint"] == a.fingerprint and info["definition_hash"] == d.definition_hash
-    # again: reused (no regeneration), same fingerprint
-    t = time.perf_counter()
-    assert materialize(d, cache_dir=tmp_path / "a", workers=1, progress=False).fingerprint == a.fingerprint
-    assert time.perf_counter() - t < 1.0
+    # again: reused, same fingerprint; no split is rendered and no file is written
+    before = _files(a.root)
+    with monkeypatch.context() as mp:
+        mp.setattr(suites, "_split_job", lambda *a: pytest.fail(f"a split was rendered again: {a}"))
+        assert materialize(d, cache_dir=tmp_path / "a", workers=1, progress=False).fingerprint == a.fingerprint
+    assert _files(a.root) == before
     # from scratch elsewhere, with a lost split and an interrupted one: identical bytes
     b = materialize(d, cache_dir=tmp_path / "b", workers=1, progress=False, rir_cache_dir=rir)
     shutil.rmtree(b.split_dir("clean/addressed"))
@@ -112,10 +123,9 @@ def test_materialise_refuses_another_definition_and_detects_corruption(tmp_path:
         materialize(d, cache_dir=tmp_path, workers=1, progress=False, verify=True)
 
 
-def test_mini_suite_materialises_quickly(tmp_path: Path) -> None:
-    t = time.perf_counter()
+def test_mini_suite_materialises_every_scene(tmp_path: Path) -> None:
+    # how long it takes is printed by benchmarks/bench_eval.py; a test checks what was made
     m = materialize("chimein-bench-v0-mini", cache_dir=tmp_path, workers=2, progress=False,
                     rir_cache_dir=str(tmp_path))
-    assert time.perf_counter() - t < 60
     assert sum(len(m.dataset(s.name)) for s in m.definition.splits) == SUITES["chimein-bench-v0-mini"].n_scenes
     assert {m.dataset(s.name).spec(0).family for s in m.definition.splits} == set(FAMILIES)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from chimein.errors import SpecError
+from chimein.errors import ConfigError, SpecError
 from chimein.scenes import events as ev
 from chimein.scenes.events import (
     DOMAINS,
@@ -265,15 +265,22 @@ def test_bad_sample_rate_and_audio_type() -> None:
 # --------------------------------------------------------------------------- recorded sounds
 @pytest.fixture
 def fake_freedesktop(tmp_path: Path) -> Iterator[Path]:
+    """A folder that looks like an installed sound-theme-freedesktop (an Ogg and a WAV file);
+    the recorded classes registered from it are removed afterwards."""
     import soundfile as sf
 
     sr = 22050
     t = np.arange(int(0.4 * sr)) / sr
-    for stem, f in (("bell", 880.0), ("complete", 1320.0)):
+    theme = tmp_path / "freedesktop"
+    theme.mkdir()
+    for stem, f, fmt in (("bell", 880.0, "oga"), ("complete", 1320.0, "wav")):
         y = 0.3 * np.sin(2 * np.pi * f * t) * np.exp(-t / 0.1)
-        sf.write(str(tmp_path / f"{stem}.oga"), y, sr, format="OGG", subtype="VORBIS")
+        if fmt == "oga":
+            sf.write(str(theme / f"{stem}.oga"), y, sr, format="OGG", subtype="VORBIS")
+        else:
+            sf.write(str(theme / f"{stem}.wav"), y, sr)
     before = set(EVENT_CLASSES)
-    yield tmp_path
+    yield theme
     for name in set(EVENT_CLASSES) - before:
         del EVENT_CLASSES[name]
 
@@ -281,6 +288,7 @@ def fake_freedesktop(tmp_path: Path) -> Iterator[Path]:
 def test_recorded_classes_register_from_a_directory(fake_freedesktop: Path) -> None:
     added = register_recorded_classes(fake_freedesktop)
     assert sorted(added) == ["fd_bell", "fd_complete"]
+    assert register_recorded_classes(fake_freedesktop) == added  # idempotent
     assert recorded_classes_available()
     assert get_event_class("fd_bell").decision == "INTERVENE"
     assert get_event_class("fd_complete").lookalike_of in EVENT_CLASSES
@@ -294,13 +302,97 @@ def test_recorded_classes_register_from_a_directory(fake_freedesktop: Path) -> N
     assert 850 <= np.fft.rfftfreq(len(x), 1 / 16000)[np.argmax(spec)] <= 910  # +-3 % speed
 
 
-def test_recorded_availability_matches_the_system() -> None:
-    installed = any(ev.FREEDESKTOP_DIR.glob("*.oga")) if ev.FREEDESKTOP_DIR.is_dir() else False
-    if not installed:
-        assert not recorded_classes_available()
-        assert register_recorded_classes(ev.FREEDESKTOP_DIR) == []
-    else:
-        assert recorded_classes_available()
+def test_import_registers_no_recorded_class() -> None:
+    """Whatever is installed on this machine, importing the package registers built-in classes only."""
+    import subprocess
+    import sys
+
+    code = (
+        "from chimein.scenes.events import BUILTIN_CLASSES, EVENT_CLASSES, "
+        "recorded_classes_available as r; "
+        "assert not r() and list(EVENT_CLASSES) == list(BUILTIN_CLASSES), list(EVENT_CLASSES)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert register_recorded_classes(ev.FREEDESKTOP_DIR.parent / "no-such-theme") == []
+
+
+def _scenes(config: dict) -> list[str]:
+    from chimein.scenes.sampler import FAMILIES, sample_scene
+    from chimein.scenes.search_space import SearchSpace
+
+    out = [
+        sample_scene({**config, "family": fam, "difficulty": diff}, seed).to_json()
+        for fam in FAMILIES
+        for diff in ("default", "hard")
+        for seed in range(3)
+    ]
+    space = SearchSpace.from_mapping(
+        {
+            "params": {"distractor_kind": {"type": "categorical", "choices": ["lookalike"]}},
+            "base": {"family": "proactive", **config},
+        }
+    )
+    out += [
+        space.build_scene({"distractor_kind": "lookalike"}, seed).to_json() for seed in range(4)
+    ]
+    return out
+
+
+def test_installed_theme_does_not_change_default_scenes(fake_freedesktop: Path) -> None:
+    """The default sampler (and the attack's look-alike injection) draws the same scenes, byte
+    for byte, whether or not recorded classes are registered in the process."""
+    without = _scenes({})
+    register_recorded_classes(fake_freedesktop)  # what an installed theme used to do at import
+    assert recorded_classes_available()
+    assert _scenes({}) == without
+    assert not any('"fd_' in s for s in without)
+
+
+def test_recorded_sounds_dir_brings_recorded_classes_in(fake_freedesktop: Path) -> None:
+    from chimein.scenes.events import event_pool
+    from chimein.scenes.sampler import sample_scene
+    from chimein.scenes.search_space import SearchSpace
+
+    assert not any(n.startswith("fd_") for n in event_pool())
+    assert {"fd_bell", "fd_complete"} <= set(event_pool(str(fake_freedesktop)))
+    cfg = {
+        "family": "proactive",
+        "recorded_sounds_dir": str(fake_freedesktop),
+        "event_classes": ["fd_bell", "smoke_alarm", "fridge_hum"],
+    }
+    drawn = {
+        s.audio["cls"]
+        for seed in range(12)
+        for s in sample_scene(cfg, seed).sources
+        if s.kind == "event"
+    }
+    assert "fd_bell" in drawn
+    assert _scenes({"recorded_sounds_dir": str(fake_freedesktop)}) != _scenes({})
+    space = SearchSpace.from_mapping(
+        {
+            "params": {"distractor_kind": {"type": "categorical", "choices": ["lookalike"]}},
+            "base": {
+                "family": "proactive",
+                "recorded_sounds_dir": str(fake_freedesktop),
+                "event_classes": ["microwave_done", "fd_complete"],
+            },
+        }
+    )
+    spec = space.build_scene({"distractor_kind": "lookalike"}, 0)
+    assert [s.audio["cls"] for s in spec.sources if s.id == "adv_ev0"] == ["fd_complete"]
+
+
+def test_recorded_classes_need_the_config_key(fake_freedesktop: Path, tmp_path: Path) -> None:
+    from chimein.scenes.sampler import SamplerConfig
+
+    register_recorded_classes(fake_freedesktop)
+    with pytest.raises(ConfigError, match="recorded_sounds_dir"):
+        SamplerConfig.from_mapping({"event_classes": ["fd_bell"]})
+    with pytest.raises(ConfigError, match="recorded_sounds_dir.*not a folder"):
+        SamplerConfig.from_mapping({"recorded_sounds_dir": str(tmp_path / "missing")})
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="no known recording"):
+        SamplerConfig.from_mapping({"recorded_sounds_dir": str(tmp_path / "empty")})
 
 
 # -------------------------------------------------------------------------------------- noise

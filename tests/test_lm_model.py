@@ -3,58 +3,29 @@
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
 import torch
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-from chimein.agents.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from chimein.agents.lm import LMConfig, TimingLM, action_log_probs  # noqa: E402
-from chimein.agents.registry import make_policy  # noqa: E402
-from chimein.agents.streaming import StreamingDecoder, full_action_logits  # noqa: E402
-from chimein.agents.tokenizer import (  # noqa: E402
+from chimein.agents.lm.checkpoint import load_checkpoint, save_checkpoint
+from chimein.agents.lm.decide import choose_actions, decide
+from chimein.agents.lm.decoder import (
+    IncrementalDecoder,
+    action_tokens,
+    full_action_logits,
+    step_tokens,
+)
+from chimein.agents.lm.model import LMConfig, action_log_probs
+from chimein.agents.lm.tokenizer import (
     ACTION_IDS,
     BOS_ID,
-    Codebook,
-    FeatureConfig,
     interleave,
 )
-from chimein.errors import SpecError  # noqa: E402
+from chimein.agents.registry import make_policy
+from chimein.errors import SpecError
 
-FC = FeatureConfig(n_mels=8)
-K = 24
-TINY = LMConfig(
-    hidden_size=48,
-    num_layers=2,
-    num_heads=4,
-    num_kv_heads=2,
-    intermediate_size=96,
-    window=24,
-    value_hidden=16,
-)
-
-
-def tiny_model(seed: int = 0, cfg: LMConfig = TINY) -> TimingLM:
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        m = TimingLM(cfg, K)
-        for p in m.parameters():  # larger weights: decisions that depend on the context
-            p.data.add_(0.08 * torch.randn_like(p))
-    return m.eval()
-
-
-def codebook(seed: int = 0) -> Codebook:
-    rng = np.random.default_rng(seed)
-    mean = np.full(FC.unit_dim, -8.0, np.float32)
-    return Codebook(
-        rng.normal(size=(K, FC.unit_dim)).astype(np.float32),
-        mean,
-        np.full(FC.unit_dim, 3.0, np.float32),
-        FC,
-    )
+K = 24  # codebook size of the models and codebooks of conftest.py (make_stream_*)
 
 
 def random_stream(n_chunks: int, seed: int) -> torch.Tensor:
@@ -64,8 +35,10 @@ def random_stream(n_chunks: int, seed: int) -> torch.Tensor:
     )
 
 
-def test_incremental_equals_full_over_several_windows_with_rebase_and_batched_reset() -> None:
-    model = tiny_model()
+def test_incremental_equals_full_over_several_windows_with_rebase_and_batched_reset(
+    make_stream_model,
+) -> None:
+    model = make_stream_model()
     n = 30  # 90 tokens: almost 4 windows of 24
     a, b, c = random_stream(n, 1), random_stream(n, 2), random_stream(12, 3)
     act_pos = [3 * k + 2 for k in range(n)]  # position of each chunk's last unit token
@@ -73,7 +46,7 @@ def test_incremental_equals_full_over_several_windows_with_rebase_and_batched_re
     ref_b = torch.softmax(full_action_logits(model, b[None], act_pos)[0], -1)
     ref_c = torch.softmax(full_action_logits(model, c[None], act_pos[:12])[0], -1)
     for rebase_at in (1 << 14, 2 * 26 + 6):  # never / every few chunks
-        dec = StreamingDecoder(model, 2, rebase_at=rebase_at)
+        dec = IncrementalDecoder(model, 2, rebase_at=rebase_at)
         got_a, got_b, got_c = [], [], []
         for k in range(n):
             out = dec.step(torch.stack([a[3 * k : 3 * k + 3], b[3 * k : 3 * k + 3]]))
@@ -92,23 +65,24 @@ def test_incremental_equals_full_over_several_windows_with_rebase_and_batched_re
     assert len(set(ref_a.argmax(-1).tolist())) > 1  # the test exercises different decisions
 
 
-def test_window_bounds_context() -> None:
+def test_window_bounds_context(make_stream_model, stream_lm) -> None:
     """Tokens older than the receptive field (layers x window) cannot change a decision;
     with a window longer than the stream, they do."""
-    model = tiny_model()
+    model = make_stream_model()
     a, b = random_stream(40, 5), random_stream(40, 6)
     mixed = torch.cat([b[:30], a[30:]])  # same last 110 tokens, different first 30
     la = full_action_logits(model, a[None])[0, -1]
     lm = full_action_logits(model, mixed[None])[0, -1]
     assert torch.allclose(la, lm, atol=1e-5)
-    wide = tiny_model(cfg=LMConfig(**{**TINY.to_dict(), "window": 256}))
+    wide = make_stream_model(cfg=LMConfig(**{**stream_lm.to_dict(), "window": 256}))
     assert not torch.allclose(
         full_action_logits(wide, a[None])[0, -1], full_action_logits(wide, mixed[None])[0, -1]
     )
 
 
-def test_save_load_gives_equal_logits_and_values(tmp_path) -> None:
-    model, cb = tiny_model(3), codebook()
+def test_save_load_gives_equal_logits_and_values(make_stream_model, make_stream_codebook, stream_lm,
+                                                 tmp_path) -> None:
+    model, cb = make_stream_model(3), make_stream_codebook()
     with torch.no_grad():
         model.value_head.out.weight.normal_()
     save_checkpoint(
@@ -126,7 +100,7 @@ def test_save_load_gives_equal_logits_and_values(tmp_path) -> None:
     assert torch.equal(o1.logits, o2.logits) and torch.equal(o1.values, o2.values)
     meta = json.loads((tmp_path / "ck" / "chimein.json").read_text())
     assert meta["units_per_chunk"] == 2 and meta["inference"]["logit_bias"] == [0.0, -1.0, -0.5]
-    assert meta["training"] == {"note": "test"} and meta["lm"]["window"] == TINY.window
+    assert meta["training"] == {"note": "test"} and meta["lm"]["window"] == stream_lm.window
     assert (
         not list((tmp_path / "ck").glob("*.bin"))
         and (tmp_path / "ck" / "model.safetensors").is_file()
@@ -136,7 +110,7 @@ def test_save_load_gives_equal_logits_and_values(tmp_path) -> None:
     assert ck.model.lm.config.bos_token_id == tok.bos_token_id == BOS_ID
 
 
-def test_not_a_checkpoint_errors(tmp_path) -> None:
+def test_not_a_checkpoint_errors(make_stream_model, make_stream_codebook, tmp_path) -> None:
     with pytest.raises(SpecError, match="no such"):
         load_checkpoint(tmp_path / "missing")
     (tmp_path / "pick").mkdir()
@@ -146,20 +120,20 @@ def test_not_a_checkpoint_errors(tmp_path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(SpecError, match="not a chimein checkpoint"):
         make_policy(str(tmp_path / "empty"))
-    save_checkpoint(tmp_path / "ck", tiny_model(), codebook())
+    save_checkpoint(tmp_path / "ck", make_stream_model(), make_stream_codebook())
     (tmp_path / "ck" / "value_head.safetensors").unlink()
     with pytest.raises(SpecError, match="value_head"):
         load_checkpoint(tmp_path / "ck")
 
 
-def test_action_log_probs_restricted_vs_full() -> None:
+def test_action_log_probs_restricted_vs_full(make_stream_model) -> None:
     logits = torch.randn(5, 40)
     r, f = action_log_probs(logits)
     assert torch.allclose(r.exp().sum(-1), torch.ones(5))
     gap = f - r  # the same for the three actions: log of the action mass
     assert torch.allclose(gap, gap[:, :1].expand_as(gap), atol=1e-6)
-    model = tiny_model()
-    dec = StreamingDecoder(model, 1)
+    model = make_stream_model()
+    dec = IncrementalDecoder(model, 1)
     out = dec.step(torch.tensor([[BOS_ID, 7, 8]]), full_vocab=True)
     full = model(torch.tensor([[BOS_ID, 7, 8]]), full_logits=True).logits[0, -1]
     assert torch.allclose(
@@ -167,11 +141,65 @@ def test_action_log_probs_restricted_vs_full() -> None:
     )
 
 
+def test_stepping_every_stream_is_stepping_the_subset_of_every_stream(make_stream_model) -> None:
+    """One decoder: ``step(tokens)`` equals ``step(tokens, streams=all)`` bit for bit (resets
+    included), and subsets stepped in any order equal lockstep within float rounding."""
+    model = make_stream_model()
+    rng = np.random.default_rng(5)
+    toks = torch.from_numpy(rng.integers(4, 20, size=(40, 3, 3)))
+    lock, subset = IncrementalDecoder(model, 3, rebase_at=52), IncrementalDecoder(model, 3,
+                                                                                 rebase_at=52)
+    for k in range(40):
+        if k == 15:
+            lock.reset(1)
+            subset.reset(1)
+        a, b = lock.step(toks[k], full_vocab=True), subset.step(toks[k], [0, 1, 2], full_vocab=True)
+        assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    assert np.array_equal(lock.filled, subset.filled) and torch.equal(lock.k, subset.k)
+    # streams 1 and 2 stepped in random subsets (stream 0 never): the same logits as lockstep
+    ref = IncrementalDecoder(model, 2, rebase_at=52)
+    want = [ref.step(toks[k, 1:]).action_logits for k in range(40)]
+    dec = IncrementalDecoder(model, 3, rebase_at=52, rewind_on_reset=True)
+    ks = [0, 0]
+    while min(ks) < 40:
+        sub = [i for i in (0, 1) if ks[i] < 40 and rng.random() < 0.6]
+        if not sub:
+            continue
+        out = dec.step(torch.stack([toks[ks[i], i + 1] for i in sub]), [i + 1 for i in sub])
+        for j, i in enumerate(sub):
+            assert torch.allclose(out.action_logits[j], want[ks[i]][i], atol=1e-4)
+            ks[i] += 1
+    assert int(dec.pos[0]) == 0 and int(dec.pos.max()) < 52 + 3  # untouched; rebased
+    dec.reset(2)
+    assert dec.filled[2] == 0 and dec.filled[1] > 0  # rewound ring
+    with pytest.raises(SpecError, match="stream indices"):
+        dec.step(toks[0, :2], [1])
+    with pytest.raises(SpecError, match="expected tokens"):
+        dec.step(toks[0, :2])
+    with pytest.raises(SpecError, match="distinct"):
+        dec.step(toks[0, :2], [1, 1])
+
+
+def test_decide_rule() -> None:
+    logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 0.5]])
+    actions, probs = decide(logits, torch.tensor([0.0, 0.0, 1.0]))
+    assert actions.tolist() == [0, 1, 2] and probs.dtype == np.float32
+    assert np.allclose(probs, torch.softmax(logits + torch.tensor([0.0, 0.0, 1.0]), -1).numpy())
+    assert choose_actions(probs, act_threshold=0.5).tolist() == [0, 1, 2]
+    assert choose_actions(probs, act_threshold=0.99).tolist() == [0, 0, 0]
+    draw = [np.random.default_rng(i) for i in range(3)]
+    again = [np.random.default_rng(i) for i in range(3)]
+    assert np.array_equal(choose_actions(probs, True, rngs=draw), choose_actions(probs, True,
+                                                                                 rngs=again))
+    with pytest.raises(ValueError, match="generator"):
+        choose_actions(probs, True)
+
+
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory) -> str:
+def ckpt(tmp_path_factory, make_stream_model, make_stream_codebook) -> str:
     d = tmp_path_factory.mktemp("lm") / "ckpt"
     save_checkpoint(
-        d, tiny_model(4), codebook(), chunk_s=0.08, inference={"logit_bias": [0.0, 1.0, 1.0]}
+        d, make_stream_model(4), make_stream_codebook(), chunk_s=0.08, inference={"logit_bias": [0.0, 1.0, 1.0]}
     )
     return str(d)
 
@@ -211,18 +239,18 @@ def test_lm_policy_decisions_match_decoder_and_substeps(ckpt) -> None:
         probs80.append(p)
     # the same stream through the decoder by hand
     ck = load_checkpoint(ckpt)
-    from chimein.agents.tokenizer import UNIT_OFFSET, AudioTokenizer
+    from chimein.agents.lm.tokenizer import UNIT_OFFSET, AudioTokenizer
 
     ids = np.stack([AudioTokenizer(ck.codebook).tokenize(audio[b]) for b in range(2)])
-    dec = StreamingDecoder(ck.model, 2)
+    dec = IncrementalDecoder(ck.model, 2)
     prev = torch.full((2,), BOS_ID)
     for k in range(12):
-        toks = torch.cat(
-            [prev[:, None], torch.from_numpy(ids[:, 2 * k : 2 * k + 2] + UNIT_OFFSET)], 1
-        )
+        toks = step_tokens(prev, ids[:, 2 * k : 2 * k + 2])
+        assert torch.equal(toks[:, 1:], torch.from_numpy(ids[:, 2 * k : 2 * k + 2] + UNIT_OFFSET))
         p = torch.softmax(dec.step(toks).action_logits, -1).numpy()
         assert np.allclose(p, probs80[k], atol=1e-5)
-        prev = torch.as_tensor(np.asarray(ACTION_IDS)[acts80[k]])
+        prev = action_tokens(acts80[k])
+        assert prev.tolist() == [ACTION_IDS[a] for a in acts80[k]]
     # a 400 ms env chunk = 5 model chunks with WAIT forced on the first four
     p400 = make_policy(ckpt, chunk_s=0.4)
     assert p400.substeps == 5

@@ -1,15 +1,11 @@
-"""Tests of the audio tokenizer, codebook IO and the token vocabulary (chimein.agents.tokenizer)."""
+"""Tests of the audio tokenizer, codebook IO and the token vocabulary (chimein.agents.lm.tokenizer)."""
 
 from __future__ import annotations
-
-import os
 
 import numpy as np
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-from chimein.agents.tokenizer import (  # noqa: E402
+from chimein.agents.lm.tokenizer import (
     ACTION_IDS,
     ACTION_TOKENS,
     BOS_ID,
@@ -22,8 +18,8 @@ from chimein.agents.tokenizer import (  # noqa: E402
     ids_to_text,
     interleave,
 )
-from chimein.errors import SpecError  # noqa: E402
-from chimein.scenes.spec import Action  # noqa: E402
+from chimein.errors import ConfigError, SpecError
+from chimein.scenes.spec import Action
 
 FC = FeatureConfig(n_mels=16)
 
@@ -81,6 +77,32 @@ def test_stream_tokens_equal_whole_signal_tokens_with_one_stream_reset() -> None
     assert np.array_equal(np.concatenate(got_b), tok.tokenize(b))
     assert np.array_equal(np.concatenate(got_c), tok.tokenize(c))
     assert len(np.unique(tok.tokenize(a))) > 3  # the tokens carry information
+
+
+def test_stream_pushes_of_stream_subsets_equal_whole_signal_tokens() -> None:
+    """A server pushes whichever streams sent a chunk: each stream's ids still equal the
+    tokens of its whole signal, whatever the other streams did."""
+    tok = AudioTokenizer(make_codebook())
+    sigs = [signal(1.6, 10 + i) for i in range(3)]
+    stream = tok.stream(4)  # stream 0 is never pushed
+    rng = np.random.default_rng(0)
+    got: list[list[np.ndarray]] = [[], [], []]
+    ks = [0, 0, 0]
+    chunk = 1280
+    while min(ks) < 20:
+        sub = [i for i in range(3) if ks[i] < 20 and rng.random() < 0.6]
+        if not sub:
+            continue
+        ids = stream.push(np.stack([sigs[i][ks[i] * chunk : (ks[i] + 1) * chunk] for i in sub]),
+                          np.array([i + 1 for i in sub]))
+        for j, i in enumerate(sub):
+            got[i].append(ids[j])
+            ks[i] += 1
+    for i in range(3):
+        assert np.array_equal(np.concatenate(got[i]), tok.tokenize(sigs[i]))
+    assert not stream._hist[:, 0].any()
+    with pytest.raises(SpecError, match="expected a chunk"):
+        stream.push(np.zeros((2, chunk), np.float32), np.array([1]))
 
 
 def test_multi_mic_audio_uses_reference_channel() -> None:
@@ -157,7 +179,7 @@ def test_interleave_layout() -> None:
 
 def test_feature_config_validation() -> None:
     assert FeatureConfig().unit_samples == 640 and FeatureConfig().unit_dim == 128
-    with pytest.raises(SpecError, match="Nyquist"):
+    with pytest.raises(ConfigError, match="Nyquist"):
         FeatureConfig(fmax=9000.0)
-    with pytest.raises(SpecError, match="unknown field"):
+    with pytest.raises(ConfigError, match="unknown key 'n_mel' in features.*did you mean 'n_mels'"):
         FeatureConfig.from_dict({"n_mel": 3})

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from chimein.errors import SpecError
+from chimein.errors import ConfigError, RemoteError, SpecError
 
 CONFIG = {"family": "addressed", "difficulty": "easy", "room_pool": 1, "positions_per_room": 4}
 N, SEED = 4, 5
@@ -49,7 +49,7 @@ def ray_local() -> Iterator[Any]:
         import ray
     else:
         ray = pytest.importorskip("ray")
-    from chimein import ray_backend
+    from chimein.exec import ray as ray_backend
 
     os.environ["RAY_DEDUP_LOGS"] = "0"
     assert not ray.is_initialized()
@@ -176,7 +176,7 @@ def _pid(x: int) -> tuple[int, int]:
 
 
 def test_error_carries_worker_traceback_and_class(ray_local: Any) -> None:
-    from chimein.parallel import imap_unordered
+    from chimein.exec import imap_unordered
 
     with pytest.raises(SpecError, match="field 'x' is bad") as exc:
         list(imap_unordered(_fail_on_two, range(6), workers=2, backend="ray"))
@@ -185,7 +185,7 @@ def test_error_carries_worker_traceback_and_class(ray_local: Any) -> None:
 
 
 def test_initializer_runs_once_per_worker_and_results_stream(ray_local: Any, tmp_path: Path) -> None:
-    from chimein.parallel import imap_unordered
+    from chimein.exec import imap_unordered
 
     marker = tmp_path / "init.txt"
     out = list(imap_unordered(_pid, range(12), workers=2, backend="ray", initializer=_init_marker,
@@ -196,15 +196,15 @@ def test_initializer_runs_once_per_worker_and_results_stream(ray_local: Any, tmp
 
 
 def test_ray_options_validation(ray_local: Any) -> None:
-    from chimein.parallel import imap_unordered
-    from chimein.ray_backend import RayOptions
+    from chimein.exec import imap_unordered
+    from chimein.exec.ray import RayOptions
 
-    for bad, match in (({"num_gpus": -1}, "num_gpus"), ({"adress": "auto"}, "unknown field"),
+    for bad, match in (({"num_gpus": -1}, "num_gpus"), ({"adress": "auto"}, "unknown key 'adress'.*did you mean 'address'"),
                        ({"max_retries": 1.5}, "max_retries"), ({"num_cpus": 0}, "both 0"),
                        ({"object_store_memory": 10}, "object_store_memory")):
-        with pytest.raises(SpecError, match=match):
+        with pytest.raises(ConfigError, match=match):
             RayOptions.from_mapping(bad)
-    with pytest.raises(SpecError, match="has 0"):  # would wait forever on this GPU-less instance
+    with pytest.raises(RemoteError, match="has 0"):  # would wait forever on this GPU-less instance
         list(imap_unordered(abs, [1], workers=1, backend="ray", ray_options={"num_gpus": 0.25}))
 
 
@@ -268,9 +268,9 @@ def test_attack_on_ray_equals_local(ray_local: Any, rir_dir: str, tmp_path: Path
 # Policy actor
 # ============================================================================================
 def test_policy_actor_matches_local_policy(ray_local: Any, reference: Path) -> None:
+    from chimein.agents.ray_actor import ActorPolicy, start_policy_actor
     from chimein.agents.registry import make_policy
-    from chimein.eval.runner import rollout
-    from chimein.ray_backend import ActorPolicy, start_policy_actor
+    from chimein.envs.rollout import rollout
     from chimein.scenes.dataset import SceneDataset
 
     ds = SceneDataset(reference)
@@ -285,7 +285,7 @@ def test_policy_actor_matches_local_policy(ray_local: Any, reference: Path) -> N
         if name == "oracle":
             assert a.speak_s == 1.5  # rollout set the remote policy's attribute
         a.close()
-        with pytest.raises(SpecError, match="not open"):
+        with pytest.raises(RemoteError, match="not open"):
             a.act({})
         ray_local.kill(actor)
     with pytest.raises(SpecError, match="unknown policy name"):
@@ -300,17 +300,17 @@ def test_core_never_imports_ray_and_missing_ray_is_explained(tmp_path: Path) -> 
 import sys
 import chimein
 from chimein.scenes.dataset import generate_dataset
-from chimein.parallel import imap_unordered
-import chimein.ray_backend  # importable without importing ray
+from chimein.exec import imap_unordered
+import chimein.exec.ray  # importable without importing ray
 generate_dataset({CONFIG!r}, n=1, seed=0, out={str(tmp_path / 'd')!r}, workers=1, progress=False,
                  cache_dir={str(tmp_path / 'rir')!r}, backend="local")
 assert "ray" not in sys.modules, "ray was imported"
 sys.modules["ray"] = None  # as if Ray were not installed
-from chimein.errors import SpecError
+from chimein.errors import ConfigError  # not a RemoteError: nothing remote was tried
 try:
     generate_dataset({CONFIG!r}, n=2, seed=0, out={str(tmp_path / 'd')!r}, workers=2, progress=False,
                      backend="ray")
-except SpecError as e:
+except ConfigError as e:
     print("ERR", e)
 """
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from chimein.errors import SpecError
+from chimein.errors import ChimeinError, SpecError
 from chimein.scenes.sampler import FAMILIES, PRESETS, SamplerConfig, sample_scene, scene_seed
 from chimein.scenes.spec import SceneSpec
 
@@ -128,7 +128,9 @@ def test_room_pool_reuses_rooms_and_positions() -> None:
 
 
 def test_scene_seed_is_stable_and_distinct() -> None:
-    assert scene_seed(3, 0) == scene_seed(3, 0)
+    # pinned: every dataset's and suite's scenes hang on these values (a change moves them all)
+    assert [scene_seed(3, i) for i in range(3)] == [1576890651, 457190280, 960329833]
+    assert scene_seed(101, 7) == 845142621
     assert len({scene_seed(3, i) for i in range(1000)}) == 1000
     assert scene_seed(3, 0) != scene_seed(4, 0)
 
@@ -147,7 +149,7 @@ def test_scene_seed_is_stable_and_distinct() -> None:
     ],
 )
 def test_bad_config_names_the_field(cfg: dict, field: str) -> None:
-    with pytest.raises(SpecError, match=field):
+    with pytest.raises(ChimeinError, match=field):  # ConfigError; SpecError for an unknown event class
         SamplerConfig.from_mapping(cfg)
 
 

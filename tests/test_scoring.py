@@ -18,7 +18,7 @@ from chimein.envs.scoring import (
     effective_mask,
     score,
 )
-from chimein.errors import SpecError
+from chimein.errors import ConfigError, SpecError
 from chimein.scenes.spec import Annotations, Cue, Span
 
 CHUNK = 0.1
@@ -199,13 +199,13 @@ def test_action_log_validation(bad, match):
     ("grace_respond_s", -1.0, ">= 0"), ("interruption", float("nan"), "finite"), ("dense", "yes", "true/false"),
 ])
 def test_reward_config_validation(field, value, match):
-    with pytest.raises(SpecError, match=match):
+    with pytest.raises(ConfigError, match=match):
         RewardConfig(**{field: value})
 
 
 def test_reward_config_from_mapping():
     assert RewardConfig.from_mapping({"miss": -1}).miss == -1.0
-    with pytest.raises(SpecError, match="unknown field 'mis'"):
+    with pytest.raises(ConfigError, match="unknown key 'mis' in reward; known keys: .*; did you mean 'miss'"):
         RewardConfig.from_mapping({"mis": -1})
 
 

@@ -8,15 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
-from chimein.agents.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from chimein.agents.lm import LMConfig, TimingLM  # noqa: E402
-from chimein.agents.tokenizer import ACTION_IDS, FeatureConfig  # noqa: E402
-from chimein.errors import SpecError  # noqa: E402
-from chimein.training.codebook import collect_units, fit_codebook  # noqa: E402
-from chimein.training.data import SourceSpec  # noqa: E402
+from chimein.agents.lm.checkpoint import load_checkpoint  # noqa: E402
+from chimein.agents.lm.tokenizer import ACTION_IDS  # noqa: E402
+from chimein.errors import ConfigError, SpecError  # noqa: E402
 from chimein.training.grpo import (  # noqa: E402
     EpisodeRollout,
     GRPORunConfig,
@@ -27,53 +23,28 @@ from chimein.training.grpo import (  # noqa: E402
     train_grpo,
 )
 
-SCENES = {
-    "family": "addressed",
-    "difficulty": "easy",
-    "room_pool": 2,
-    "positions_per_room": 4,
-    "room_pool_seed": 5,
-    "lead_s": [0.5, 1.0],
-    "tail_s": [0.5, 1.0],
-}
 # an easy task: false alarms and duplicates are free, so acting more often pays
 REWARD = {"false_alarm": 0.0, "duplicate": 0.0}
-TINY_LM = LMConfig(hidden_size=32, num_layers=1, num_heads=2, num_kv_heads=1,
-                   intermediate_size=64, window=300, value_hidden=8)
 
 
-@pytest.fixture(scope="module")
-def weak_ckpt(tmp_path_factory) -> str:
-    """A random-initialised tiny checkpoint whose decide head is biased towards WAIT."""
-    torch.set_num_threads(1)
-    fc = FeatureConfig(n_mels=16)
-    units = collect_units(SourceSpec(kind="sampler", config=SCENES, seed=3), 2, fc,
-                          max_units_per_scene=300, seed=0, workers=1)
-    cb = fit_codebook(units, fc, size=16, iters=5, seed=0)
-    torch.manual_seed(0)
-    model = TimingLM(TINY_LM, cb.size)
-    d = tmp_path_factory.mktemp("ck") / "weak"
-    save_checkpoint(d, model, cb, chunk_s=0.08, inference={"logit_bias": [0.0, -4.0, -4.0]})
-    return str(d)
-
-
-def _cfg(**kw) -> dict:
+def _cfg(scenes: dict | None = None, **kw) -> dict:
     base = dict(steps=10, episodes_per_step=16, num_generations=8, micro_batch=8, lr=1e-2,
-                scenes=SCENES, reward=REWARD, max_duration_s=5.12, ckpt_every=100,
+                scenes=scenes, reward=REWARD, max_duration_s=5.12, ckpt_every=100,
                 calibrate=False)
     base.update(kw)
     return base
 
 
 @pytest.mark.parametrize("temperature", [1.0, 0.5])
-def test_trainer_scores_completions_with_the_sampling_distribution(weak_ckpt, temperature) -> None:
+def test_trainer_scores_completions_with_the_sampling_distribution(weak_ckpt, train_scenes,
+                                                                   temperature) -> None:
     """TRL's fused LM head (what the loss uses) gives the rollout's action log-probs, also at a
     sampling temperature below 1 (logits / temperature on both sides)."""
     from trl.trainer.utils import add_fused_lm_head
 
     ck = load_checkpoint(weak_ckpt)
     restrict_to_actions(ck.model.lm, [0.0, -4.0, -4.0])
-    ro = EpisodeRollout(ck.model, None, ck, GRPORunConfig(**_cfg(temperature=temperature)))
+    ro = EpisodeRollout(ck.model, None, ck, GRPORunConfig(**_cfg(train_scenes, temperature=temperature)))
 
     class _T:  # what rollout_func reads from the trainer
         class state:  # noqa: N801
@@ -99,21 +70,18 @@ def test_trainer_scores_completions_with_the_sampling_distribution(weak_ckpt, te
 
 @pytest.mark.parametrize("advantage", ["episode", "reward_to_go"])
 def test_grpo_raises_the_reward_of_a_weakened_policy_and_saves_loadable_checkpoints(
-    weak_ckpt, tmp_path, advantage
+    weak_ckpt, train_scenes, tiny_suite, tiny_suite_cache, tmp_path, advantage
 ) -> None:
     from chimein.agents.registry import make_policy
-    from chimein.eval.suites import SuiteDef
 
-    before = sampled_reward(weak_ckpt, SCENES, max_chunks=64, reward=REWARD)
-    tiny_suite = SuiteDef(name="tiny", revision=0, description="", seed=1, families=("addressed",),
-                          tiers={"clean": {"difficulty": "easy"}}, scenes={"default": 1})
+    before = sampled_reward(weak_ckpt, train_scenes, max_chunks=64, reward=REWARD)
     seen: list[dict] = []
     final = train_grpo(weak_ckpt, tmp_path / "run",
-                       _cfg(val={"suite": tiny_suite.to_dict(), "every": 5,
-                                 "eval": {"cache_dir": str(tmp_path / "suites")}},
+                       _cfg(train_scenes, val={"suite": tiny_suite.definition.to_dict(), "every": 5,
+                                               "eval": {"cache_dir": str(tiny_suite_cache)}},
                             advantage=advantage),
                        log=lambda m: None, on_step=lambda s, d: seen.append(d))
-    after = sampled_reward(final, SCENES, max_chunks=64, reward=REWARD)
+    after = sampled_reward(final, train_scenes, max_chunks=64, reward=REWARD)
     assert after > before + 0.2, (before, after)
     assert len(seen) == 10 and seen[-1]["policy/kl_to_init"] > 0
     assert "val/normalized_reward" in seen[4]
@@ -126,11 +94,11 @@ def test_grpo_raises_the_reward_of_a_weakened_policy_and_saves_loadable_checkpoi
     assert a.shape == (1,) and p.shape == (1, 3)
 
 
-def test_resume_after_interruption_gives_the_same_model(weak_ckpt, tmp_path) -> None:
+def test_resume_after_interruption_gives_the_same_model(weak_ckpt, train_scenes, tmp_path) -> None:
     from safetensors.torch import load_file
 
-    later = {**SCENES, "lead_s": [1.0, 1.5]}  # a curriculum stage from step 2 on
-    cfg = _cfg(steps=4, ckpt_every=2, lr=1e-2, curriculum=[{"from_step": 2, "scenes": later}])
+    later = {**train_scenes, "lead_s": [1.0, 1.5]}  # a curriculum stage from step 2 on
+    cfg = _cfg(train_scenes, steps=4, ckpt_every=2, lr=1e-2, curriculum=[{"from_step": 2, "scenes": later}])
     train_grpo(weak_ckpt, tmp_path / "a", cfg, log=lambda m: None)
 
     def interrupt(step: int, _: dict) -> None:
@@ -194,23 +162,29 @@ def test_the_trainer_places_step_advantages_on_the_action_tokens() -> None:
 
 
 def test_config_errors() -> None:
-    with pytest.raises(SpecError, match="multiple of num_generations"):
+    with pytest.raises(ConfigError, match="multiple of num_generations"):
         GRPORunConfig(episodes_per_step=12, num_generations=8)
-    with pytest.raises(SpecError, match="unknown field"):
+    with pytest.raises(ConfigError, match="unknown key 'nope' in grpo; known keys: "):
         GRPORunConfig.from_mapping({"nope": 1})
-    with pytest.raises(SpecError, match="reward"):
+    with pytest.raises(ConfigError, match="reward"):
         GRPORunConfig(reward={"hit": -1.0})
-    with pytest.raises(SpecError, match="advantage"):
+    with pytest.raises(ConfigError, match="advantage"):
         GRPORunConfig(advantage="td")
-    with pytest.raises(SpecError, match="gamma"):
+    with pytest.raises(ConfigError, match="gamma"):
         GRPORunConfig(gamma=1.5)
-    with pytest.raises(SpecError, match="scale_rewards"):
+    with pytest.raises(ConfigError, match="scale_rewards"):
         GRPORunConfig(scale_rewards="std")
 
 
 def test_hydra_config_matches_the_dataclass() -> None:
+    """configs/training/grpo.yaml mirrors GRPORunConfig's defaults (but for the validation
+    settings it spells out), and a command-line override reaches its field."""
+    from dataclasses import fields
+
     from chimein.cli import compose
 
     c = compose("train_grpo", ["init=a", "out=b", "train.steps=3"])
-    cfg = GRPORunConfig.from_mapping(c.train)
-    assert cfg.steps == 3 and cfg.episodes_per_step % cfg.num_generations == 0
+    cfg, default = GRPORunConfig.from_mapping(c.train), GRPORunConfig()
+    differ = {f.name for f in fields(GRPORunConfig) if getattr(cfg, f.name) != getattr(default, f.name)}
+    assert differ == {"steps", "val"}, differ  # the yaml spells the validation settings out
+    assert cfg.val["suite"] is None

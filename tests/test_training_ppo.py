@@ -2,66 +2,32 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 import torch
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from chimein.agents.lm.checkpoint import load_checkpoint
+from chimein.errors import ConfigError, SpecError
+from chimein.training.grpo import sampled_reward
+from chimein.training.ppo import LMActorCriticPolicy, PPOConfig, make_ppo_env, train_ppo
 
-from chimein.agents.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from chimein.agents.lm import LMConfig, TimingLM  # noqa: E402
-from chimein.agents.tokenizer import FeatureConfig  # noqa: E402
-from chimein.errors import SpecError  # noqa: E402
-from chimein.training.codebook import collect_units, fit_codebook  # noqa: E402
-from chimein.training.data import SourceSpec  # noqa: E402
-from chimein.training.grpo import sampled_reward  # noqa: E402
-from chimein.training.ppo import LMActorCriticPolicy, PPOConfig, make_ppo_env, train_ppo  # noqa: E402
-
-SCENES = {
-    "family": "addressed",
-    "difficulty": "easy",
-    "room_pool": 2,
-    "positions_per_room": 4,
-    "room_pool_seed": 5,
-    "lead_s": [0.5, 1.0],
-    "tail_s": [0.5, 1.0],
-}
 # an easy task: false alarms and duplicates are free, so acting more often pays
 REWARD = {"false_alarm": 0.0, "duplicate": 0.0}
-TINY_LM = LMConfig(hidden_size=32, num_layers=1, num_heads=2, num_kv_heads=1,
-                   intermediate_size=64, window=300, value_hidden=8)
 
 
-@pytest.fixture(scope="module")
-def weak_ckpt(tmp_path_factory) -> str:
-    """A random-initialised tiny checkpoint whose decide head is biased towards WAIT."""
-    torch.set_num_threads(1)
-    fc = FeatureConfig(n_mels=16)
-    units = collect_units(SourceSpec(kind="sampler", config=SCENES, seed=3), 2, fc,
-                          max_units_per_scene=300, seed=0, workers=1)
-    cb = fit_codebook(units, fc, size=16, iters=5, seed=0)
-    torch.manual_seed(0)
-    model = TimingLM(TINY_LM, cb.size)
-    d = tmp_path_factory.mktemp("ck") / "weak"
-    save_checkpoint(d, model, cb, chunk_s=0.08, inference={"logit_bias": [0.0, -4.0, -4.0]})
-    return str(d)
-
-
-def _cfg(**kw) -> dict:
+def _cfg(scenes: dict, **kw) -> dict:
     base = dict(num_envs=8, n_steps=64, batch_size=128, n_epochs=4, lr=5e-2, context_chunks=16,
-                scenes=SCENES, env={"max_duration_s": 5.12, "reward": REWARD}, ckpt_every=100,
+                scenes=scenes, env={"max_duration_s": 5.12, "reward": REWARD}, ckpt_every=100,
                 calibrate=False)
     base.update(kw)
     return base
 
 
-def test_step0_policy_equals_lm_policy(weak_ckpt) -> None:
+def test_step0_policy_equals_lm_policy(weak_ckpt, train_scenes) -> None:
     from chimein.agents.registry import make_policy
 
     ck = load_checkpoint(weak_ckpt)
-    env = make_ppo_env(ck, 2, SCENES, context_chunks=40, env={"max_duration_s": 3.2})
+    env = make_ppo_env(ck, 2, train_scenes, context_chunks=40, env={"max_duration_s": 3.2})
     pol = LMActorCriticPolicy(env.observation_space, env.action_space, lambda _: 1e-3,
                               checkpoint=weak_ckpt)
     lmp = make_policy(weak_ckpt, logit_bias=[0.0, 0.5, 0.5])  # act sometimes: feed back actions
@@ -83,21 +49,18 @@ def test_step0_policy_equals_lm_policy(weak_ckpt) -> None:
 
 
 def test_ppo_raises_the_reward_of_a_weakened_policy_and_saves_loadable_checkpoints(
-    weak_ckpt, tmp_path
+    weak_ckpt, train_scenes, tiny_suite, tiny_suite_cache, tmp_path
 ) -> None:
     from chimein.agents.registry import make_policy
-    from chimein.eval.suites import SuiteDef
 
-    before = sampled_reward(weak_ckpt, SCENES, max_chunks=64, reward=REWARD)
-    tiny_suite = SuiteDef(name="tiny", revision=0, description="", seed=1, families=("addressed",),
-                          tiers={"clean": {"difficulty": "easy"}}, scenes={"default": 1})
+    before = sampled_reward(weak_ckpt, train_scenes, max_chunks=64, reward=REWARD)
     seen: list[dict] = []
     final = train_ppo(weak_ckpt, tmp_path / "run",
-                      _cfg(total_steps=6 * 8 * 64,
-                           val={"suite": tiny_suite.to_dict(), "every": 3,
-                                "eval": {"cache_dir": str(tmp_path / "suites")}}),
+                      _cfg(train_scenes, total_steps=6 * 8 * 64,
+                           val={"suite": tiny_suite.definition.to_dict(), "every": 3,
+                                "eval": {"cache_dir": str(tiny_suite_cache)}}),
                       log=lambda m: None, on_update=lambda u, s: seen.append(s))
-    after = sampled_reward(final, SCENES, max_chunks=64, reward=REWARD)
+    after = sampled_reward(final, train_scenes, max_chunks=64, reward=REWARD)
     assert after > before + 0.2, (before, after)
     assert len(seen) == 6 and all(np.isfinite(s["rollout/episode_reward"]) for s in seen)
     assert seen[-1]["policy/kl_to_init"] > 0 and "val/normalized_reward" in seen[2]
@@ -111,11 +74,11 @@ def test_ppo_raises_the_reward_of_a_weakened_policy_and_saves_loadable_checkpoin
     assert a.shape == (1,) and p.shape == (1, 3)
 
 
-def test_resume_after_interruption_gives_the_same_model(weak_ckpt, tmp_path) -> None:
+def test_resume_after_interruption_gives_the_same_model(weak_ckpt, train_scenes, tmp_path) -> None:
     from safetensors.torch import load_file
 
-    later = {**SCENES, "lead_s": [1.0, 1.5]}  # a curriculum stage from update 1 on
-    cfg = _cfg(total_steps=4 * 2 * 16, num_envs=2, n_steps=16, batch_size=16, n_epochs=2,
+    later = {**train_scenes, "lead_s": [1.0, 1.5]}  # a curriculum stage from update 1 on
+    cfg = _cfg(train_scenes, total_steps=4 * 2 * 16, num_envs=2, n_steps=16, batch_size=16, n_epochs=2,
                context_chunks=8, ckpt_every=1, curriculum=[{"from_step": 1, "scenes": later}])
     train_ppo(weak_ckpt, tmp_path / "a", cfg, log=lambda m: None)
 
@@ -137,20 +100,27 @@ def test_resume_after_interruption_gives_the_same_model(weak_ckpt, tmp_path) -> 
 
 
 def test_config_errors() -> None:
-    with pytest.raises(SpecError, match="unknown field"):
+    with pytest.raises(ConfigError, match="unknown key 'nope' in ppo; known keys: "):
         PPOConfig.from_mapping({"nope": 1})
     with pytest.raises(SpecError, match="curriculum"):
         PPOConfig(curriculum=({"from_step": -1, "scenes": "easy"},))
-    with pytest.raises(SpecError, match="num_envs"):
+    with pytest.raises(ConfigError, match="num_envs"):
         PPOConfig(num_envs=0)
 
 
 def test_hydra_config_matches_the_dataclass() -> None:
+    """configs/training/ppo.yaml mirrors PPOConfig's defaults (but for the settings it spells
+    out on purpose), and a command-line override reaches its field."""
+    from dataclasses import fields
+
     from chimein.cli import compose
 
     c = compose("train_ppo", ["init=a", "out=b", "train.total_steps=10"])
-    cfg = PPOConfig.from_mapping(c.train)
-    assert cfg.total_steps == 10 and cfg.train == "head" and cfg.scenes == "easy"
+    cfg, default = PPOConfig.from_mapping(c.train), PPOConfig()
+    differ = {f.name for f in fields(PPOConfig) if getattr(cfg, f.name) != getattr(default, f.name)}
+    # the yaml crops episodes for the env and spells the validation settings out
+    assert differ == {"total_steps", "env", "val"}, differ
+    assert cfg.env == {"max_duration_s": 12.8} and cfg.val["suite"] is None
 
 
 def test_calibrate_outputs_repicks_the_bias_of_final_and_best(weak_ckpt, tmp_path) -> None:

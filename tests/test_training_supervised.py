@@ -3,44 +3,29 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from chimein.agents.lm.model import LMConfig
+from chimein.agents.lm.tokenizer import ACTION_IDS, AudioTokenizer, FeatureConfig
+from chimein.envs.scoring import ActionLog, score
+from chimein.errors import ConfigError, SpecError
+from chimein.scenes.spec import Annotations, Cue
+from chimein.training.codebook import collect_units, fit_codebook, kmeans
+from chimein.training.data import BatchMaker, EpisodeSource, SourceSpec, make_loader
+from chimein.training.labels import LabelConfig, decision_labels
+from chimein.training.supervised import TrainConfig, train_supervised
 
-from chimein.agents.lm import LMConfig  # noqa: E402
-from chimein.agents.tokenizer import ACTION_IDS, AudioTokenizer, FeatureConfig  # noqa: E402
-from chimein.envs.scoring import ActionLog, score  # noqa: E402
-from chimein.errors import SpecError  # noqa: E402
-from chimein.scenes.spec import Annotations, Cue  # noqa: E402
-from chimein.training.codebook import collect_units, fit_codebook, kmeans  # noqa: E402
-from chimein.training.data import BatchMaker, EpisodeSource, SourceSpec, make_loader  # noqa: E402
-from chimein.training.labels import LabelConfig, decision_labels  # noqa: E402
-from chimein.training.supervised import TrainConfig, train_supervised  # noqa: E402
-
-SCENES = {
-    "family": "addressed",
-    "difficulty": "easy",
-    "room_pool": 2,
-    "positions_per_room": 4,
-    "room_pool_seed": 5,
-    "lead_s": [0.5, 1.0],
-    "tail_s": [0.5, 1.0],
-}
 FC = FeatureConfig(n_mels=16)
-TINY_LM = LMConfig(
-    hidden_size=32,
-    num_layers=1,
-    num_heads=2,
-    num_kv_heads=1,
-    intermediate_size=64,
-    window=60,
-    value_hidden=8,
-)
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(train_lm: LMConfig) -> LMConfig:
+    """The shared tiny training LM, with a window just over the 18-chunk (54-token) crops."""
+    return replace(train_lm, window=60)
 
 
 # --------------------------------------------------------------------------------------------
@@ -117,8 +102,8 @@ def test_labels_jitter_masks_the_skipped_chunks() -> None:
 # Codebook, data
 # --------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def codebook_path(tmp_path_factory) -> str:
-    src = SourceSpec(kind="sampler", config=SCENES, seed=3)
+def codebook_path(tmp_path_factory, train_scenes) -> str:
+    src = SourceSpec(kind="sampler", config=train_scenes, seed=3)
     units = collect_units(src, 3, FC, max_units_per_scene=400, seed=0, workers=1)
     assert units.shape[1] == FC.unit_dim and len(units) > 100
     cb = fit_codebook(units, FC, size=16, iters=8, seed=0)
@@ -141,12 +126,12 @@ def test_kmeans_reseeds_empty_clusters_and_is_deterministic() -> None:
         kmeans(x[:3], 4)
 
 
-def test_batches_are_deterministic_and_aligned(codebook_path, tmp_path) -> None:
-    from chimein.agents.tokenizer import Codebook
+def test_batches_are_deterministic_and_aligned(codebook_path, train_scenes, tmp_path) -> None:
+    from chimein.agents.lm.tokenizer import Codebook
 
     tok = AudioTokenizer(Codebook.load(codebook_path))
     src = EpisodeSource(
-        SourceSpec(kind="sampler", config=SCENES, seed=11), tok, 0.08, cache_dir=tmp_path
+        SourceSpec(kind="sampler", config=train_scenes, seed=11), tok, 0.08, cache_dir=tmp_path
     )
     maker = BatchMaker(src, 2, 20, LabelConfig(jitter_chunks=2), seed=4, pool=3)
     b0 = maker(0)
@@ -186,7 +171,8 @@ def _train_cfg(steps: int, **kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
-def test_tiny_training_run_loss_falls_and_checkpoint_loads(codebook_path, tmp_path) -> None:
+def test_tiny_training_run_loss_falls_and_checkpoint_loads(codebook_path, tiny_lm, train_scenes,
+                                                           tmp_path) -> None:
     from chimein.agents.registry import make_policy
 
     losses: list[float] = []
@@ -202,9 +188,9 @@ def test_tiny_training_run_loss_falls_and_checkpoint_loads(codebook_path, tmp_pa
     final = train_supervised(
         codebook_path,
         tmp_path / "run",
-        TINY_LM,
+        tiny_lm,
         _train_cfg(30, val=val),
-        SCENES,
+        train_scenes,
         log=lambda m: None,
         on_step=lambda s, p: losses.append(p["loss_act"]),
     )
@@ -219,11 +205,12 @@ def test_tiny_training_run_loss_falls_and_checkpoint_loads(codebook_path, tmp_pa
     assert a.shape == (1,) and p.shape == (1, 3)
 
 
-def test_resume_after_interruption_gives_the_same_model(codebook_path, tmp_path) -> None:
+def test_resume_after_interruption_gives_the_same_model(codebook_path, tiny_lm, train_scenes,
+                                                        tmp_path) -> None:
     from safetensors.torch import load_file
 
     train_supervised(
-        codebook_path, tmp_path / "a", TINY_LM, _train_cfg(6), SCENES, log=lambda m: None
+        codebook_path, tmp_path / "a", tiny_lm, _train_cfg(6), train_scenes, log=lambda m: None
     )
 
     def interrupt(step: int, _: dict) -> None:
@@ -234,15 +221,15 @@ def test_resume_after_interruption_gives_the_same_model(codebook_path, tmp_path)
         train_supervised(
             codebook_path,
             tmp_path / "b",
-            TINY_LM,
+            tiny_lm,
             _train_cfg(6),
-            SCENES,
+            train_scenes,
             log=lambda m: None,
             on_step=interrupt,
         )
     assert json.loads((tmp_path / "b" / "state" / "state.json").read_text())["step"] == 3
     train_supervised(
-        codebook_path, tmp_path / "b", TINY_LM, _train_cfg(6), SCENES, log=lambda m: None
+        codebook_path, tmp_path / "b", tiny_lm, _train_cfg(6), train_scenes, log=lambda m: None
     )
     wa = load_file(str(tmp_path / "a" / "final" / "model.safetensors"))
     wb = load_file(str(tmp_path / "b" / "final" / "model.safetensors"))
@@ -251,15 +238,15 @@ def test_resume_after_interruption_gives_the_same_model(codebook_path, tmp_path)
         train_supervised(
             codebook_path,
             tmp_path / "b",
-            TINY_LM,
+            tiny_lm,
             _train_cfg(6, lr=1e-3),
-            SCENES,
+            train_scenes,
             log=lambda m: None,
         )
 
 
 def test_hydra_configs_compose_into_the_dataclasses() -> None:
-    from chimein.agents.tokenizer import FeatureConfig
+    from chimein.agents.lm.tokenizer import FeatureConfig
     from chimein.cli import compose
     from chimein.training.labels import LabelConfig as LC
     from chimein.training.supervised import DataConfig, ValConfig
@@ -272,5 +259,5 @@ def test_hydra_configs_compose_into_the_dataclasses() -> None:
     assert cfg.scenes.room_pool_seed not in (101, 202)  # not chimein-bench-v0's room pools
     cb = compose("train_codebook", ["out=cb.safetensors"])
     assert FeatureConfig.from_dict(cb.codebook.features) == FeatureConfig()
-    with pytest.raises(SpecError, match="unknown field"):
+    with pytest.raises(ConfigError, match="unknown key 'stepz' in train; .*did you mean 'steps'"):
         TrainConfig.from_mapping({"stepz": 3})

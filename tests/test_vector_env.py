@@ -12,7 +12,7 @@ from chimein.envs.env import ResponseTimingEnv
 from chimein.envs.scoring import ActionLog, score
 from chimein.envs.sources import SyntheticSource
 from chimein.envs.vector import ResponseTimingVectorEnv
-from chimein.errors import SpecError
+from chimein.errors import ChimeinError, SpecError
 
 SHORT = dict(scenes="synthetic", scene_overrides={"duration_s": (3.0, 6.0)})
 
@@ -234,7 +234,7 @@ def test_render_and_bad_input():
     for kwargs, match in [(dict(num_envs=0), "num_envs"), (dict(prefetch=-1), "prefetch"),
                           (dict(autoreset_mode="disabled"), "not supported"), (dict(chunk_ms=401), "chunk_ms"),
                           (dict(prefetch_backend="ray"), "prefetch_backend"), (dict(num_env=2), "did you mean")]:
-        with pytest.raises(SpecError, match=match):
+        with pytest.raises(ChimeinError, match=match):  # ConfigError for EnvConfig fields
             ResponseTimingVectorEnv(**{"num_envs": 1, **SHORT, **kwargs})
     with pytest.raises(SpecError, match="reset_mask"):
         env.reset(options={"reset_mask": np.zeros(2, bool)})

@@ -26,18 +26,18 @@ Examples
 from __future__ import annotations
 
 import math
-import zlib
+from abc import abstractmethod
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from chimein.agents.policy import BasePolicy, one_hot
+from chimein.agents.policy import BasePolicy, episode_rng, one_hot
 from chimein.agents.vad import EnergyVAD, SileroVAD, StreamFramer
 from chimein.errors import SpecError
 from chimein.scenes.spec import Action, Cue, SceneSpec
 
-__all__ = ["AlwaysWait", "Endpointer", "EnergyEndpoint", "Oracle", "RandomPolicy", "SileroEndpoint"]
+__all__ = ["AlwaysWait", "EndpointPolicy", "Endpointer", "EnergyEndpoint", "Oracle", "RandomPolicy", "SileroEndpoint"]
 
 _EPS = 1e-9
 
@@ -111,20 +111,13 @@ class RandomPolicy(BasePolicy):
         self._rngs: list[np.random.Generator] = []
         self._episodes: list[int] = []
 
-    def _make_rng(self, i: int, spec: SceneSpec | None) -> np.random.Generator:
-        if spec is not None:
-            key = [self.seed, 1, int(spec.seed) & 0xFFFFFFFF, zlib.crc32(spec.id.encode("utf-8"))]
-        else:
-            key = [self.seed, 0, i, self._episodes[i]]
-        return np.random.default_rng(np.random.SeedSequence(key))
-
     def _reset(self, n_streams: int, specs: list[SceneSpec | None]) -> None:
         self._episodes = [0] * n_streams
-        self._rngs = [self._make_rng(i, s) for i, s in enumerate(specs)]
+        self._rngs = [episode_rng(self.seed, i, self._episodes[i], s) for i, s in enumerate(specs)]
 
     def _reset_stream(self, i: int, spec: SceneSpec | None) -> None:
         self._episodes[i] += 1
-        self._rngs[i] = self._make_rng(i, spec)
+        self._rngs[i] = episode_rng(self.seed, i, self._episodes[i], spec)
 
     def _act(self, obs: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         u = np.array([rng.random() for rng in self._rngs])
@@ -157,6 +150,21 @@ class Endpointer:
     same decision; the open turn then stays pending.
 
     All durations are rounded up to whole frames.
+
+    Parameters
+    ----------
+    frame_s : float
+        Duration of one VAD frame in seconds.
+    silence_timeout_s : float
+        Silence after speech before RESPOND (default 700 ms, the voice-agent convention).
+    min_speech_s : float
+        Consecutive speech needed to open a turn (ignores clicks and blips).
+    min_event_s : float
+        Consecutive loud non-speech needed to detect an event.
+    event_release_s : float
+        Quiet time that ends an event (a beep pattern with shorter gaps stays one event).
+    ignore_while_speaking : bool
+        Half-duplex echo guard: speech heard while the assistant speaks counts as silence.
     """
 
     def __init__(self, frame_s: float, *, silence_timeout_s: float = 0.7, min_speech_s: float = 0.1,
@@ -223,7 +231,68 @@ class Endpointer:
         return actions
 
 
-class EnergyEndpoint(BasePolicy):
+class EndpointPolicy(BasePolicy):
+    """Base of the endpointing baselines: frame the reference microphone, let a detector mark
+    speech and event frames, and let an :class:`Endpointer` turn them into actions.
+
+    Parameters
+    ----------
+    chunk_s, sample_rate, obs_mode
+        Stream format (see :class:`~chimein.agents.policy.BasePolicy`); needs ``obs_mode="audio"``
+        and reads channel 0, the reference microphone.
+    endpoint_options
+        The turn and event rules, keyword arguments of :class:`Endpointer`
+        (``silence_timeout_s``, ``min_speech_s``, ``min_event_s``, ``event_release_s``,
+        ``ignore_while_speaking``).
+
+    Subclasses call :meth:`_start_endpointing` from ``_on_configure`` and implement
+    ``_detect`` (frames -> speech and event flags) and the resets of their detectors.
+    """
+
+    obs_modes = ("audio",)
+
+    def __init__(self, chunk_s: float, sample_rate: int, obs_mode: str,
+                 endpoint_options: Mapping[str, Any]) -> None:
+        self.endpoint_options: dict[str, Any] = dict(endpoint_options)
+        super().__init__(chunk_s, sample_rate, obs_mode)
+
+    def _start_endpointing(self, frame_len: int, frame_s: float) -> None:
+        """Build the framer (``frame_len`` samples) and the endpointer (``frame_s`` seconds)."""
+        self.framer = StreamFramer(frame_len)
+        self.endpointer = Endpointer(frame_s, **self.endpoint_options)
+
+    def _reset(self, n_streams: int, specs: list[SceneSpec | None]) -> None:
+        self.framer.reset(n_streams)
+        self._reset_detectors(n_streams)
+        self.endpointer.reset(n_streams)
+
+    def _reset_stream(self, i: int, spec: SceneSpec | None) -> None:
+        self.framer.reset_stream(i)
+        self._reset_detector_stream(i)
+        self.endpointer.reset_stream(i)
+
+    def _act(self, obs: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        x = self._reference_audio(obs)
+        speaking = self._assistant_speaking(obs)
+        frames, valid = self.framer.push(x)
+        speech, event = self._detect(frames, valid)
+        actions = self.endpointer.step(speech, event, valid, speaking)
+        return actions, one_hot(actions)
+
+    @abstractmethod
+    def _reset_detectors(self, n_streams: int) -> None:
+        """Start the detectors' state for ``n_streams`` streams."""
+
+    @abstractmethod
+    def _reset_detector_stream(self, i: int) -> None:
+        """Forget the detectors' state of stream ``i``."""
+
+    @abstractmethod
+    def _detect(self, frames: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """bool ``(n, J)`` speech and event flags of the frames ``(n, J, frame_len)``."""
+
+
+class EnergyEndpoint(EndpointPolicy):
     """Energy VAD + silence timeout -> RESPOND; onset of loud non-speech -> INTERVENE.
 
     Speech versus non-speech comes from the spectral heuristic of
@@ -234,18 +303,10 @@ class EnergyEndpoint(BasePolicy):
     Parameters
     ----------
     chunk_s, sample_rate, obs_mode
-        Stream format (see :class:`~chimein.agents.policy.BasePolicy`); needs ``obs_mode="audio"``
-        and reads channel 0, the reference microphone.
-    silence_timeout_s : float
-        Silence after speech before RESPOND (default 700 ms, the voice-agent convention).
-    min_speech_s : float
-        Consecutive speech needed to open a turn (ignores clicks and blips).
-    min_event_s : float
-        Consecutive loud non-speech needed to detect an event.
-    event_release_s : float
-        Quiet time that ends an event (a beep pattern with shorter gaps stays one event).
-    ignore_while_speaking : bool
-        Half-duplex echo guard, see :class:`Endpointer`.
+        Stream format, see :class:`EndpointPolicy`.
+    silence_timeout_s, min_speech_s, min_event_s, event_release_s, ignore_while_speaking
+        The turn and event rules, see :class:`Endpointer` (default silence timeout 700 ms, the
+        voice-agent convention).
     frame_s : float
         VAD frame length (20 ms default; 10-32 ms sensible).
     **vad_options
@@ -255,7 +316,6 @@ class EnergyEndpoint(BasePolicy):
     """
 
     name = "energy-endpoint"
-    obs_modes = ("audio",)
 
     def __init__(self, chunk_s: float = 0.08, sample_rate: int = 16000, obs_mode: str = "audio", *,
                  frame_s: float = 0.02, silence_timeout_s: float = 0.7, min_speech_s: float = 0.1,
@@ -264,11 +324,10 @@ class EnergyEndpoint(BasePolicy):
         if not 0.002 <= frame_s <= 0.1:
             raise SpecError(f"policy 'energy-endpoint': field 'frame_s': must be in [0.002, 0.1] s, got {frame_s}")
         self.frame_s_requested = float(frame_s)
-        self.endpoint_options: dict[str, Any] = dict(silence_timeout_s=silence_timeout_s, min_speech_s=min_speech_s,
-                                     min_event_s=min_event_s, event_release_s=event_release_s,
-                                     ignore_while_speaking=ignore_while_speaking)
         self.vad_options = dict(vad_options)
-        super().__init__(chunk_s, sample_rate, obs_mode)
+        super().__init__(chunk_s, sample_rate, obs_mode, dict(
+            silence_timeout_s=silence_timeout_s, min_speech_s=min_speech_s, min_event_s=min_event_s,
+            event_release_s=event_release_s, ignore_while_speaking=ignore_while_speaking))
 
     def _on_configure(self) -> None:
         frame_len = max(1, round(self.frame_s_requested * self.sample_rate))
@@ -277,29 +336,20 @@ class EnergyEndpoint(BasePolicy):
             self.vad = EnergyVAD(self.frame_s, self.sample_rate, classify=True, **self.vad_options)
         except TypeError as e:
             raise SpecError(f"policy 'energy-endpoint': {e}; see EnergyVAD for the valid thresholds") from None
-        self.framer = StreamFramer(frame_len)
-        self.endpointer = Endpointer(self.frame_s, **self.endpoint_options)
+        self._start_endpointing(frame_len, self.frame_s)
 
-    def _reset(self, n_streams: int, specs: list[SceneSpec | None]) -> None:
-        self.framer.reset(n_streams)
+    def _reset_detectors(self, n_streams: int) -> None:
         self.vad.reset(n_streams)
-        self.endpointer.reset(n_streams)
 
-    def _reset_stream(self, i: int, spec: SceneSpec | None) -> None:
-        self.framer.reset_stream(i)
+    def _reset_detector_stream(self, i: int) -> None:
         self.vad.reset_stream(i)
-        self.endpointer.reset_stream(i)
 
-    def _act(self, obs: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        x = self._reference_audio(obs)
-        speaking = self._assistant_speaking(obs)
-        frames, valid = self.framer.push(x)
+    def _detect(self, frames: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         d = self.vad.process(frames, valid)
-        actions = self.endpointer.step(d.speech, d.loud & ~d.speech, valid, speaking)
-        return actions, one_hot(actions)
+        return d.speech, d.loud & ~d.speech
 
 
-class SileroEndpoint(BasePolicy):
+class SileroEndpoint(EndpointPolicy):
     """Silero VAD + silence timeout -> RESPOND; onset of loud non-speech -> INTERVENE.
 
     Speech frames are 32 ms Silero windows with probability ``>= threshold`` (then staying
@@ -310,19 +360,8 @@ class SileroEndpoint(BasePolicy):
 
     Parameters
     ----------
-    chunk_s, sample_rate, obs_mode
-        Stream format (see :class:`~chimein.agents.policy.BasePolicy`); needs ``obs_mode="audio"``
-        and reads channel 0, the reference microphone.
-    silence_timeout_s : float
-        Silence after speech before RESPOND (default 700 ms, the voice-agent convention).
-    min_speech_s : float
-        Consecutive speech needed to open a turn (ignores clicks and blips).
-    min_event_s : float
-        Consecutive loud non-speech needed to detect an event.
-    event_release_s : float
-        Quiet time that ends an event (a beep pattern with shorter gaps stays one event).
-    ignore_while_speaking : bool
-        Half-duplex echo guard, see :class:`Endpointer`.
+    chunk_s, sample_rate, obs_mode, silence_timeout_s, ... , ignore_while_speaking
+        As for :class:`EnergyEndpoint`.
     threshold : float
         Speech probability that starts speech (Silero's default 0.5).
     neg_threshold : float or None
@@ -333,7 +372,6 @@ class SileroEndpoint(BasePolicy):
     """
 
     name = "silero-endpoint"
-    obs_modes = ("audio",)
 
     def __init__(self, chunk_s: float = 0.08, sample_rate: int = 16000, obs_mode: str = "audio", *,
                  threshold: float = 0.5, neg_threshold: float | None = None,
@@ -345,12 +383,11 @@ class SileroEndpoint(BasePolicy):
             raise SpecError(f"policy 'silero-endpoint': field 'threshold': need 0 <= neg_threshold <= "
                             f"threshold < 1, got threshold={threshold}, neg_threshold={neg}")
         self.threshold, self.neg_threshold = float(threshold), float(neg)
-        self.endpoint_options: dict[str, Any] = dict(silence_timeout_s=silence_timeout_s, min_speech_s=min_speech_s,
-                                     min_event_s=min_event_s, event_release_s=event_release_s,
-                                     ignore_while_speaking=ignore_while_speaking)
         self.energy_options = dict(energy_options)
         self.silero: SileroVAD | None = None
-        super().__init__(chunk_s, sample_rate, obs_mode)
+        super().__init__(chunk_s, sample_rate, obs_mode, dict(
+            silence_timeout_s=silence_timeout_s, min_speech_s=min_speech_s, min_event_s=min_event_s,
+            event_release_s=event_release_s, ignore_while_speaking=ignore_while_speaking))
 
     def _on_configure(self) -> None:
         if self.silero is None or self.silero.sample_rate != self.sample_rate:
@@ -360,31 +397,23 @@ class SileroEndpoint(BasePolicy):
             self.energy = EnergyVAD(frame_s, self.sample_rate, **{"classify": False, **self.energy_options})
         except TypeError as e:
             raise SpecError(f"policy 'silero-endpoint': {e}; see EnergyVAD for the valid options") from None
-        self.framer = StreamFramer(self.silero.window)
-        self.endpointer = Endpointer(frame_s, **self.endpoint_options)
+        self._start_endpointing(self.silero.window, frame_s)
         self._is_speech = np.zeros(0, bool)
 
-    def _reset(self, n_streams: int, specs: list[SceneSpec | None]) -> None:
+    def _reset_detectors(self, n_streams: int) -> None:
         assert self.silero is not None
-        self.framer.reset(n_streams)
         self.silero.reset(n_streams)
         self.energy.reset(n_streams)
-        self.endpointer.reset(n_streams)
         self._is_speech = np.zeros(n_streams, bool)
 
-    def _reset_stream(self, i: int, spec: SceneSpec | None) -> None:
+    def _reset_detector_stream(self, i: int) -> None:
         assert self.silero is not None
-        self.framer.reset_stream(i)
         self.silero.reset_stream(i)
         self.energy.reset_stream(i)
-        self.endpointer.reset_stream(i)
         self._is_speech[i] = False
 
-    def _act(self, obs: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def _detect(self, frames: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         assert self.silero is not None
-        x = self._reference_audio(obs)
-        speaking = self._assistant_speaking(obs)
-        frames, valid = self.framer.push(x)
         probs = self.silero.process(frames, valid)
         d = self.energy.process(frames, valid)
         speech = np.zeros(valid.shape, bool)
@@ -395,8 +424,7 @@ class SileroEndpoint(BasePolicy):
             self._is_speech = np.where(v, now, self._is_speech)
             speech[:, j] = v & now
         event = d.loud & ~speech & (np.nan_to_num(probs, nan=1.0) < self.neg_threshold)
-        actions = self.endpointer.step(speech, event, valid, speaking)
-        return actions, one_hot(actions)
+        return speech, event
 
 
 # --------------------------------------------------------------------------------------------

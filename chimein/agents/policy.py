@@ -20,20 +20,31 @@ Gymnasium observation, so a plain rollout is a one-line loop body.
 
 Examples
 --------
+A policy that answers every chunk once the assistant is quiet, written on :class:`BasePolicy`:
+
 >>> import numpy as np
->>> from chimein.agents.baselines import AlwaysWait
->>> policy = AlwaysWait(chunk_s=0.08)
+>>> class Eager(BasePolicy):
+...     name = "eager"
+...     def _reset(self, n_streams, specs): pass
+...     def _reset_stream(self, i, spec): pass
+...     def _act(self, obs):
+...         actions = np.where(self._assistant_speaking(obs), 0, int(Action.RESPOND))
+...         return actions, one_hot(actions)
+>>> policy = Eager(chunk_s=0.08)
 >>> policy.reset(2)
->>> obs = {"audio": np.zeros((2, 1280, 1), np.float32), "assistant_speaking": np.zeros(2, np.int64),
+>>> obs = {"audio": np.zeros((2, 1280, 1), np.float32), "assistant_speaking": np.array([0, 1]),
 ...        "time_since_spoke": np.zeros((2, 1), np.float32)}
 >>> actions, probs = policy.act(obs)
 >>> actions.tolist(), probs.shape
-([0, 0], (2, 3))
+([1, 0], (2, 3))
+>>> isinstance(policy, Policy)
+True
 """
 
 from __future__ import annotations
 
 import math
+import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
@@ -43,7 +54,7 @@ import numpy as np
 from chimein.errors import SpecError
 from chimein.scenes.spec import Action, SceneSpec
 
-__all__ = ["OBS_MODES", "N_ACTIONS", "BasePolicy", "Policy", "one_hot"]
+__all__ = ["OBS_MODES", "N_ACTIONS", "BasePolicy", "Policy", "episode_rng", "one_hot"]
 
 #: Observation modes of the env: raw audio chunks or log-mel frames.
 OBS_MODES: tuple[str, ...] = ("audio", "logmel")
@@ -89,6 +100,20 @@ def one_hot(actions: np.ndarray) -> np.ndarray:
     p = np.zeros((len(a), N_ACTIONS), np.float32)
     p[np.arange(len(a)), a] = 1.0
     return p
+
+
+def episode_rng(seed: int, stream: int, episode: int, spec: SceneSpec | None) -> np.random.Generator:
+    """The random generator of one episode of a sampling policy (random baseline, sampling LM).
+
+    Seeded from ``(seed, spec.seed, spec.id)`` when the episode's scene spec is given -- so the
+    draws on a scene do not depend on batching or worker layout -- else from ``(seed, stream
+    index, episode number of that stream)``.
+    """
+    if spec is not None:
+        key = [seed, 1, int(spec.seed) & 0xFFFFFFFF, zlib.crc32(spec.id.encode("utf-8"))]
+    else:
+        key = [seed, 0, stream, episode]
+    return np.random.default_rng(np.random.SeedSequence(key))
 
 
 class BasePolicy(ABC):

@@ -49,6 +49,8 @@ from typing import Any
 
 import numpy as np
 
+from chimein.errors import AudioError, RemoteError
+
 __all__ = [
     "DTYPE_F32LE", "HEADER", "MAGIC", "PROTOCOL_VERSION", "ErrorCode", "Header", "MsgType",
     "ProtocolError", "decode_action", "decode_audio", "decode_error", "decode_header",
@@ -96,7 +98,7 @@ class ErrorCode(enum.IntEnum):
     INTERNAL = 10  # the policy failed on this batch
 
 
-class ProtocolError(ValueError):
+class ProtocolError(RemoteError):
     """A frame that cannot be decoded; ``code`` is the :class:`ErrorCode` to answer with."""
 
     def __init__(self, code: ErrorCode, message: str, stream: int = 0, seq: int = 0) -> None:
@@ -164,7 +166,7 @@ def encode_chunk(stream: int, seq: int, audio: np.ndarray, speaking: bool = Fals
     if a.ndim == 1:
         a = a[:, None]
     if a.ndim != 2:
-        raise ValueError(f"audio must be (samples,) or (samples, channels), got {a.shape}")
+        raise AudioError(f"audio must be (samples,) or (samples, channels), got {a.shape}")
     return encode(MsgType.CHUNK, stream, seq, np.ascontiguousarray(a).tobytes(),
                   flags=FLAG_SPEAKING if speaking else 0, samples=a.shape[0], channels=a.shape[1],
                   dtype=DTYPE_F32LE)

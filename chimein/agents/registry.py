@@ -95,17 +95,17 @@ def _from_remote(url: str, **kwargs: Any) -> Policy:
 
 
 def _from_checkpoint(path: str, **kwargs: Any) -> Policy:
-    """A checkpoint directory (``chimein train supervised`` output) -> :class:`~chimein.agents.lm_policy.LMPolicy`."""
+    """A checkpoint directory (``chimein train supervised`` output) -> :class:`~chimein.agents.lm.policy.LMPolicy`."""
     p = Path(path).expanduser()
     if not p.exists():
         raise SpecError(f"policy {path!r}: no such file or directory, and not a policy name; "
                         "valid names: " + ", ".join(POLICY_FACTORIES))
-    from chimein.agents.checkpoint import explain_not_checkpoint, is_checkpoint
+    from chimein.agents.lm.checkpoint import explain_not_checkpoint, is_checkpoint
 
     if not is_checkpoint(p):
         raise SpecError(f"policy {path!r}: " + explain_not_checkpoint(p)
                         + "; valid policy names: " + ", ".join(POLICY_FACTORIES))
-    from chimein.agents.lm_policy import LMPolicy
+    from chimein.agents.lm.policy import LMPolicy
 
     try:
         return LMPolicy(str(p), **kwargs)

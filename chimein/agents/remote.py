@@ -34,14 +34,15 @@ import numpy as np
 
 from chimein.agents import protocol as P
 from chimein.agents.policy import BasePolicy
-from chimein.errors import SpecError
+from chimein.envs.episode import EpisodeRecord
+from chimein.errors import AudioError, ConfigError, RemoteError
 from chimein.scenes.spec import SceneSpec
 
 __all__ = ["AsyncClient", "RemotePolicy", "ServerBusy", "latency_summary", "parse_url",
            "rollout_realtime"]
 
 
-class ServerBusy(SpecError):
+class ServerBusy(RemoteError):
     """The server answered BUSY (overloaded) and retries ran out."""
 
 
@@ -53,7 +54,7 @@ def parse_url(url: str) -> str:
             host, _, port = rest.rpartition(":")
             if host and port.isdigit() and 0 < int(port) < 65536:
                 return f"ws://{host}:{int(port)}"
-    raise SpecError(f"policy {url!r}: expected remote://HOST:PORT, e.g. remote://127.0.0.1:8765")
+    raise ConfigError(f"policy {url!r}: expected remote://HOST:PORT, e.g. remote://127.0.0.1:8765")
 
 
 def latency_summary(latencies_ms: Sequence[float]) -> dict[str, float | int | None]:
@@ -69,14 +70,14 @@ def latency_summary(latencies_ms: Sequence[float]) -> dict[str, float | int | No
 
 
 def rollout_realtime(scenes: Sequence[Any], url: str, env_options: Mapping[str, Any] | None = None,
-                     **kwargs: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+                     **kwargs: Any) -> tuple[list[EpisodeRecord], dict[str, Any]]:
     """Play ``scenes`` against a served policy at wall-clock pace.
 
-    Returns the episodes of :func:`chimein.eval.runner.rollout` (the simulated timing metrics)
+    Returns the episodes of :func:`chimein.envs.rollout.rollout` (the simulated timing metrics)
     and :func:`latency_summary` of the true decision latencies of every chunk (network +
     queue + model). ``kwargs`` go to :class:`RemotePolicy`.
     """
-    from chimein.eval.runner import rollout
+    from chimein.envs.rollout import rollout
 
     policy = RemotePolicy(url, realtime=True, **kwargs)
     try:
@@ -90,7 +91,7 @@ def _raise_reply(frame: bytes, where: str) -> None:
     h = P.decode_header(frame)
     if h.type == P.MsgType.ERROR:
         code, msg = P.decode_error(frame)
-        raise SpecError(f"{where}: server error {P.ErrorCode(code).name}: {msg}")
+        raise RemoteError(f"{where}: server error {P.ErrorCode(code).name}: {msg}")
     if h.type == P.MsgType.BUSY:
         raise ServerBusy(f"{where}: server busy: {P.decode_text(frame)}")
 
@@ -141,7 +142,7 @@ class RemotePolicy(BasePolicy):
                 self._ws = connect(self.url, max_size=1 << 22, compression=None,
                                    open_timeout=self.timeout_s).__enter__()
             except (OSError, TimeoutError) as e:
-                raise SpecError(f"policy {self.name!r}: cannot connect to {self.url}: {e}; start "
+                raise RemoteError(f"policy {self.name!r}: cannot connect to {self.url}: {e}; start "
                                 "it with `chimein serve checkpoint=...`") from None
         return self._ws
 
@@ -203,7 +204,7 @@ class RemotePolicy(BasePolicy):
         if audio.ndim == 2:
             audio = audio[:, :, None]
         if not np.isfinite(audio).all():
-            raise SpecError(f"policy {self.name!r}: observation 'audio' contains NaN or inf")
+            raise AudioError(f"policy {self.name!r}: observation 'audio' contains NaN or inf")
         speaking = self._assistant_speaking(obs)
         n = self.n_streams
         if self.realtime:
@@ -302,7 +303,7 @@ class AsyncClient:
         finally:
             for fut in self._waiting.values():
                 if not fut.done():
-                    fut.set_exception(SpecError("policy server: connection closed"))
+                    fut.set_exception(RemoteError("policy server: connection closed"))
             self._waiting.clear()
 
     async def request(self, frame: bytes, sid: int, seq: int) -> bytes:
@@ -328,7 +329,7 @@ class AsyncClient:
     async def act(self, sid: int, audio: np.ndarray, speaking: bool = False
                   ) -> tuple[int, np.ndarray, float]:
         """One chunk -> (action, probs (3,), round-trip latency ms). Raises
-        :class:`ServerBusy` on BUSY and SpecError on ERROR replies."""
+        :class:`ServerBusy` on BUSY and :class:`~chimein.errors.RemoteError` on ERROR replies."""
         seq = self._next()
         t = time.perf_counter()
         reply = await self.request(P.encode_chunk(sid, seq, audio, speaking), sid, seq)

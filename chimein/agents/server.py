@@ -4,7 +4,7 @@ Clients connect over WebSocket (binary frames of :mod:`chimein.agents.protocol`)
 connection may carry any number of streams. Chunks from all streams are queued and a batcher
 steps them together: it takes the first waiting chunk, waits at most ``max_wait_ms`` for more
 (up to ``max_batch``), and runs one forward pass over that subset of streams
-(:mod:`chimein.agents.slots`) in a worker thread, so the network keeps flowing meanwhile.
+(:mod:`chimein.agents.lm.slots`) in a worker thread, so the network keeps flowing meanwhile.
 A stream has at most one chunk in a batch; later chunks of it go to the next batch, in order.
 
 Back-pressure: at most ``max_queue`` chunks wait in total and ``max_pending`` per stream;
@@ -12,7 +12,7 @@ beyond that the chunk is answered BUSY (and dropped) instead of growing memory. 
 that drops frees its streams; a malformed frame gets an ERROR reply on its own stream only.
 SIGINT/SIGTERM stop accepting, answer what is queued, and close connections cleanly.
 
-How it relates to :class:`~chimein.ray_backend.RayPolicyActor`: the Ray actor steps one
+How it relates to :class:`~chimein.agents.ray_actor.RayPolicyActor`: the Ray actor steps one
 lockstep batch per call inside a Ray job; this server is for independent clients (many
 processes, live audio) that step whenever their chunk arrives.
 
@@ -39,10 +39,10 @@ from typing import Any
 import numpy as np
 
 from chimein.agents import protocol as P
-from chimein.agents.slots import SlotPool, make_slots
-from chimein.errors import ChimeinError, SpecError
+from chimein.agents.lm.slots import SlotPool, make_slots
+from chimein.errors import ChimeinError, ConfigError, RemoteError
 
-__all__ = ["PolicyServer", "ServerConfig", "ServerThread", "serve"]
+__all__ = ["PolicyServer", "ServerConfig", "ServerThread"]
 
 REMOTE_PREFIX = "remote://"
 _log = logging.getLogger(__name__)
@@ -55,17 +55,31 @@ class ServerConfig:
     """Settings of :class:`PolicyServer` (the ``chimein serve`` keys)."""
 
     host: str = "127.0.0.1"
+    """Address to listen on; the loopback default keeps the server off the network."""
     port: int = 8765
+    """TCP port (0: any free port; the server's ``port`` attribute then holds the one bound)."""
     device: str = "cpu"
-    chunk_ms: float | None = None  # None: the checkpoint's chunk (80 ms for baselines)
+    """Torch device of a checkpoint policy: ``cpu``, ``cuda`` or ``cuda:N``."""
+    chunk_ms: float | None = None
+    """Chunk length in milliseconds every stream must send; None: the checkpoint's chunk
+    (80 ms for baselines)."""
     sample_rate: int = 16000
+    """Sample rate in Hz every stream must send."""
     max_streams: int = 1024
+    """Stream slots open at once (sizes the KV cache of a checkpoint)."""
     max_batch: int = 512
+    """Most chunks stepped in one forward pass."""
     max_wait_ms: float = 2.0
+    """How long, in milliseconds, the batcher waits for more chunks after the first: a longer
+    wait fills larger batches (throughput) and delays the first chunk's answer (latency)."""
     max_queue: int = 4096
+    """Chunks waiting in total; beyond it a chunk is answered BUSY."""
     max_pending: int = 4
-    threads: int | None = None  # torch CPU threads (None: torch's default)
+    """Chunks waiting per stream; beyond it a chunk is answered BUSY."""
+    threads: int | None = None
+    """Torch CPU threads (None: torch's default; 1 is steadiest on a busy CPU)."""
     policy_args: dict[str, Any] = field(default_factory=dict)
+    """Policy constructor arguments (e.g. ``dtype="bfloat16"``, ``act_threshold=0.5``)."""
 
 
 @dataclass
@@ -107,7 +121,7 @@ class PolicyServer:
     ----------
     policy
         A policy name (``energy-endpoint``), a checkpoint directory (safetensors only), or a
-        built :class:`~chimein.agents.slots.SlotPool`.
+        built :class:`~chimein.agents.lm.slots.SlotPool`.
     config
         :class:`ServerConfig`; keyword arguments override its fields.
     """
@@ -117,19 +131,19 @@ class PolicyServer:
         cfg = config or ServerConfig()
         for k, v in overrides.items():
             if not hasattr(cfg, k):
-                raise SpecError(f"serve: unknown setting {k!r}; use one of {sorted(vars(cfg))}")
+                raise ConfigError(f"serve: unknown setting {k!r}; use one of {sorted(vars(cfg))}")
             setattr(cfg, k, v)
         for name in ("max_streams", "max_batch", "max_queue", "max_pending"):
             if int(getattr(cfg, name)) < 1:
-                raise SpecError(f"serve: field {name!r}: must be >= 1, got {getattr(cfg, name)}")
+                raise ConfigError(f"serve: field {name!r}: must be >= 1, got {getattr(cfg, name)}")
         if not 0 <= float(cfg.max_wait_ms) <= 1000:
-            raise SpecError(f"serve: field 'max_wait_ms': in [0, 1000], got {cfg.max_wait_ms}")
+            raise ConfigError(f"serve: field 'max_wait_ms': in [0, 1000], got {cfg.max_wait_ms}")
         self.config = cfg
         if cfg.threads is not None:
             import torch
 
             if int(cfg.threads) < 1:
-                raise SpecError(f"serve: field 'threads': must be >= 1, got {cfg.threads}")
+                raise ConfigError(f"serve: field 'threads': must be >= 1, got {cfg.threads}")
             torch.set_num_threads(int(cfg.threads))
         if isinstance(policy, SlotPool):
             self.slots = policy
@@ -447,7 +461,7 @@ class ServerThread:
         self._thread = threading.Thread(target=self._main, name="chimein-serve", daemon=True)
         self._thread.start()
         if not self._started.wait(self.start_timeout_s) or self.error is not None:
-            raise SpecError(f"serve: the server did not start: {self.error!r}")
+            raise RemoteError(f"serve: the server did not start: {self.error!r}")
         return self
 
     def stop(self, timeout_s: float = 30.0) -> None:
@@ -461,23 +475,3 @@ class ServerThread:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
-
-
-def serve(cfg: Any) -> None:
-    """``chimein serve``: entry point of the CLI (a composed config with ``checkpoint`` and the
-    :class:`ServerConfig` keys)."""
-    from omegaconf import OmegaConf
-
-    c = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(c, dict)
-    target = c.pop("checkpoint", None)
-    if not target:
-        raise SpecError("serve: field 'checkpoint': a checkpoint directory or a policy name, e.g. "
-                        "checkpoint=energy-endpoint")
-    keys = set(vars(ServerConfig()))
-    server = PolicyServer(str(target), ServerConfig(**{k: v for k, v in c.items() if k in keys}))
-    print(f"chimein serve: {server.policy_name} on ws://{server.config.host}:{server.config.port} "
-          f"({server.slots.chunk_s * 1000:g} ms chunks, max {server.config.max_streams} streams)",
-          flush=True)
-    asyncio.run(server.serve_forever())
-    print("chimein serve: stopped", flush=True)

@@ -10,7 +10,6 @@ chunk for the final observation) and, in ``logmel`` mode, every frame of it.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import math
 import weakref
 from collections.abc import Mapping
@@ -20,10 +19,11 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from chimein.config import read_config, unknown_key_error
 from chimein.envs.echo import assistant_voice
 from chimein.envs.features import LogMel
 from chimein.envs.scoring import RewardConfig
-from chimein.errors import SpecError
+from chimein.errors import ConfigError, SpecError
 
 OBS_MODES = ("audio", "logmel")
 CHUNK_MS_RANGE = (20.0, 400.0)
@@ -31,9 +31,32 @@ CHUNK_MS_RANGE = (20.0, 400.0)
 
 @dataclass(frozen=True)
 class EnvConfig:
-    """Options that shape an episode; validated on construction (clear :class:`SpecError`).
+    """Options that shape an episode: the one spelling of the env options.
 
-    See :class:`~chimein.envs.env.ResponseTimingEnv` for the meaning of each field.
+    ``ResponseTimingEnv``, ``ResponseTimingVectorEnv``, suites and searches all take these
+    names (:data:`ENV_OPTIONS`) and build this object with :meth:`from_options`; values are
+    validated on construction (a :class:`~chimein.errors.ConfigError` naming the option).
+
+    Parameters
+    ----------
+    chunk_ms
+        Decision chunk, 20-400 ms, a whole number of samples (a multiple of 10 ms for logmel).
+    obs_mode
+        ``"audio"`` (raw chunk) or ``"logmel"`` (the last ``n_frames`` log-mel frames).
+    n_mics, sample_rate
+        Microphone channels observed (the first ones of the scene) and sample rate.
+    n_frames, n_mels
+        Log-mel context frames and mel bands (``obs_mode="logmel"``).
+    speak_s
+        How long the assistant speaks after an effective RESPOND/INTERVENE.
+    echo, echo_db
+        Add the assistant's own voice to the microphones while it speaks, at this level.
+    max_time_since_spoke_s
+        Cap of the ``time_since_spoke`` observation.
+    max_duration_s
+        Cut long scenes (cues starting later are not scored); None: whole scenes.
+    reward
+        A :class:`~chimein.envs.scoring.RewardConfig` (or a mapping of its fields).
     """
 
     chunk_ms: float = 80.0
@@ -53,11 +76,11 @@ class EnvConfig:
         def num(name: str, lo: float, hi: float, integer: bool = False) -> None:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not math.isfinite(v):
-                raise SpecError(f"env: option '{name}': expected a number, got {v!r}")
+                raise ConfigError(f"env: option '{name}': expected a number, got {v!r}")
             if integer and v != int(v):
-                raise SpecError(f"env: option '{name}': expected an integer, got {v!r}")
+                raise ConfigError(f"env: option '{name}': expected an integer, got {v!r}")
             if not lo <= v <= hi:
-                raise SpecError(f"env: option '{name}': must be in [{lo}, {hi}], got {v}")
+                raise ConfigError(f"env: option '{name}': must be in [{lo}, {hi}], got {v}")
 
         num("chunk_ms", *CHUNK_MS_RANGE)
         num("n_mics", 1, 16, integer=True)
@@ -70,35 +93,33 @@ class EnvConfig:
         if self.max_duration_s is not None:
             num("max_duration_s", 0.001, 86400.0)
         if self.obs_mode not in OBS_MODES:
-            raise SpecError(f"env: option 'obs_mode': got {self.obs_mode!r}; use one of {OBS_MODES}")
+            raise ConfigError(f"env: option 'obs_mode': got {self.obs_mode!r}; use one of {OBS_MODES}")
         if not isinstance(self.echo, (bool, np.bool_)):
-            raise SpecError(f"env: option 'echo': expected true/false, got {self.echo!r}")
+            raise ConfigError(f"env: option 'echo': expected true/false, got {self.echo!r}")
         if not isinstance(self.reward, RewardConfig):
-            object.__setattr__(self, "reward", RewardConfig.from_mapping(self.reward))
+            object.__setattr__(self, "reward", read_config(RewardConfig, self.reward, "env.reward"))
         samples = self.chunk_ms * self.sample_rate / 1000.0
         if abs(samples - round(samples)) > 1e-9:
-            raise SpecError(f"env: option 'chunk_ms': {self.chunk_ms} ms is {samples:g} samples at "
+            raise ConfigError(f"env: option 'chunk_ms': {self.chunk_ms} ms is {samples:g} samples at "
                             f"{self.sample_rate} Hz; choose a chunk that is a whole number of samples")
         for name in ("n_mics", "sample_rate", "n_frames", "n_mels"):
             object.__setattr__(self, name, int(getattr(self, name)))
         if self.obs_mode == "logmel":
             hop = self.logmel.hop
             if round(samples) % hop:
-                raise SpecError(f"env: option 'chunk_ms': with obs_mode='logmel' the chunk must be a multiple "
+                raise ConfigError(f"env: option 'chunk_ms': with obs_mode='logmel' the chunk must be a multiple "
                                 f"of the 10 ms feature hop, got {self.chunk_ms} ms")
 
     @classmethod
-    def from_options(cls, options: Mapping[str, Any], extra: tuple[str, ...] = ()) -> EnvConfig:
-        """Build from keyword options; an unknown name raises :class:`SpecError` with the
-        closest valid names (``extra``: names the caller handles itself)."""
-        known = [f.name for f in fields(cls)]
+    def from_options(cls, options: Mapping[str, Any] | None, extra: tuple[str, ...] = ()) -> EnvConfig:
+        """Build from keyword options (:func:`chimein.config.read_config`); an unknown name
+        raises :class:`~chimein.errors.ConfigError` with the closest valid name (``extra``:
+        names the caller handles itself, listed among the valid ones but not read here)."""
+        options = dict(options or {})
         for k in options:
-            if k not in known:
-                valid = sorted([*known, *extra])
-                close = difflib.get_close_matches(k, valid, n=2)
-                hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-                raise SpecError(f"env: unknown option {k!r}{hint} Valid options: {valid}")
-        return cls(**dict(options))
+            if k not in ENV_OPTIONS:
+                raise unknown_key_error(k, [*ENV_OPTIONS, *extra], "env options")
+        return read_config(cls, options, "env")
 
     # ---------------------------------------------------------------- derived values
     @property
@@ -152,6 +173,20 @@ class EnvConfig:
     @staticmethod
     def action_space() -> spaces.Discrete:
         return spaces.Discrete(3)
+
+
+#: Every option of :class:`EnvConfig` (the one spelling of the env options; the envs add their
+#: own scene-source options, :data:`chimein.envs.env.SOURCE_OPTIONS`).
+ENV_OPTIONS: tuple[str, ...] = tuple(f.name for f in fields(EnvConfig))
+
+#: The env options a suite or an attack search records when it names none: the defaults of
+#: the decision chunk and of the assistant's speech (what ``chimein-bench-v0`` is played with).
+DEFAULT_ENV: Mapping[str, Any] = {"chunk_ms": EnvConfig.chunk_ms, "speak_s": EnvConfig.speak_s}
+
+
+def default_env() -> dict[str, Any]:
+    """A fresh copy of :data:`DEFAULT_ENV` (for a dataclass ``default_factory``)."""
+    return dict(DEFAULT_ENV)
 
 
 # ============================================================================================

@@ -13,14 +13,15 @@ import gymnasium as gym
 import numpy as np
 
 from chimein.envs.core import EnvConfig, EpisodeAudio, add_echo, refresh_frames, scene_frames
-from chimein.envs.scoring import EPS_S, ActionLog, OnlineScorer, RewardConfig, decision_times
+from chimein.envs.scoring import EPS_S, ActionLog, OnlineScorer, decision_times
 from chimein.envs.sources import SceneSource, make_source
 from chimein.envs.viz import timeline_rgb, timeline_text
 from chimein.errors import SpecError
 from chimein.scenes.spec import SceneSpec
 
-#: Options of the env itself (everything else is an :class:`EnvConfig` field).
-ENV_OPTIONS = ("scenes", "order", "scene_overrides", "cache_size", "rir_cache_dir", "render_mode")
+#: Options of the env itself, about where scenes come from and how they are shown; every other
+#: option is an :class:`~chimein.envs.core.EnvConfig` field (:data:`~chimein.envs.core.ENV_OPTIONS`).
+SOURCE_OPTIONS = ("scenes", "order", "scene_overrides", "cache_size", "rir_cache_dir", "render_mode")
 
 
 def scoring_plan(cache: weakref.WeakKeyDictionary[Any, tuple[list[float], OnlineScorer]], scene: Any, n: int,
@@ -145,12 +146,10 @@ class ResponseTimingEnv(gym.Env[dict[str, np.ndarray], np.int64]):
     * ``scenes``: sampler config mapping, family/difficulty name, dataset directory, list of
       ``RenderedScene``/``SceneSpec`` or a :class:`~chimein.envs.sources.SceneSource`
       (default: the mixed distribution). ``scene_overrides`` merges keys into a sampler config.
-    * ``chunk_ms`` (80): 20-400 ms, a whole number of samples (multiple of 10 ms for logmel).
-    * ``obs_mode`` (``"audio"``), ``n_mics`` (1), ``sample_rate`` (16000), ``n_frames`` (100),
-      ``n_mels`` (64).
-    * ``speak_s`` (2.0), ``echo`` (False), ``echo_db`` (-30), ``max_time_since_spoke_s`` (30).
-    * ``reward``: a :class:`~chimein.envs.scoring.RewardConfig` or mapping of its fields.
-    * ``max_duration_s``: cut long scenes (cues starting later are not scored).
+    * every :class:`~chimein.envs.core.EnvConfig` field (its docstring gives their defaults and
+      ranges): ``chunk_ms``, ``obs_mode``, ``n_mics``, ``sample_rate``, ``n_frames``, ``n_mels``,
+      ``speak_s``, ``echo``, ``echo_db``, ``max_time_since_spoke_s``, ``max_duration_s``,
+      ``reward`` (a :class:`~chimein.envs.scoring.RewardConfig` or a mapping of its fields).
     * ``order`` (``"random"``/``"sequential"``), ``cache_size`` (8 rendered scenes),
       ``rir_cache_dir``, ``render_mode`` (``"rgb_array"`` timeline image or ``"ansi"`` text).
 
@@ -165,32 +164,14 @@ class ResponseTimingEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         self,
         scenes: Any = None,
         *,
-        chunk_ms: float = 80.0,
-        obs_mode: str = "audio",
-        n_mics: int = 1,
-        sample_rate: int = 16000,
-        n_frames: int = 100,
-        n_mels: int = 64,
-        speak_s: float = 2.0,
-        echo: bool = False,
-        echo_db: float = -30.0,
-        max_time_since_spoke_s: float = 30.0,
-        max_duration_s: float | None = None,
-        reward: RewardConfig | Mapping[str, Any] | None = None,
         order: str = "random",
         scene_overrides: Mapping[str, Any] | None = None,
         cache_size: int = 8,
         rir_cache_dir: str | os.PathLike[str] | None = None,
         render_mode: str | None = None,
-        **unknown: Any,
+        **options: Any,
     ) -> None:
-        self.config = EnvConfig.from_options(
-            dict(chunk_ms=chunk_ms, obs_mode=obs_mode, n_mics=n_mics, sample_rate=sample_rate,
-                 n_frames=n_frames, n_mels=n_mels, speak_s=speak_s, echo=echo, echo_db=echo_db,
-                 max_time_since_spoke_s=max_time_since_spoke_s, max_duration_s=max_duration_s,
-                 reward=RewardConfig.from_mapping(reward), **unknown),
-            extra=ENV_OPTIONS,
-        )
+        self.config = EnvConfig.from_options(options, extra=SOURCE_OPTIONS)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise SpecError(f"env: option 'render_mode': got {render_mode!r}; use one of "
                             f"{self.metadata['render_modes']} or None")

@@ -62,7 +62,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from chimein.errors import SpecError
+from chimein.config import read_config
+from chimein.errors import ConfigError, SpecError
 from chimein.scenes.spec import Annotations, Cue
 
 #: Tolerance (seconds) for comparing decision times with window and span edges.
@@ -263,41 +264,28 @@ class RewardConfig:
             v = getattr(self, f.name)
             if f.name == "dense":
                 if not isinstance(v, (bool, np.bool_)):
-                    raise SpecError(f"reward: field 'dense': expected true/false, got {v!r}")
+                    raise ConfigError(f"reward: field 'dense': expected true/false, got {v!r}")
                 continue
             if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not math.isfinite(v):
-                raise SpecError(f"reward: field '{f.name}': expected a finite number, got {v!r}")
+                raise ConfigError(f"reward: field '{f.name}': expected a finite number, got {v!r}")
             object.__setattr__(self, f.name, float(v))
         if self.hit <= 0:
-            raise SpecError(f"reward: field 'hit': must be > 0 (it is the unit of credit), got {self.hit}")
+            raise ConfigError(f"reward: field 'hit': must be > 0 (it is the unit of credit), got {self.hit}")
         for name in ("grace_respond_s", "grace_intervene_s"):
             if getattr(self, name) < 0:
-                raise SpecError(f"reward: field '{name}': must be >= 0 seconds, got {getattr(self, name)}")
+                raise ConfigError(f"reward: field '{name}': must be >= 0 seconds, got {getattr(self, name)}")
         for name in ("late_floor", "wrong_kind"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise SpecError(f"reward: field '{name}': a credit factor in [0, 1], got {getattr(self, name)}")
+                raise ConfigError(f"reward: field '{name}': a credit factor in [0, 1], got {getattr(self, name)}")
         for name in ("false_alarm", "interruption", "duplicate", "miss", "safety_miss"):
             if getattr(self, name) > 0:
-                raise SpecError(f"reward: field '{name}': a penalty must be <= 0, got {getattr(self, name)}")
+                raise ConfigError(f"reward: field '{name}': a penalty must be <= 0, got {getattr(self, name)}")
 
     @classmethod
     def from_mapping(cls, d: Mapping[str, Any] | RewardConfig | None) -> RewardConfig:
-        """Build from a mapping (e.g. a Hydra config); unknown keys raise :class:`SpecError`."""
-        if d is None:
-            return cls()
-        if isinstance(d, RewardConfig):
-            return d
-        if hasattr(d, "_content"):  # OmegaConf DictConfig
-            from omegaconf import OmegaConf
-
-            d = OmegaConf.to_container(d, resolve=True)  # type: ignore[assignment]
-        if not isinstance(d, Mapping):
-            raise SpecError(f"reward: expected a mapping of coefficients, got {type(d).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise SpecError(f"reward: unknown field '{unknown[0]}'; known fields are {sorted(known)}")
-        return cls(**dict(d))
+        """Build from a mapping (e.g. a Hydra config) with :func:`chimein.config.read_config`;
+        unknown keys raise :class:`~chimein.errors.ConfigError`."""
+        return read_config(cls, d, "reward")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

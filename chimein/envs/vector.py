@@ -47,13 +47,13 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from chimein.envs.core import EnvConfig, EpisodeAudio, add_echo, refresh_frames, scene_frames
-from chimein.envs.env import ENV_OPTIONS, scoring_plan
-from chimein.envs.scoring import EPS_S, ActionLog, OnlineScorer, RewardConfig, decision_times
+from chimein.envs.env import SOURCE_OPTIONS, scoring_plan
+from chimein.envs.scoring import EPS_S, ActionLog, OnlineScorer, decision_times
 from chimein.envs.sources import Prefetcher, SceneSource, make_source
 from chimein.envs.viz import timeline_rgb, timeline_text
 from chimein.errors import SpecError
 
-VECTOR_OPTIONS = (*ENV_OPTIONS, "num_envs", "prefetch", "prefetch_workers", "prefetch_backend", "autoreset_mode")
+VECTOR_OPTIONS = (*SOURCE_OPTIONS, "num_envs", "prefetch", "prefetch_workers", "prefetch_backend", "autoreset_mode")
 
 
 class ChunkPool:
@@ -181,18 +181,6 @@ class ResponseTimingVectorEnv(VectorEnv):
         num_envs: int = 1,
         scenes: Any = None,
         *,
-        chunk_ms: float = 80.0,
-        obs_mode: str = "audio",
-        n_mics: int = 1,
-        sample_rate: int = 16000,
-        n_frames: int = 100,
-        n_mels: int = 64,
-        speak_s: float = 2.0,
-        echo: bool = False,
-        echo_db: float = -30.0,
-        max_time_since_spoke_s: float = 30.0,
-        max_duration_s: float | None = None,
-        reward: RewardConfig | Mapping[str, Any] | None = None,
         order: str = "random",
         scene_overrides: Mapping[str, Any] | None = None,
         cache_size: int = 8,
@@ -202,15 +190,9 @@ class ResponseTimingVectorEnv(VectorEnv):
         prefetch_backend: str = "thread",
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         render_mode: str | None = None,
-        **unknown: Any,
+        **options: Any,
     ) -> None:
-        cfg = self.config = EnvConfig.from_options(
-            dict(chunk_ms=chunk_ms, obs_mode=obs_mode, n_mics=n_mics, sample_rate=sample_rate,
-                 n_frames=n_frames, n_mels=n_mels, speak_s=speak_s, echo=echo, echo_db=echo_db,
-                 max_time_since_spoke_s=max_time_since_spoke_s, max_duration_s=max_duration_s,
-                 reward=RewardConfig.from_mapping(reward), **unknown),
-            extra=VECTOR_OPTIONS,
-        )
+        cfg = self.config = EnvConfig.from_options(options, extra=VECTOR_OPTIONS)
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise SpecError(f"vector env: option 'num_envs': need an integer >= 1, got {num_envs!r}")
         if int(prefetch) < 0:

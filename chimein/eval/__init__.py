@@ -1,7 +1,7 @@
 """Offline evaluation of timing policies: versioned suites, batched runner, metrics, reports.
 
 - :mod:`chimein.eval.suites` -- named, versioned suites (``chimein-bench-v0``, ``-mini``),
-  materialised once to a cache and identified by a fingerprint;
+  materialised once to a cache and identified by a scene fingerprint and an audio fingerprint;
 - :mod:`chimein.eval.runner` -- plays a policy over a suite through the batched vector env, in
   parallel processes, appending resumable ``episodes.jsonl`` logs;
 - :mod:`chimein.eval.metrics` -- every timing metric (recall, F1, false alarms per minute,

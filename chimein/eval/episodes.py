@@ -1,7 +1,7 @@
 """``episodes.jsonl``: one self-contained JSON line per evaluated episode.
 
 Each line carries what is needed to re-score the episode without the simulator or its audio:
-the suite identity (name, revision, definition hash, fingerprint), the run key (policy + env
+the suite identity (name, revision, definition hash, fingerprints), the run key (policy + env
 options), the split, the scene id, the scene's annotations, the action log
 (:meth:`~chimein.envs.scoring.ActionLog.to_dict`), the reward configuration and the outcome
 the environment computed (:meth:`~chimein.envs.scoring.EpisodeOutcome.to_dict`).
@@ -23,22 +23,25 @@ Examples
 --------
 >>> import tempfile
 >>> from pathlib import Path
+>>> from chimein.envs.scoring import ActionLog
 >>> p = Path(tempfile.mkdtemp()) / "episodes.jsonl"
->>> append_episodes(p, [{"split": "a", "scene_id": "s0"}])
->>> [e["scene_id"] for e in read_episodes(p)]
-['s0']
+>>> log = ActionLog.from_actions([0, 1, 0], chunk_s=0.08)
+>>> append_episodes(p, [EpisodeRecord("s0", log, meta={"split": "a"})])
+>>> [(e.split, e.scene_id, e.line) for e in read_episodes(p)]
+[('a', 's0', 1)]
 """
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from chimein.envs.episode import EpisodeRecord
 from chimein.errors import SpecError
+from chimein.eval.suites import audio_fingerprint_of, same_audio, same_scenes
+from chimein.io import atomic_write_text, read_jsonl
 
 __all__ = ["EPISODES", "append_episodes", "check_identity", "episode_key", "latency_summary",
            "merged_latency", "read_episodes"]
@@ -46,9 +49,9 @@ __all__ = ["EPISODES", "append_episodes", "check_identity", "episode_key", "late
 EPISODES = "episodes.jsonl"
 
 
-def episode_key(line: Mapping[str, Any]) -> tuple[str, str]:
+def episode_key(record: EpisodeRecord) -> tuple[str, str]:
     """``(split, scene_id)``: what identifies an episode within a run."""
-    return str(line.get("split", "")), str(line["scene_id"])
+    return record.key
 
 
 def latency_summary(values_ms: Iterable[float]) -> dict[str, Any]:
@@ -71,79 +74,59 @@ def latency_summary(values_ms: Iterable[float]) -> dict[str, Any]:
     return out
 
 
-def merged_latency(lines: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
-    """:func:`latency_summary` over every chunk of every line that recorded its decision
-    latencies (``decision_latencies_ms``), plus ``episodes``: how many lines did; None when none
-    did. Percentiles come from the pooled raw values, not from the lines' own percentiles."""
+def merged_latency(records: Iterable[EpisodeRecord]) -> dict[str, Any] | None:
+    """:func:`latency_summary` over every chunk of every episode that recorded its decision
+    latencies (``decision_latencies_ms``), plus ``episodes``: how many did; None when none did.
+    Percentiles come from the pooled raw values, not from the episodes' own percentiles."""
     pooled: list[float] = []
     k = 0
-    for d in lines:
-        v = d.get("decision_latencies_ms")
-        if isinstance(v, list):
-            pooled.extend(float(x) for x in v)
+    for r in records:
+        if r.decision_latencies_ms is not None:
+            pooled.extend(float(x) for x in r.decision_latencies_ms)
             k += 1
     if not k:
         return None
     return {**latency_summary(pooled), "episodes": k}
 
 
-def read_episodes(path: str | Path, repair: bool = False) -> list[dict[str, Any]]:
-    """Parse an episodes file; errors name the line.
+def read_episodes(path: str | Path, repair: bool = False) -> list[EpisodeRecord]:
+    """The records of an episodes file; errors name the file and line.
 
     A last line without its newline that is not valid JSON (a write cut off by a kill) is
     dropped with a warning; with ``repair`` the file is rewritten without it so appends start
     on a fresh line.
+
+    Raises
+    ------
+    SpecError
+        The file is missing, or a line is not JSON or not a valid episode
+        (:meth:`~chimein.envs.episode.EpisodeRecord.from_dict`).
     """
     p = Path(path)
     if not p.is_file():
         raise SpecError(f"{p}: episodes file not found")
-    text = p.read_text(encoding="utf-8")
-    lines = text.split("\n")
-    out: list[dict[str, Any]] = []
-    cut = False
-    for i, raw in enumerate(lines):
-        if not raw.strip():
-            continue
-        try:
-            d = json.loads(raw)
-        except json.JSONDecodeError as e:
-            if i == len(lines) - 1:  # no trailing newline: an interrupted append
-                print(f"warning: {p}:{i + 1}: dropping an incomplete last line (interrupted write)",
-                      file=sys.stderr)
-                cut = True
-                break
-            raise SpecError(f"{p}:{i + 1}: not valid JSON ({e.msg}); each line must be one episode object") from None
-        if not isinstance(d, dict):
-            raise SpecError(f"{p}:{i + 1}: expected a JSON object, got {type(d).__name__}")
-        if "scene_id" not in d:
-            raise SpecError(f"{p}:{i + 1}: field 'scene_id' is missing")
-        d.setdefault("_line", i + 1)
-        out.append(d)
+    rows, cut = read_jsonl(p, "each line must be one episode object")
+    out = [EpisodeRecord.from_dict(d, where=f"{p}:{n}", line=n) for n, d in rows]
     if cut and repair:
-        from chimein.io import atomic_write_text
-
-        atomic_write_text(p, "".join(json.dumps(_public(d), sort_keys=True) + "\n" for d in out))
+        atomic_write_text(p, "".join(r.to_json() + "\n" for r in out))
     return out
 
 
-def _public(d: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if not k.startswith("_")}
-
-
-def append_episodes(path: str | Path, lines: Iterable[Mapping[str, Any]]) -> None:
-    """Append episode lines (one ``os.write`` per line) and ``fsync`` the file."""
+def append_episodes(path: str | Path, records: Iterable[EpisodeRecord]) -> None:
+    """Append episode records (one ``os.write`` per :meth:`~EpisodeRecord.to_json` line) and
+    ``fsync`` the file."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(p, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        for d in lines:
-            os.write(fd, (json.dumps(_public(d), sort_keys=True) + "\n").encode("utf-8"))
+        for r in records:
+            os.write(fd, (r.to_json() + "\n").encode("utf-8"))
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
-def check_identity(lines: Iterable[Mapping[str, Any]], suite: Mapping[str, Any], run_key: str,
+def check_identity(records: Iterable[EpisodeRecord], suite: Mapping[str, Any], run_key: str,
                    path: str | Path, run_desc: str = "") -> None:
     """Refuse episodes that belong to another suite version, materialisation or run.
 
@@ -152,8 +135,9 @@ def check_identity(lines: Iterable[Mapping[str, Any]], suite: Mapping[str, Any],
     SpecError
         Naming the file, the line and what differs, with the fix (another ``out=``).
     """
-    for d in lines:
-        where = f"{path}:{d.get('_line', '?')}"
+    for r in records:
+        d = r.meta
+        where = f"{path}:{'?' if r.line is None else r.line}"
         s = d.get("suite") or {}
         if s.get("name") != suite["name"]:
             raise SpecError(f"{where}: episodes of suite {s.get('name')!r}, but this run evaluates "
@@ -164,10 +148,11 @@ def check_identity(lines: Iterable[Mapping[str, Any]], suite: Mapping[str, Any],
                 f"{str(s.get('definition_hash'))[:12]}), but this chimein's suite is revision "
                 f"{suite['revision']} (definition {suite['definition_hash'][:12]}): another suite version; "
                 "use another out= directory (or re-score the old file with `chimein eval rescore`)")
-        if s.get("fingerprint") != suite["fingerprint"]:
+        if not (same_scenes(s, suite) and same_audio(s, suite)):
             raise SpecError(f"{where}: episodes of another materialisation of {suite['name']!r} (fingerprint "
-                            f"{str(s.get('fingerprint'))[:12]} vs {suite['fingerprint'][:12]}: its scenes "
-                            "differ); use another out= directory")
+                            f"{str(s.get('fingerprint'))[:12]} vs {suite['fingerprint'][:12]}, audio "
+                            f"{audio_fingerprint_of(s)[:12]} vs {audio_fingerprint_of(suite)[:12]}: its scenes "
+                            "or audio differ); use another out= directory")
         if d.get("run") != run_key:
             raise SpecError(f"{where}: episodes of another run (policy {d.get('policy')!r}, env "
                             f"{d.get('env')}) than this one{f' ({run_desc})' if run_desc else ''}; "

@@ -80,11 +80,12 @@ from typing import Any
 
 import numpy as np
 
+from chimein.envs.episode import EpisodeRecord
 from chimein.envs.scoring import ActionLog, EpisodeOutcome, RewardConfig, score
 from chimein.errors import ChimeinError, SpecError
 from chimein.scenes.spec import Annotations, SceneSpec, Span
 
-__all__ = ["COUNTS", "METRICS", "Episode", "aggregate", "bare_spec", "episode_counts", "from_line", "make_episode",
+__all__ = ["COUNTS", "METRICS", "Episode", "aggregate", "bare_spec", "episode_counts", "judge", "make_episode",
            "metrics_from_counts", "oracle_rewards", "user_turns"]
 
 #: metric -> (one-line description, higher is better)
@@ -157,42 +158,46 @@ def make_episode(annotations: Annotations, log: ActionLog, reward_cfg: RewardCon
                    float(speak_s), bool(invalid))
 
 
-def from_line(line: Mapping[str, Any], base_dir: str | Path | None = None, rescore: bool = False,
-              reward: Mapping[str, Any] | RewardConfig | None = None) -> Episode:
-    """An :class:`Episode` from one ``episodes.jsonl`` line.
+def judge(record: EpisodeRecord, base_dir: str | Path | None = None, rescore: bool = False,
+          reward: Mapping[str, Any] | RewardConfig | None = None) -> Episode:
+    """An :class:`Episode` from one :class:`~chimein.envs.episode.EpisodeRecord` (an
+    ``episodes.jsonl`` line read back, or a deployment log).
 
-    The line needs ``scene_id``, ``action_log`` and ``annotations`` (or ``spec``: a scene spec
-    JSON path, relative to ``base_dir``). The stored ``outcome`` is used unless ``rescore`` is
-    set, it is absent, or ``reward`` overrides the line's ``reward_cfg``; then the log is scored
-    again with :func:`~chimein.envs.scoring.score`.
+    The record needs ``annotations`` (or ``meta["spec"]``: a scene spec JSON path, relative to
+    ``base_dir``). Its stored ``outcome`` is used unless ``rescore`` is set, it has none, or
+    ``reward`` overrides the record's ``reward_cfg``; then the log is scored again with
+    :func:`~chimein.envs.scoring.score`.
+
+    Raises
+    ------
+    SpecError
+        Naming the episode and its line.
     """
-    where = f"episode {line.get('scene_id')!r} (line {line.get('_line', '?')})"
+    where = record.where
+    meta = record.meta
     try:
-        if "annotations" in line:
-            ann = Annotations.from_dict(line["annotations"], where=f"{where}: annotations")
-        elif "spec" in line:
-            p = Path(line["spec"])
+        if record.annotations is not None:
+            ann = record.annotations
+        elif "spec" in meta:
+            p = Path(meta["spec"])
             if base_dir is not None and not p.is_absolute():
                 p = Path(base_dir) / p
             ann = SceneSpec.load(p).annotations
         else:
             raise SpecError(f"{where}: needs 'annotations' (or 'spec', a scene spec path) to be scored")
-        if "action_log" not in line:
-            raise SpecError(f"{where}: field 'action_log' is missing")
-        log = ActionLog.from_dict(line["action_log"])
-        cfg = RewardConfig.from_mapping(reward if reward is not None else line.get("reward_cfg"))
-        env = line.get("env") or {}
-        speak_s = float(env.get("speak_s", line.get("speak_s", 2.0)))
-        if rescore or reward is not None or "outcome" not in line:
-            outcome = score(ann, log, cfg)
+        cfg = RewardConfig.from_mapping(reward if reward is not None else meta.get("reward_cfg"))
+        env = meta.get("env") or {}
+        speak_s = float(env.get("speak_s", meta.get("speak_s", 2.0)))
+        if rescore or reward is not None or record.outcome is None:
+            outcome = score(ann, record.action_log, cfg)
         else:
-            outcome = EpisodeOutcome.from_dict(line["outcome"])
+            outcome = record.outcome
     except ChimeinError as e:
         msg = str(e)
         raise SpecError(msg if msg.startswith("episode") else f"{where}: {msg}") from None
-    return Episode(str(line.get("split", "custom")), str(line.get("family", "custom")),
-                   str(line.get("tier", "custom")), str(line["scene_id"]), ann, log, outcome, cfg,
-                   speak_s, bool(line.get("invalid", False)))
+    return Episode(str(meta.get("split", "custom")), str(meta.get("family", "custom")),
+                   str(meta.get("tier", "custom")), record.scene_id, ann, record.action_log, outcome, cfg,
+                   speak_s, record.invalid)
 
 
 # ============================================================================================
@@ -440,20 +445,20 @@ def _group(name: str, idx: np.ndarray, strata: np.ndarray, C: np.ndarray, lat: l
     return res
 
 
-def aggregate(episodes: Sequence[Episode | Mapping[str, Any]], resamples: int = 1000, seed: int = 0,
+def aggregate(episodes: Sequence[Episode | EpisodeRecord], resamples: int = 1000, seed: int = 0,
               base_dir: str | Path | None = None, rescore: bool = False) -> dict[str, Any]:
     """Metrics with bootstrap CIs, overall and by split, family and tier.
 
     Parameters
     ----------
     episodes
-        :class:`Episode` objects or ``episodes.jsonl`` lines (see :func:`from_line`).
+        :class:`Episode` objects or episode records (judged with :func:`judge`).
     resamples
         Bootstrap resamples (0: no intervals).
     seed
         Seed of the bootstrap.
     base_dir, rescore
-        Passed to :func:`from_line` for lines.
+        Passed to :func:`judge` for records.
 
     Returns
     -------
@@ -462,7 +467,7 @@ def aggregate(episodes: Sequence[Episode | Mapping[str, Any]], resamples: int = 
         ``G = {"n_episodes", "counts", <metric>: {"value", "ci": [lo, hi]}}`` (None where
         undefined).
     """
-    eps = [e if isinstance(e, Episode) else from_line(e, base_dir, rescore) for e in episodes]
+    eps = [e if isinstance(e, Episode) else judge(e, base_dir, rescore) for e in episodes]
     if not eps:
         raise SpecError("metrics: no episodes to aggregate")
     # groups are listed in order of first appearance; the numbers do not depend on the order

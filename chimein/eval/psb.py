@@ -33,11 +33,9 @@ WAV of microphone 0 at ``./<family>/<tier>/<DECISION>/<id>.wav`` (PSB's
 Examples
 --------
 >>> import tempfile
->>> from chimein.eval.suites import SuiteDef, materialize
->>> tiny = SuiteDef(name="tiny", revision=0, description="", seed=1, families=("addressed",),
-...                 tiers={"clean": {"difficulty": "easy"}}, scenes={"default": 1})
+>>> from chimein.eval.suites import materialize, tiny_suite
 >>> d = tempfile.mkdtemp()
->>> manifest = export_psb(materialize(tiny, cache_dir=d, workers=1, progress=False), d + "/psb")
+>>> manifest = export_psb(materialize(tiny_suite(1), cache_dir=d, workers=1, progress=False), d + "/psb")
 >>> res = evaluate_psb(manifest, "oracle", out=d + "/run", workers=1, progress=False, report=False)
 >>> res["psb"]["accuracy"]
 1.0
@@ -49,8 +47,6 @@ import hashlib
 import json
 import os
 import re
-import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -58,6 +54,8 @@ from typing import Any
 
 import numpy as np
 
+from chimein.envs.core import DEFAULT_ENV
+from chimein.envs.episode import EpisodeRecord
 from chimein.errors import AudioError, SpecError
 from chimein.scenes.spec import Annotations, Cue
 
@@ -110,8 +108,8 @@ def load_psb_scenes(manifest: str, ids: Sequence[str], sample_rate: int, lead_s:
     return metas, scenes
 
 
-def psb_accuracy(episodes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """PSB decision accuracy from episode lines (``decision``, ``outcome``, ``invalid``).
+def psb_accuracy(episodes: Sequence[EpisodeRecord]) -> dict[str, Any]:
+    """PSB decision accuracy from episode records (``meta["decision"]``, ``outcome``, ``invalid``).
 
     A clip is answered RESPOND when the policy took an effective action; unusable episodes
     (``invalid``) count as wrong.
@@ -120,10 +118,10 @@ def psb_accuracy(episodes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         return None if not rows else sum(ok for _, ok in rows) / len(rows)
 
     rows: list[tuple[Mapping[str, Any], bool]] = []
-    for e in episodes:
-        acted = int((e.get("outcome") or {}).get("n_actions", 0)) > 0
-        ok = (acted == (e["decision"] == "RESPOND")) and not e.get("invalid", False)
-        rows.append((e, ok))
+    for r in episodes:
+        acted = (r.outcome.n_actions if r.outcome is not None else 0) > 0
+        ok = (acted == (r.meta["decision"] == "RESPOND")) and not r.invalid
+        rows.append(({**r.meta, "invalid": r.invalid}, ok))
     by_dom: dict[str, list[tuple[str, bool]]] = {}
     by_sub: dict[str, list[tuple[str, bool]]] = {}
     for e, ok in rows:
@@ -195,65 +193,43 @@ def evaluate_psb(
         file of another manifest or run in ``out``.
     """
     from chimein._version import __version__
-    from chimein.eval.episodes import (
-        EPISODES,
-        append_episodes,
-        check_identity,
-        episode_key,
-        read_episodes,
-    )
+    from chimein.eval.episodes import EPISODES, read_episodes
     from chimein.eval.metrics import aggregate
     from chimein.eval.report import write_results
     from chimein.eval.runner import (
         PolicySpec,
-        Shard,
-        _cached_policy,
-        _run_key,
+        cached_policy,
+        make_run_key,
+        play_logged,
         resolve_env,
-        run_shards,
+        resumed_keys,
     )
     from chimein.scenes.packs import SoundPack
 
+    # ---- resolve the pack, policy and env; open the episode log (resume)
     for name, v in (("lead_s", lead_s), ("tail_s", tail_s)):
         if not 0.0 <= float(v) <= 30.0:
             raise SpecError(f"eval psb: field '{name}': must be in [0, 30] s, got {v}")
     pack = SoundPack.load(manifest)  # missing files, bad lines: SpecError naming the line
     pspec = policy if isinstance(policy, PolicySpec) else PolicySpec(str(policy), dict(policy_kwargs or {}))
-    _cached_policy(pspec)
-    env_opts = resolve_env({"chunk_ms": 80.0, "speak_s": 2.0}, {}, env)
+    cached_policy(pspec)
+    env_opts = resolve_env(DEFAULT_ENV, {}, env)
     identity = _pack_identity(pack, {"lead_s": float(lead_s), "tail_s": float(tail_s)})
-    run_key = _run_key(identity, pspec, env_opts)
+    run_key = make_run_key(identity, pspec, env_opts)
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
     epath = outdir / EPISODES
-    existing = read_episodes(epath, repair=True) if epath.exists() else []
-    check_identity(existing, identity, run_key, epath, f"policy {pspec.name!r}")
-    done = {episode_key(e) for e in existing}
-    sr = int(env_opts.get("sample_rate", 16000))
+    done = resumed_keys(epath, identity, run_key, pspec)
+    # ---- play the clips still to do, appending to the log
     todo = [e for e in pack.entries if (f"psb/{e.domain}", e.id) not in done]
-    shards = [Shard(load_psb_scenes, (str(pack.manifest), [e.id for e in todo[j: j + batch_size]], sr, float(lead_s),
-                                      float(tail_s), bool(skip_bad_audio)), pspec, env_opts, on_invalid="flag",
-                    size=len(todo[j: j + batch_size])) for j in range(0, len(todo), int(batch_size))]
+    shards = _psb_shards(pack, todo, pspec, env_opts, int(batch_size), float(lead_s), float(tail_s),
+                         bool(skip_bad_audio))
     header = {"suite": identity, "run": run_key, "policy": pspec.name, "policy_kwargs": pspec.to_dict()["kwargs"],
               "env": {k: v for k, v in env_opts.items() if k != "reward"}, "reward_cfg": env_opts["reward"]}
-    bar = None
-    if progress and todo:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(pack), initial=len(pack) - len(todo), desc=f"psb {pspec.name}", unit="clip", file=sys.stderr)
-
-    def on_result(eps: list[dict[str, Any]]) -> None:
-        append_episodes(epath, ({**header, **e} for e in eps))
-        if bar is not None:
-            bar.update(len(eps))
-
-    t0 = time.perf_counter()
-    try:
-        new = run_shards(shards, workers=workers, backend=backend, on_result=on_result)
-    finally:
-        if bar is not None:
-            bar.close()
-    wall = time.perf_counter() - t0
+    bar = dict(total=len(pack), initial=len(pack) - len(todo), desc=f"psb {pspec.name}", unit="clip")
+    new, wall = play_logged(shards, epath, header, bar if progress and todo else None, workers=workers,
+                            backend=backend)
+    # ---- PSB accuracy and chimein metrics over every logged clip
     episodes = read_episodes(epath)
     results = {
         "suite": {**identity, "description": f"Proactive-Sound-Bench-format clips of {pack.manifest}",
@@ -263,12 +239,24 @@ def evaluate_psb(
         "psb_options": {"lead_s": float(lead_s), "tail_s": float(tail_s), "skip_bad_audio": bool(skip_bad_audio)},
         "timing": {"wall_s": wall, "episodes_run": len(new), "episodes_resumed": len(done),
                    "episodes_per_s": (len(new) / wall) if new and wall > 0 else None,
-                   "audio_s_per_s": (sum(e["duration_s"] for e in new) / wall) if new and wall > 0 else None},
+                   "audio_s_per_s": (sum(e.meta["duration_s"] for e in new) / wall) if new and wall > 0 else None},
         "psb": psb_accuracy(episodes),
         "metrics": aggregate(episodes, resamples=resamples, seed=seed),
     }
     write_results(results, outdir, episodes=episodes, report=report, examples=0)
     return results
+
+
+def _psb_shards(pack: Any, todo: Sequence[Any], pspec: Any, env_opts: Mapping[str, Any], batch_size: int,
+                lead_s: float, tail_s: float, skip_bad_audio: bool) -> list[Any]:
+    """Shards of up to ``batch_size`` clips of ``todo`` (pack entries), in manifest order; an
+    invalid action or unusable audio flags the episode instead of stopping the run."""
+    from chimein.eval.runner import Shard
+
+    sr = int(env_opts.get("sample_rate", 16000))
+    return [Shard(load_psb_scenes, (str(pack.manifest), [e.id for e in todo[j: j + batch_size]], sr, lead_s,
+                                    tail_s, skip_bad_audio), pspec, env_opts, on_invalid="flag",
+                  size=len(todo[j: j + batch_size])) for j in range(0, len(todo), batch_size)]
 
 
 # ============================================================================================

@@ -23,15 +23,17 @@ from typing import Any
 
 import numpy as np
 
+from chimein.envs.episode import EpisodeRecord
 from chimein.errors import ChimeinError, SpecError
 from chimein.eval.metrics import (
     _CI,
     COUNTS,
     METRICS,
     episode_counts,
-    from_line,
+    judge,
     metrics_from_counts,
 )
+from chimein.eval.suites import audio_fingerprint_of, same_audio, same_scenes
 from chimein.io import atomic_write, atomic_write_text
 
 __all__ = ["LEADERBOARD_COLUMNS", "PAIRED_METRICS", "compare", "episode_count_rows", "fmt", "latency_text",
@@ -98,7 +100,8 @@ def markdown_report(results: Mapping[str, Any], plots: Sequence[tuple[str, str]]
     s = results["suite"]
     t = results.get("timing", {})
     lines = [f"# {results['policy']} on {s['name']} (revision {s['revision']})", "",
-             f"- suite fingerprint: `{s['fingerprint']}`",
+             f"- suite fingerprint: `{s['fingerprint']}`"
+             + (f" (audio `{s['audio_fingerprint']}`)" if s.get("audio_fingerprint") else ""),
              f"- policy: `{results['policy']}` {json.dumps(results.get('policy_kwargs') or {})}",
              f"- env: `{json.dumps(results.get('env', {}), sort_keys=True)}`",
              f"- episodes: {m['overall']['n_episodes']}; chimein {results.get('chimein_version')}"]
@@ -141,13 +144,13 @@ def _save(fig: Any, path: Path) -> None:
     _plt().close(fig)
 
 
-def hit_latencies(episodes: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:
+def hit_latencies(episodes: Sequence[EpisodeRecord]) -> dict[str, list[float]]:
     """Hit latencies (s) by expected kind, read from the episodes' stored outcomes."""
     out: dict[str, list[float]] = {"RESPOND": [], "INTERVENE": []}
     for e in episodes:
-        for c in (e.get("outcome") or {}).get("cues", []):
-            if c.get("outcome") == "hit" and c.get("expected") in out:
-                out[c["expected"]].append(float(c["latency_s"]))
+        for c in e.outcome.cue_outcomes if e.outcome is not None else ():
+            if c.outcome == "hit" and c.expected in out:
+                out[c.expected].append(float(c.latency_s))  # type: ignore[arg-type]
     return out
 
 
@@ -202,64 +205,62 @@ def plot_family_bars(metrics: Mapping[str, Any], path: Path, cols: Sequence[str]
     return path
 
 
-def _pick_examples(episodes: Sequence[Mapping[str, Any]], n: int) -> list[Mapping[str, Any]]:
+def _pick_examples(episodes: Sequence[EpisodeRecord], n: int) -> list[EpisodeRecord]:
     """Up to ``n`` instructive episodes: a miss, an interruption, a false alarm, a clean hit;
     distinct families where possible; deterministic."""
-    def has(e: Mapping[str, Any], what: str) -> bool:
-        o = e.get("outcome") or {}
-        if what == "miss":
-            return any(c.get("outcome") == "miss" for c in o.get("cues", []))
-        if what == "hit":
-            return any(c.get("outcome") == "hit" for c in o.get("cues", []))
-        return bool(o.get(what))
+    def has(e: EpisodeRecord, what: str) -> bool:
+        o = e.outcome
+        if o is None:
+            return False
+        if what in ("miss", "hit"):
+            return any(c.outcome == what for c in o.cue_outcomes)
+        return bool(getattr(o, what))
 
-    chosen: list[Mapping[str, Any]] = []
+    chosen: list[EpisodeRecord] = []
     fams: set[str] = set()
     for what in ("interruptions", "miss", "false_alarms", "hit", "duplicates"):
         if len(chosen) >= n:
             break
-        cands = [e for e in episodes if has(e, what) and e not in chosen]
-        cands.sort(key=lambda e: (e.get("family") in fams, str(e.get("split")), str(e["scene_id"])))
+        cands = [e for e in episodes if has(e, what) and all(e is not c for c in chosen)]
+        cands.sort(key=lambda e: (e.meta.get("family") in fams, str(e.meta.get("split")), e.scene_id))
         if cands:
             chosen.append(cands[0])
-            fams.add(str(cands[0].get("family")))
+            fams.add(str(cands[0].meta.get("family")))
     for e in episodes:
         if len(chosen) >= n:
             break
-        if e not in chosen:
+        if all(e is not c for c in chosen):
             chosen.append(e)
     return chosen[:n]
 
 
-def plot_examples(episodes: Sequence[Mapping[str, Any]], outdir: Path, n: int, suite: Any = None) -> list[Path]:
+def plot_examples(episodes: Sequence[EpisodeRecord], outdir: Path, n: int, suite: Any = None) -> list[Path]:
     """Timelines of ``n`` example episodes: the scene (spectrogram when the suite's audio is
     at hand) with the policy's effective actions over the annotations."""
-    from chimein.envs.scoring import ActionLog
     from chimein.eval.metrics import bare_spec
     from chimein.scenes.show import plot_scene
     from chimein.scenes.spec import Annotations
 
     paths = []
     for e in _pick_examples(episodes, n):
-        log = ActionLog.from_dict(e["action_log"])
+        log, meta = e.action_log, e.meta
         acts = [(float(t), int(a)) for t, a, f in zip(log.times_s, log.actions, log.effective, strict=True) if a and f]
         spec, audio = None, None
-        if suite is not None and e.get("split"):
+        if suite is not None and meta.get("split"):
             try:
-                ds = suite.dataset(e["split"])
-                scene = ds.load(ds.index_of(e["scene_id"]))
+                ds = suite.dataset(meta["split"])
+                scene = ds.load(ds.index_of(e.scene_id))
                 spec, audio = scene.spec, scene.audio
             except ChimeinError:
                 spec = None
         if spec is None:
-            dur = max(float(e.get("duration_s") or 0.0), float(log.times_s[-1]) if log.n_steps else 1.0)
-            spec = bare_spec(str(e["scene_id"]), Annotations.from_dict(e["annotations"]), dur,
-                             str(e.get("family", "custom")))
-        o = e.get("outcome") or {}
-        summary = ", ".join(f"{c['expected'][0]}:{c['outcome']}" for c in o.get("cues", []))
-        title = (f"{e.get('split', '')} {e['scene_id']}  reward={o.get('reward', float('nan')):.2f}  "
-                 f"FA={len(o.get('false_alarms', []))} interr.={len(o.get('interruptions', []))}  [{summary}]")
-        name = f"{str(e.get('split', 'x')).replace('/', '-')}-{e['scene_id']}.png"
+            dur = max(float(meta.get("duration_s") or 0.0), float(log.times_s[-1]) if log.n_steps else 1.0)
+            spec = bare_spec(e.scene_id, e.annotations or Annotations(), dur, str(meta.get("family", "custom")))
+        o = e.outcome
+        summary = ", ".join(f"{c.expected[0]}:{c.outcome}" for c in (o.cue_outcomes if o else ()))
+        title = (f"{meta.get('split', '')} {e.scene_id}  reward={o.reward if o else float('nan'):.2f}  "
+                 f"FA={len(o.false_alarms) if o else 0} interr.={len(o.interruptions) if o else 0}  [{summary}]")
+        name = f"{str(meta.get('split', 'x')).replace('/', '-')}-{e.scene_id}.png"
         paths.append(plot_scene(spec, audio, outdir / name, actions=acts, title=title[:160]))
     return paths
 
@@ -273,7 +274,7 @@ def _json_default(x: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(x).__name__}")
 
 
-def write_results(results: Mapping[str, Any], outdir: str | os.PathLike[str], episodes: Sequence[Mapping[str, Any]] = (),
+def write_results(results: Mapping[str, Any], outdir: str | os.PathLike[str], episodes: Sequence[EpisodeRecord] = (),
                   suite: Any = None, report: bool = True, examples: int = 3, name: str = RESULTS) -> Path:
     """Write ``outdir/results.json`` (or ``name``) and, with ``report``, ``report.md`` + plots."""
     out = Path(outdir)
@@ -358,8 +359,8 @@ def episode_count_rows(run: str | os.PathLike[str], results: Mapping[str, Any] |
     if not path.is_file():
         return None
     splits = set((res.get("metrics") or {}).get("by_split") or ())
-    lines = {episode_key(e): e for e in read_episodes(path) if not splits or str(e.get("split", "")) in splits}
-    eps = [from_line(e, base_dir=path.parent, rescore=rescore is not None, reward=rescore) for e in lines.values()]
+    lines = {episode_key(e): e for e in read_episodes(path) if not splits or e.split in splits}
+    eps = [judge(e, base_dir=path.parent, rescore=rescore is not None, reward=rescore) for e in lines.values()]
     orc = oracle_rewards(eps) if oracle else np.full(len(eps), np.nan)
     rows = {}
     for k, ep, o in zip(lines, eps, orc, strict=True):
@@ -489,8 +490,10 @@ def compare(runs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] 
     """A leaderboard of several ``chimein eval`` output folders, and paired differences.
 
     Rows are sorted by ``sort_by`` (best first); every value carries its 95 % interval. Runs on
-    different suites or materialisations (fingerprints) are refused: their numbers are not
-    comparable. With ``out`` (a ``.md`` path or a folder) the table is written there together
+    other scenes (another suite ``fingerprint``; for results written before the spec/audio
+    fingerprint split, another audio fingerprint) are refused: their numbers are not comparable.
+    Runs on the same scenes whose audio fingerprints differ (materialised on other machines) are
+    compared and paired, with a note under the table. With ``out`` (a ``.md`` path or a folder) the table is written there together
     with ``leaderboard_latency.png`` (hit-latency CDF per policy).
 
     Below the leaderboard, a second table gives, for every other run, ``run - reference`` of
@@ -535,12 +538,7 @@ def compare(runs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] 
         ref = match[0]
     paired_metrics = list(paired_metrics)
     _check_paired_metrics(paired_metrics)
-    fps = {r["suite"]["fingerprint"] for _, r in res}
-    if len(fps) > 1:
-        desc = "; ".join(f"{p}: {r['suite']['name']} rev {r['suite']['revision']} {r['suite']['fingerprint'][:12]}"
-                         for p, r in res)
-        raise SpecError(f"eval compare: the runs are on different suites or materialisations ({desc}); "
-                        "compare runs of one suite only")
+    audio_note = _check_same_scenes(res)
     envs = {json.dumps(r.get("env"), sort_keys=True) for _, r in res}
     hib = METRICS[sort_by][1]
 
@@ -549,6 +547,26 @@ def compare(runs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] 
         return -math.inf if v is None else (v if hib else -v)
 
     res.sort(key=key, reverse=True)
+    s = res[0][1]["suite"]
+    lines = _leaderboard_table(res)
+    if audio_note:
+        lines += ["", audio_note]
+    if len(envs) > 1:
+        lines += ["", "Note: the runs used different env options: "
+                  + "; ".join(f"{r['policy']}: {json.dumps(r.get('env'), sort_keys=True)}" for _, r in res)]
+    paired = None
+    if paired_metrics and len(res) > 1:
+        paired = _paired(ref, [pr for pr in res if pr is not ref], paired_metrics, int(resamples), int(seed))
+        lines += ["", _paired_table(paired["reference"]["name"], paired["runs"], paired_metrics,
+                                    paired["reference"]["n_scenes"], int(resamples), int(seed))]
+    text = "\n".join(lines) + "\n"
+    if out is None:
+        return text, None
+    return _write_leaderboard(Path(out), text, res, s["name"], paired)
+
+
+def _leaderboard_table(res: Sequence[tuple[Path, Mapping[str, Any]]]) -> list[str]:
+    """The leaderboard's heading and Markdown table, one row per run in the order of ``res``."""
     s = res[0][1]["suite"]
     head = ["rank", "policy", *(_SHORT.get(c, c) for c in LEADERBOARD_COLUMNS), "episodes/s"]
     lines = [f"Leaderboard on `{s['name']}` revision {s['revision']} (fingerprint `{s['fingerprint'][:16]}`), "
@@ -560,37 +578,50 @@ def compare(runs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] 
         name = _run_name(r)
         lines.append(f"| {i} | {name} | " + " | ".join(fmt(o.get(c)) for c in LEADERBOARD_COLUMNS)
                      + f" | {'-' if not eps else f'{eps:.1f}'} |")
-    if len(envs) > 1:
-        lines += ["", "Note: the runs used different env options: "
-                  + "; ".join(f"{r['policy']}: {json.dumps(r.get('env'), sort_keys=True)}" for _, r in res)]
-    paired = None
-    if paired_metrics and len(res) > 1:
-        paired = _paired(ref, [pr for pr in res if pr is not ref], paired_metrics, int(resamples), int(seed))
-        lines += ["", _paired_table(paired["reference"]["name"], paired["runs"], paired_metrics,
-                                    paired["reference"]["n_scenes"], int(resamples), int(seed))]
-    text = "\n".join(lines) + "\n"
-    written = None
-    if out is not None:
-        o = Path(out)
-        md = o if o.suffix == ".md" else o / "leaderboard.md"
-        md.parent.mkdir(parents=True, exist_ok=True)
-        series = {}
-        for p, r in res:
-            ep = p / "episodes.jsonl"
-            if ep.is_file():
-                from chimein.eval.episodes import read_episodes
+    return lines
 
-                lat = hit_latencies(read_episodes(ep))
-                series[r["policy"]] = lat["RESPOND"] + lat["INTERVENE"]
-        if any(series.values()):
-            png = md.with_name(md.stem + "_latency.png")
-            plot_latency_cdf(series, png, f"hit latency CDF on {s['name']}")
-            text += f"\n![hit latency CDF per policy]({png.name})\n"
-        atomic_write_text(md, text)
-        if paired is not None:
-            atomic_write_text(md.with_name(md.stem + PAIRED_SUFFIX), json.dumps(paired, indent=1) + "\n")
-        written = md
-    return text, written
+
+def _write_leaderboard(o: Path, text: str, res: Sequence[tuple[Path, Mapping[str, Any]]], suite_name: str,
+                       paired: Mapping[str, Any] | None) -> tuple[str, Path]:
+    """Write the leaderboard to ``o`` (a ``.md`` path or a folder) with the hit-latency CDF plot
+    of the runs' episodes and the paired numbers (``.paired.json``); returns the text (with the
+    plot's link) and the Markdown path."""
+    from chimein.eval.episodes import read_episodes
+
+    md = o if o.suffix == ".md" else o / "leaderboard.md"
+    md.parent.mkdir(parents=True, exist_ok=True)
+    series = {}
+    for p, r in res:
+        ep = p / "episodes.jsonl"
+        if ep.is_file():
+            lat = hit_latencies(read_episodes(ep))
+            series[r["policy"]] = lat["RESPOND"] + lat["INTERVENE"]
+    if any(series.values()):
+        png = md.with_name(md.stem + "_latency.png")
+        plot_latency_cdf(series, png, f"hit latency CDF on {suite_name}")
+        text += f"\n![hit latency CDF per policy]({png.name})\n"
+    atomic_write_text(md, text)
+    if paired is not None:
+        atomic_write_text(md.with_name(md.stem + PAIRED_SUFFIX), json.dumps(paired, indent=1) + "\n")
+    return text, md
+
+
+def _check_same_scenes(res: Sequence[tuple[Path, Mapping[str, Any]]]) -> str | None:
+    """Refuse runs on other scenes than the first's (:func:`~chimein.eval.suites.same_scenes`:
+    equal spec fingerprints); return a note when their audio fingerprints differ (the same
+    scenes rendered on machines whose numpy rounds differently, or another libFLAC), else None.
+    """
+    first = res[0][1]["suite"]
+    if not all(same_scenes(first, r["suite"]) for _, r in res[1:]):
+        desc = "; ".join(f"{p}: {r['suite']['name']} rev {r['suite']['revision']} {r['suite']['fingerprint'][:12]}"
+                         for p, r in res)
+        raise SpecError(f"eval compare: the runs are on different suites or materialisations ({desc}); "
+                        "compare runs of one suite only")
+    if all(same_audio(first, r["suite"]) for _, r in res[1:]):
+        return None
+    desc = "; ".join(f"{p.name}: {audio_fingerprint_of(r['suite'])[:12]}" for p, r in res)
+    return ("Note: same scenes, but the audio was rendered on different machines (audio fingerprints "
+            f"{desc}); samples may differ in their last bits, so paired differences include that noise.")
 
 
 def _paired(ref: tuple[Path, Mapping[str, Any]], others: Sequence[tuple[Path, Mapping[str, Any]]],
@@ -614,7 +645,7 @@ def _paired(ref: tuple[Path, Mapping[str, Any]], others: Sequence[tuple[Path, Ma
             row["reason"] = "reference has no episodes.jsonl"
         elif counts is None:
             row["reason"] = "no episodes.jsonl"
-        elif r["suite"]["fingerprint"] != ref[1]["suite"]["fingerprint"] or set(counts) != set(base):
+        elif not same_scenes(r["suite"], ref[1]["suite"]) or set(counts) != set(base):
             row["reason"] = "different scenes"
         else:
             row.update(paired=True, n_scenes=len(base),

@@ -4,7 +4,7 @@ The work is cut into *shards*: up to ``batch_size`` scenes of similar duration (
 all splits are sorted by length, so that few streams idle while the longest finishes). A shard is
 played in lockstep by one :class:`~chimein.envs.vector.ResponseTimingVectorEnv` -- the env's
 own observation, speaking and scoring code -- with one batched ``policy.act`` call per step;
-shards run in parallel processes through :func:`chimein.parallel.imap_unordered`. Every
+shards run in parallel processes through :func:`chimein.exec.imap_unordered`. Every
 finished shard's episodes are appended to ``DIR/episodes.jsonl`` (see
 :mod:`chimein.eval.episodes`), so an interrupted run resumes where it stopped and a finished
 episode is never recomputed.
@@ -24,11 +24,9 @@ over all chunks of the run (resumed episodes included) next to the simulated met
 Examples
 --------
 >>> import tempfile
->>> from chimein.eval.suites import SuiteDef
->>> tiny = SuiteDef(name="tiny", revision=0, description="", seed=1, families=("addressed",),
-...                 tiers={"clean": {"difficulty": "easy"}}, scenes={"default": 2})
+>>> from chimein.eval.suites import tiny_suite
 >>> d = tempfile.mkdtemp()
->>> res = evaluate("oracle", tiny, out=d, cache_dir=d, workers=1, progress=False, report=False)
+>>> res = evaluate("oracle", tiny_suite(2), out=d, cache_dir=d, workers=1, progress=False, report=False)
 >>> res["metrics"]["overall"]["respond_recall"]["value"]
 1.0
 """
@@ -41,12 +39,14 @@ import os
 import sys
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from chimein.envs.episode import EpisodeRecord
+from chimein.envs.rollout import latency_mark, rollout
 from chimein.errors import ChimeinError, SpecError
 from chimein.eval.episodes import (
     EPISODES,
@@ -82,146 +82,12 @@ class PolicySpec:
 _POLICIES: dict[str, Any] = {}
 
 
-def _cached_policy(spec: PolicySpec) -> Any:
+def cached_policy(spec: PolicySpec) -> Any:
     """One instance per process and spec (models load once per worker)."""
     key = json.dumps(spec.to_dict(), sort_keys=True)
     if key not in _POLICIES:
         _POLICIES[key] = spec.build()
     return _POLICIES[key]
-
-
-def _prepare(policy: Any, env_cfg: Any) -> None:
-    """Configure ``policy`` for the env's stream format (and the oracle's speaking time)."""
-    obs_modes = getattr(policy, "obs_modes", None)
-    if obs_modes is not None and env_cfg.obs_mode not in obs_modes:
-        raise SpecError(f"policy {getattr(policy, 'name', '?')!r} needs obs_mode in {tuple(obs_modes)}, the "
-                        f"env plays {env_cfg.obs_mode!r}; set env.obs_mode={obs_modes[0]}")
-    policy.configure(env_cfg.chunk_s, env_cfg.sample_rate, env_cfg.obs_mode)
-    if getattr(policy, "name", "") == "oracle" and hasattr(policy, "speak_s"):
-        policy.speak_s = float(env_cfg.speak_s)
-
-
-# ============================================================================================
-# Rollouts
-# ============================================================================================
-def rollout(scenes: Sequence[Any], policy: Any, env_options: Mapping[str, Any] | None = None,
-            on_invalid: str = "raise") -> list[dict[str, Any]]:
-    """Play every scene once, all in lockstep, with one batched policy call per step.
-
-    Parameters
-    ----------
-    scenes
-        Rendered scenes (``audio``, ``sample_rate``, ``spec``).
-    policy
-        A :class:`~chimein.agents.policy.Policy`; it is configured for the env's stream
-        format and reset with the scenes' specs.
-    env_options
-        Options of :class:`~chimein.envs.vector.ResponseTimingVectorEnv` (``chunk_ms``,
-        ``speak_s``, ``reward``, ...).
-    on_invalid
-        What to do when the policy returns an action outside {0, 1, 2} for a stream:
-        ``"raise"`` a :class:`SpecError`, or ``"flag"`` the episode as unusable
-        (``info["invalid"] = True``) and play WAIT for it from then on (PSB's rule: unusable
-        output counts as wrong).
-
-    Returns
-    -------
-    list of dict
-        Per scene, in order: the env's final info (``outcome``, ``action_log``, ``scene_id``),
-        plus ``n_steps`` and ``invalid``; plus ``decision_latencies_ms`` (one value per step
-        the scene was playing) when the policy recorded latencies in its ``latencies_ms`` list
-        during the rollout (see :func:`_take_latencies`).
-
-    Examples
-    --------
-    >>> from chimein.envs.sources import SyntheticSource
-    >>> from chimein.agents.baselines import Oracle
-    >>> scenes = [SyntheticSource().load(k) for k in (1, 2)]
-    >>> infos = rollout(scenes, Oracle())
-    >>> [i["outcome"]["reward"] == i["outcome"]["max_reward"] for i in infos]
-    [True, True]
-    """
-    from chimein.envs.vector import ResponseTimingVectorEnv
-
-    if on_invalid not in ("raise", "flag"):
-        raise SpecError(f"rollout: on_invalid={on_invalid!r}; use 'raise' or 'flag'")
-    n = len(scenes)
-    if n == 0:
-        return []
-    envs = ResponseTimingVectorEnv(n, list(scenes), order="sequential", prefetch=0, **dict(env_options or {}))
-    try:
-        obs, _ = envs.reset(seed=list(range(n)))
-        _prepare(policy, envs.config)
-        policy.reset(n, [s.spec for s in envs.scenes])
-        done = np.zeros(n, bool)
-        invalid = np.zeros(n, bool)
-        out: list[dict[str, Any] | None] = [None] * n
-        lat: list[list[float]] = [[] for _ in range(n)]
-        recorded = False
-        while not done.all():
-            mark = _latency_mark(policy)
-            actions, _ = policy.act(obs)
-            if mark is not None:
-                recorded |= _take_latencies(policy, mark, ~done, lat)
-            a = np.asarray(actions)
-            if a.shape != (n,):
-                raise SpecError(f"policy {getattr(policy, 'name', '?')!r}: act() returned actions of shape "
-                                f"{a.shape}; expected ({n},)")
-            bad = ~np.isin(a, (0, 1, 2)) & ~done
-            if bad.any():
-                if on_invalid == "raise":
-                    i = int(np.flatnonzero(bad)[0])
-                    raise SpecError(f"policy {getattr(policy, 'name', '?')!r}: action {a[i].item()!r} for scene "
-                                    f"{envs.scenes[i].spec.id!r} is not 0 WAIT, 1 RESPOND or 2 INTERVENE")
-                invalid |= bad
-            a = np.where(done | invalid | ~np.isin(a, (0, 1, 2)), 0, a).astype(np.int64)
-            obs, _, _, trunc, _ = envs.step(a)
-            for i in np.flatnonzero(trunc & ~done).tolist():
-                fin = dict(envs.last_final[i][1])
-                fin["n_steps"] = int(fin["outcome"]["n_steps"])
-                out[i] = fin
-                done[i] = True
-        for i in range(n):
-            out[i]["invalid"] = bool(invalid[i])  # type: ignore[index]
-            if recorded:
-                out[i]["decision_latencies_ms"] = lat[i]  # type: ignore[index]
-        return out  # type: ignore[return-value]
-    finally:
-        envs.close()
-
-
-def _latency_mark(policy: Any) -> int | None:
-    """Length of the policy's ``latencies_ms`` list (None: the policy records none)."""
-    v = getattr(policy, "latencies_ms", None)
-    return len(v) if isinstance(v, list) else None
-
-
-_WARNED: set[str] = set()
-
-
-def _take_latencies(policy: Any, mark: int, live: np.ndarray, out: list[list[float]]) -> bool:
-    """Attribute the latencies one ``act`` call appended after index ``mark`` to its streams.
-
-    One value per stream (in stream order) goes to each stream that is still playing (``live``;
-    finished streams are padding, their chunks are not decisions of any episode); a single value
-    (a policy that times whole calls) goes to every live stream. Any other count cannot be
-    attributed: those values are skipped with one warning. Returns whether values were taken.
-    """
-    new = policy.latencies_ms[mark:]
-    n = live.shape[0]
-    if not new:
-        return False
-    if len(new) not in (n, 1):
-        name = str(getattr(policy, "name", "?"))
-        if name not in _WARNED:
-            _WARNED.add(name)
-            print(f"warning: policy {name!r} recorded {len(new)} latencies for one act() call of {n} "
-                  "streams (expected one per stream, or one per call); they are not attributed to episodes",
-                  file=sys.stderr)
-        return False
-    for i in np.flatnonzero(live).tolist():
-        out[i].append(float(new[i] if len(new) == n else new[0]))
-    return True
 
 
 # ============================================================================================
@@ -258,30 +124,31 @@ def load_dataset_scenes(items: Sequence[tuple[str, int, str, str, str]]
     return metas, scenes
 
 
-def _run_shard(shard: Shard) -> list[dict[str, Any]]:
+def _run_shard(shard: Shard) -> list[EpisodeRecord]:
+    """Play one shard; its episodes as records carrying the loader's metas (split, family,
+    tier, scene seed, spec path), the scene's annotations and duration, and the wall time."""
     from chimein.eval.episodes import latency_summary
 
     t0 = time.perf_counter()
     metas, scenes = shard.load(*shard.load_args)
-    policy = _cached_policy(shard.policy)
-    mark = _latency_mark(policy)
+    policy = cached_policy(shard.policy)
+    mark = latency_mark(policy)
     try:
-        infos = rollout(scenes, policy, shard.env, on_invalid=shard.on_invalid)
+        played = rollout(scenes, policy, shard.env, on_invalid=shard.on_invalid)
     finally:
         if mark is not None:  # the values travel in the episodes; keep the cached policy's list small
             del policy.latencies_ms[mark:]
     wall = time.perf_counter() - t0
     out = []
-    for meta, scene, info in zip(metas, scenes, infos, strict=True):
-        ep = {**meta, "duration_s": float(scene.spec.duration_s),
-              "annotations": scene.spec.to_dict()["annotations"],
-              "action_log": info["action_log"], "outcome": info["outcome"],
-              "invalid": bool(info["invalid"] or meta.get("invalid", False)), "wall_s": wall / len(scenes)}
-        if "decision_latencies_ms" in info:
-            lat = info["decision_latencies_ms"]
-            ep["decision_latency_ms"] = latency_summary(lat)
-            ep["decision_latencies_ms"] = [round(float(x), 2) for x in lat]
-        out.append(ep)
+    for meta, scene, rec in zip(metas, scenes, played, strict=True):
+        extra = {k: v for k, v in meta.items() if k not in ("scene_id", "invalid")}
+        extra.update(duration_s=float(scene.spec.duration_s), wall_s=wall / len(scenes))
+        lat = rec.decision_latencies_ms
+        if lat is not None:
+            extra["decision_latency_ms"] = latency_summary(lat)
+            lat = tuple(round(float(x), 2) for x in lat)
+        out.append(replace(rec, annotations=scene.spec.annotations, decision_latencies_ms=lat,
+                           invalid=bool(rec.invalid or meta.get("invalid", False))).with_meta(**extra))
     return out
 
 
@@ -354,9 +221,9 @@ def ship_shard(shard: Shard, opened: dict[str, Any] | None = None) -> Shard:
 
 
 def run_shards(shards: Sequence[Shard], workers: int | None = 1, backend: str = "local",
-               on_result: Callable[[list[dict[str, Any]]], None] | None = None,
-               ray_options: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Run shards (in parallel processes when ``workers > 1``); returns every episode dict.
+               on_result: Callable[[list[EpisodeRecord]], None] | None = None,
+               ray_options: Mapping[str, Any] | None = None) -> list[EpisodeRecord]:
+    """Run shards (in parallel processes when ``workers > 1``); returns every episode record.
 
     ``on_result`` is called in the driver with each shard's episodes as it finishes (the
     runner appends them to the episodes file there). With ``backend="ray"`` each shard is a Ray
@@ -364,13 +231,13 @@ def run_shards(shards: Sequence[Shard], workers: int | None = 1, backend: str = 
     read here just before it is submitted (:func:`ship_shard`), so Ray workers on other machines
     need no copy of the suite.
     """
-    from chimein.parallel import imap_unordered, resolve_workers
+    from chimein.exec import imap_unordered, resolve_workers
 
     if not shards:
         return []
     ray = backend == "ray"
     w = max(1, min(resolve_workers(workers, backend, ray_options), len(shards)))
-    out: list[dict[str, Any]] = []
+    out: list[EpisodeRecord] = []
     # one intra-op thread when running inline (worker processes get OMP_NUM_THREADS=1): torch's
     # OpenMP pool spins badly when its threads compete for busy cores (6x slower measured with
     # the silero baseline on a loaded 2-core machine); parallelism comes from processes
@@ -419,13 +286,17 @@ def make_shards(m: Any, policy: PolicySpec, env: Mapping[str, Any], batch_size: 
 # ============================================================================================
 def _resolved_workers(workers: int | None, backend: str = "local",
                       ray_options: Mapping[str, Any] | None = None) -> int:
-    from chimein.parallel import resolve_workers
+    from chimein.exec import resolve_workers
 
     return resolve_workers(workers, backend, ray_options)
 
 
-def _run_key(suite_identity: Mapping[str, Any], policy: PolicySpec, env: Mapping[str, Any]) -> str:
-    blob = json.dumps({"suite": suite_identity["fingerprint"], "policy": policy.to_dict(), "env": env},
+def make_run_key(suite_identity: Mapping[str, Any], policy: PolicySpec, env: Mapping[str, Any]) -> str:
+    # the audio fingerprint (the suite fingerprint of runs written before the spec/audio split):
+    # a run resumes only on the very audio it started on
+    from chimein.eval.suites import audio_fingerprint_of
+
+    blob = json.dumps({"suite": audio_fingerprint_of(suite_identity), "policy": policy.to_dict(), "env": env},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -434,14 +305,14 @@ def resolve_env(suite_env: Mapping[str, Any], suite_reward: Mapping[str, Any],
                 overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The env options a suite is played with: the suite's, then ``overrides``; validated."""
     from chimein.envs.core import EnvConfig
-    from chimein.envs.env import ENV_OPTIONS
+    from chimein.envs.env import SOURCE_OPTIONS
 
     env = {**dict(suite_env), **dict(overrides or {})}
     if "reward" in (overrides or {}):
         raise SpecError("eval: the reward is part of the suite definition; it cannot be overridden "
                         "(re-score episodes under another reward with `chimein eval rescore reward.<field>=...`)")
     env["reward"] = dict(suite_reward)
-    EnvConfig.from_options({k: v for k, v in env.items() if k not in ENV_OPTIONS})
+    EnvConfig.from_options({k: v for k, v in env.items() if k not in SOURCE_OPTIONS})
     return json.loads(json.dumps(env, sort_keys=True))
 
 
@@ -496,7 +367,7 @@ def evaluate(
     splits
         Only these splits (default: all).
     backend, ray_options
-        Backend of :func:`chimein.parallel.imap_unordered` for the shards (``local``,
+        Backend of :func:`chimein.exec.imap_unordered` for the shards (``local``,
         ``inline`` or ``ray``) and, for Ray, where to run and what each task reserves
         (``{"address": "auto", "num_gpus": 0.25}``); the suite is materialised here with the
         local backend.
@@ -516,56 +387,115 @@ def evaluate(
     from chimein._version import __version__
     from chimein.eval.episodes import merged_latency
     from chimein.eval.metrics import aggregate
+    from chimein.eval.report import write_results
+
+    # ---- resolve the policy, suite and env; open the episode log (resume)
+    pspec, m, env_opts = _resolve(policy, suite, policy_kwargs, batch_size, env, splits,
+                                  cache_dir=cache_dir, workers=workers, progress=progress,
+                                  rir_cache_dir=rir_cache_dir)
+    d = m.definition
+    run_key = make_run_key(m.identity, pspec, env_opts)
+    outdir = Path(out)
+    outdir.mkdir(parents=True, exist_ok=True)
+    epath = outdir / EPISODES
+    done = resumed_keys(epath, m.identity, run_key, pspec)
+    # ---- plan the shards still to play and play them, appending to the log
+    shards = make_shards(m, pspec, env_opts, int(batch_size), done, splits)
+    header = {"suite": m.identity, "run": run_key, "policy": pspec.name, "policy_kwargs": pspec.to_dict()["kwargs"],
+              "env": {k: v for k, v in env_opts.items() if k != "reward"}, "reward_cfg": env_opts["reward"]}
+    n_todo = sum(s.size for s in shards)
+    bar = dict(total=n_todo + len(done), initial=len(done), desc=f"eval {pspec.name}", unit="ep")
+    new, wall = play_logged(shards, epath, header, bar if progress and n_todo else None,
+                            workers=workers, backend=backend, ray_options=ray_options)
+    # ---- aggregate every logged episode and report
+    episodes = _logged_episodes(epath, d, splits)
+    results = {
+        "suite": {**m.identity, "description": d.description, "n_scenes": d.n_scenes},
+        "policy": pspec.name, "policy_kwargs": pspec.to_dict()["kwargs"], "run": run_key,
+        "env": header["env"], "reward_cfg": env_opts["reward"], "chimein_version": __version__,
+        "batch_size": int(batch_size),
+        "workers": _resolved_workers(workers, backend, ray_options),
+        "timing": _timing(outdir, run_key, new, len(done), wall),
+        "metrics": aggregate(episodes, resamples=resamples, seed=seed),
+    }
+    latency = merged_latency(episodes)
+    if latency is not None:
+        results["decision_latency_ms"] = latency
+    write_results(results, outdir, episodes=episodes, suite=m, report=report, examples=examples)
+    return results
+
+
+def _resolve(policy: str | PolicySpec, suite: Any, policy_kwargs: Mapping[str, Any] | None, batch_size: int,
+             env: Mapping[str, Any] | None, splits: Sequence[str] | None, **materialize_kw: Any
+             ) -> tuple[PolicySpec, Any, dict[str, Any]]:
+    """The policy spec (built once now, so that unknown names and bad arguments fail before any
+    work), the materialised suite (``materialize_kw``: cache_dir, workers, progress,
+    rir_cache_dir) and the env options of :func:`evaluate`; checks ``batch_size`` and
+    ``splits``."""
     from chimein.eval.suites import MaterializedSuite, materialize
 
     if isinstance(batch_size, bool) or int(batch_size) < 1:
         raise SpecError(f"eval: field 'batch_size': must be >= 1, got {batch_size!r}")
     pspec = policy if isinstance(policy, PolicySpec) else PolicySpec(str(policy), dict(policy_kwargs or {}))
-    _cached_policy(pspec)  # unknown names and bad arguments fail now, before any work
-    m = suite if isinstance(suite, MaterializedSuite) else materialize(
-        suite, cache_dir=cache_dir, workers=workers, progress=progress, rir_cache_dir=rir_cache_dir)
+    cached_policy(pspec)  # unknown names and bad arguments fail now, before any work
+    m = suite if isinstance(suite, MaterializedSuite) else materialize(suite, **materialize_kw)
     d = m.definition
     if splits is not None:
         for s in splits:
             d.split(s)
-    env_opts = resolve_env(d.env, d.reward, env)
-    run_key = _run_key(m.identity, pspec, env_opts)
-    outdir = Path(out)
-    outdir.mkdir(parents=True, exist_ok=True)
-    epath = outdir / EPISODES
-    existing = read_episodes(epath, repair=True) if epath.exists() else []
-    check_identity(existing, m.identity, run_key, epath, f"policy {pspec.name!r}")
-    done = {episode_key(e) for e in existing}
+    return pspec, m, resolve_env(d.env, d.reward, env)
 
-    shards = make_shards(m, pspec, env_opts, int(batch_size), done, splits)
-    header = {"suite": m.identity, "run": run_key, "policy": pspec.name, "policy_kwargs": pspec.to_dict()["kwargs"],
-              "env": {k: v for k, v in env_opts.items() if k != "reward"}, "reward_cfg": env_opts["reward"]}
-    n_todo = sum(s.size for s in shards)
+
+def resumed_keys(epath: Path, identity: Mapping[str, Any], run_key: str, pspec: PolicySpec
+                 ) -> set[tuple[str, str]]:
+    """The ``(split, scene_id)`` keys already in the episode log (repaired after a cut-off
+    write); the log must belong to the same suite version and run."""
+    existing = read_episodes(epath, repair=True) if epath.exists() else []
+    check_identity(existing, identity, run_key, epath, f"policy {pspec.name!r}")
+    return {episode_key(e) for e in existing}
+
+
+def play_logged(shards: Sequence[Shard], epath: Path, header: Mapping[str, Any],
+                progress: Mapping[str, Any] | None, **run_kw: Any) -> tuple[list[EpisodeRecord], float]:
+    """Run ``shards`` (``run_kw``: workers, backend, ray_options of :func:`run_shards`), appending
+    each shard's episodes with ``header`` to the episode log ``epath`` as it finishes, with a
+    progress bar (``progress``: its tqdm arguments; None: none); returns the new episodes and the
+    wall time."""
     bar = None
-    if progress and n_todo:
+    if progress is not None:
         from tqdm import tqdm
 
-        bar = tqdm(total=n_todo + len(done), initial=len(done), desc=f"eval {pspec.name}", unit="ep", file=sys.stderr)
+        bar = tqdm(**progress, file=sys.stderr)
 
-    def on_result(eps: list[dict[str, Any]]) -> None:
-        append_episodes(epath, ({**header, **e} for e in eps))
+    def on_result(eps: list[EpisodeRecord]) -> None:
+        append_episodes(epath, (e.with_meta(**header) for e in eps))
         if bar is not None:
             bar.update(len(eps))
 
     t0 = time.perf_counter()
     try:
-        new = run_shards(shards, workers=workers, backend=backend, on_result=on_result, ray_options=ray_options)
+        new = run_shards(shards, on_result=on_result, **run_kw)
     finally:
         if bar is not None:
             bar.close()
-    wall = time.perf_counter() - t0
+    return new, time.perf_counter() - t0
+
+
+def _logged_episodes(epath: Path, d: Any, splits: Sequence[str] | None) -> list[EpisodeRecord]:
+    """Every episode of the log (only ``splits`` when given), in the suite's split order, then by
+    scene id."""
     episodes = read_episodes(epath)
     if splits is not None:
-        episodes = [e for e in episodes if e["split"] in splits]
+        episodes = [e for e in episodes if e.split in splits]
     rank = {s.name: i for i, s in enumerate(d.splits)}
-    episodes.sort(key=lambda e: (rank.get(e["split"], len(rank)), e["scene_id"]))
-    audio_s = sum(float(e["duration_s"]) for e in new)
-    timing = {"wall_s": wall, "episodes_run": len(new), "episodes_resumed": len(done),
+    episodes.sort(key=lambda e: (rank.get(e.split, len(rank)), e.scene_id))
+    return episodes
+
+
+def _timing(outdir: Path, run_key: str, new: Sequence[EpisodeRecord], n_done: int, wall: float) -> dict[str, Any]:
+    """This invocation's throughput, or -- when it only resumed finished work -- the last run's."""
+    audio_s = sum(float(e.meta["duration_s"]) for e in new)
+    timing = {"wall_s": wall, "episodes_run": len(new), "episodes_resumed": n_done,
               "episodes_per_s": (len(new) / wall) if new and wall > 0 else None,
               "audio_s_per_s": (audio_s / wall) if new and wall > 0 else None}
     if not new and (outdir / "results.json").is_file():  # nothing played: keep the last throughput
@@ -574,24 +504,9 @@ def evaluate(
         except json.JSONDecodeError:
             old = {}
         if old.get("run") == run_key and (old.get("timing") or {}).get("episodes_per_s"):
-            timing = {**old["timing"], "episodes_run": 0, "episodes_resumed": len(done),
+            timing = {**old["timing"], "episodes_run": 0, "episodes_resumed": n_done,
                       "throughput_from_earlier_run": True}
-    results = {
-        "suite": {**m.identity, "description": d.description, "n_scenes": d.n_scenes},
-        "policy": pspec.name, "policy_kwargs": pspec.to_dict()["kwargs"], "run": run_key,
-        "env": header["env"], "reward_cfg": env_opts["reward"], "chimein_version": __version__,
-        "batch_size": int(batch_size),
-        "workers": _resolved_workers(workers, backend, ray_options),
-        "timing": timing,
-        "metrics": aggregate(episodes, resamples=resamples, seed=seed),
-    }
-    latency = merged_latency(episodes)
-    if latency is not None:
-        results["decision_latency_ms"] = latency
-    from chimein.eval.report import write_results
-
-    write_results(results, outdir, episodes=episodes, suite=m, report=report, examples=examples)
-    return results
+    return timing
 
 
 def evaluate_many(policies: Sequence[str], suite: Any = "chimein-bench-v0-mini", out: str | os.PathLike[str] = "eval_out",
@@ -603,11 +518,9 @@ def evaluate_many(policies: Sequence[str], suite: Any = "chimein-bench-v0-mini",
     Examples
     --------
     >>> import tempfile
-    >>> from chimein.eval.suites import SuiteDef
-    >>> tiny = SuiteDef(name="tiny", revision=0, description="", seed=1, families=("addressed",),
-    ...                 tiers={"clean": {"difficulty": "easy"}}, scenes={"default": 1})
+    >>> from chimein.eval.suites import tiny_suite
     >>> d = tempfile.mkdtemp()
-    >>> text, path = evaluate_many(["always-wait", "oracle"], tiny, out=d, cache_dir=d, workers=1,
+    >>> text, path = evaluate_many(["always-wait", "oracle"], tiny_suite(1), out=d, cache_dir=d, workers=1,
     ...                            progress=False, report=False)
     >>> [row.split(" | ")[1] for row in text.splitlines() if row.startswith("| 1 ")]
     ['oracle']

@@ -6,9 +6,27 @@ definition fixes. The definition (families, tiers, scene counts, seeds, env and 
 lives in code (:data:`SUITES`) or in a YAML file of the same fields, and is identified by its
 ``definition_hash``. Materialising writes every split to a cache folder
 (``$CHIMEIN_CACHE_DIR/suites/<name>``, default ``~/.cache/chimein/suites/<name>``) once; later
-runs reuse it. The **fingerprint** -- a hash of the definition and of every split's manifest
-(scene ids and audio checksums) -- is recorded with every evaluation, so two results are
-comparable exactly when their fingerprints are equal.
+runs reuse it.
+
+Fingerprints
+------------
+Two hashes identify a materialised suite; both are written to ``suite.json`` and recorded with
+every result and episode line (:attr:`MaterializedSuite.identity`):
+
+``fingerprint``
+    The **scenes**: sha256 of the definition hash and of every scene's spec JSON (split by
+    split, in scene order). Specs depend only on the seeds and chimein's code (the sampler,
+    and espeak-ng's word timings), not on the CPU: :func:`spec_fingerprint` computes it without
+    rendering a sample, and ``tests/test_suite_fingerprints.py`` pins the built-in suites'.
+    ``chimein eval compare`` pairs runs whose fingerprints are equal.
+``audio_fingerprint``
+    The **audio**: sha256 of the definition hash and of every split's manifest (scene ids and
+    the sha256 of each FLAC file) -- what the single fingerprint of results written before
+    this split was. The rendered samples differ in their last bits between CPUs whose numpy
+    takes other vector paths (measured: 1-2 LSB of 24 bits, with numpy's AVX2/FMA3 loops
+    disabled), and the FLAC bytes carry the libFLAC version, so it is a property of one
+    machine's materialisation: resuming a run requires it equal; ``compare`` only notes a
+    difference.
 
 Built-in suites
 ---------------
@@ -44,15 +62,15 @@ from typing import Any
 
 import numpy as np
 
-from chimein.errors import ChimeinError, SpecError
+from chimein.config import read_config, to_plain
+from chimein.envs.core import DEFAULT_ENV, default_env
+from chimein.errors import ChimeinError, ConfigError, SpecError
 from chimein.io import atomic_write_text
 
-__all__ = ["SUITES", "MaterializedSuite", "SplitDef", "SuiteDef", "get_suite", "materialize",
-           "suite_cache_dir"]
+__all__ = ["SUITES", "MaterializedSuite", "SplitDef", "SuiteDef", "audio_fingerprint_of", "get_suite",
+           "materialize", "same_audio", "same_scenes", "spec_fingerprint", "suite_cache_dir", "tiny_suite"]
 
 SUITE_FILE = "suite.json"
-_SUITE_FIELDS = ("name", "revision", "description", "seed", "families", "tiers", "scenes",
-                 "family_overrides", "env", "reward")
 
 
 def _canon(x: Any) -> str:
@@ -123,7 +141,7 @@ class SuiteDef:
     tiers: Mapping[str, Mapping[str, Any]]
     scenes: Mapping[str, int]
     family_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    env: Mapping[str, Any] = field(default_factory=lambda: {"chunk_ms": 80.0, "speak_s": 2.0})
+    env: Mapping[str, Any] = field(default_factory=default_env)
     reward: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -200,26 +218,20 @@ class SuiteDef:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], where: str = "suite") -> SuiteDef:
-        """Build from a mapping of the same fields (e.g. a YAML file); errors name the field."""
-        if not isinstance(d, Mapping):
-            raise SpecError(f"{where}: expected a mapping of suite fields, got {type(d).__name__}")
-        unknown = sorted(set(d) - set(_SUITE_FIELDS))
-        if unknown:
-            raise SpecError(f"{where}: unknown field {unknown[0]!r}; known fields: {list(_SUITE_FIELDS)}")
-        for req in ("name", "families", "tiers", "scenes"):
-            if req not in d:
-                raise SpecError(f"{where}: field {req!r} is missing")
-        scenes = d["scenes"]
-        if isinstance(scenes, int):
-            scenes = {"default": scenes}
+        """Build from a mapping of the same fields (e.g. a YAML file) with
+        :func:`chimein.config.read_config`; ``revision``, ``description`` and ``seed`` default
+        to 0, "" and 0, and ``scenes: N`` means ``{default: N}``. Unknown keys and wrong types
+        raise :class:`~chimein.errors.ConfigError`, an invalid definition
+        :class:`~chimein.errors.SpecError`; both name ``where`` and the field."""
+        d = to_plain(d)
+        if isinstance(d, Mapping):
+            d = {"revision": 0, "description": "", "seed": 0, **d}
+            if isinstance(d.get("scenes"), int) and not isinstance(d["scenes"], bool):
+                d["scenes"] = {"default": d["scenes"]}
         try:
-            return cls(name=str(d["name"]), revision=int(d.get("revision", 0)),
-                       description=str(d.get("description", "")), seed=int(d.get("seed", 0)),
-                       families=tuple(d["families"]), tiers={str(k): dict(v) for k, v in d["tiers"].items()},
-                       scenes=dict(scenes), family_overrides={str(k): dict(v) for k, v in
-                                                              d.get("family_overrides", {}).items()},
-                       env=dict(d.get("env", {"chunk_ms": 80.0, "speak_s": 2.0})),
-                       reward=dict(d.get("reward", {})))
+            return read_config(cls, d, where)
+        except ConfigError:
+            raise
         except ChimeinError as e:
             raise SpecError(f"{where}: {e}") from None
         except (TypeError, ValueError, AttributeError) as e:
@@ -237,7 +249,7 @@ _TIERS_V0: dict[str, dict[str, Any]] = {
              "multi_event_duration_s": [30.0, 60.0]},
 }
 _FAMILIES_V0 = ("addressed", "proactive", "monitoring", "pauses", "distractors", "multi_event")
-_ENV_V0 = {"chunk_ms": 80.0, "speak_s": 2.0}
+_ENV_V0 = dict(DEFAULT_ENV)
 
 SUITES: dict[str, SuiteDef] = {
     "chimein-bench-v0": SuiteDef(
@@ -254,6 +266,18 @@ SUITES: dict[str, SuiteDef] = {
         scenes={"default": 2, "multi_event": 1}, env=_ENV_V0),
 }
 
+
+def tiny_suite(scenes: int = 1) -> SuiteDef:
+    """A one-split suite of ``scenes`` easy addressed-speech scenes (not registered in
+    :data:`SUITES`): seconds to materialise, for examples and smoke tests of a policy.
+
+    Examples
+    --------
+    >>> tiny_suite(2).scenes
+    {'default': 2}
+    """
+    return SuiteDef(name="tiny", revision=0, description="", seed=1, families=("addressed",),
+                    tiers={"clean": {"difficulty": "easy"}}, scenes={"default": scenes})
 
 def get_suite(name_or_path: str | os.PathLike[str] | SuiteDef) -> SuiteDef:
     """A built-in suite by name, or a suite defined in a YAML/JSON file.
@@ -304,11 +328,16 @@ def suite_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
 
 @dataclass(frozen=True)
 class MaterializedSuite:
-    """A suite on disk: its definition, folder and fingerprint."""
+    """A suite on disk: its definition, folder and fingerprints.
+
+    ``fingerprint`` identifies the scenes (machine-independent), ``audio_fingerprint`` this
+    materialisation's audio files (see the module docstring, *Fingerprints*).
+    """
 
     definition: SuiteDef
     root: Path
     fingerprint: str
+    audio_fingerprint: str
 
     @property
     def name(self) -> str:
@@ -318,7 +347,8 @@ class MaterializedSuite:
     def identity(self) -> dict[str, Any]:
         """What every result and episode line records about the suite."""
         return {"name": self.definition.name, "revision": self.definition.revision,
-                "definition_hash": self.definition.definition_hash, "fingerprint": self.fingerprint}
+                "definition_hash": self.definition.definition_hash, "fingerprint": self.fingerprint,
+                "audio_fingerprint": self.audio_fingerprint}
 
     def split_dir(self, split: str) -> Path:
         return self.root / self.definition.split(split).dirname
@@ -329,17 +359,88 @@ class MaterializedSuite:
         return SceneDataset(self.split_dir(split))
 
 
-def _fingerprint(definition: SuiteDef, root: Path) -> str:
-    from chimein.scenes.dataset import read_manifest
+#: Prefix of the spec fingerprint's hash input, so it can never equal an audio fingerprint.
+_SPEC_TAG = b"chimein-suite-specs-v1\n"
 
-    h = hashlib.sha256()
+
+def _digest(definition: SuiteDef, rows: Mapping[str, Sequence[tuple[str, str]]], tag: bytes = b"") -> str:
+    """sha256 of ``tag``, the definition hash and, split by split, ``id=<digest>;`` per scene.
+
+    With an empty ``tag`` and the audio checksums this is the single fingerprint of chimein
+    before the spec/audio split (results written then stay comparable, see :func:`same_audio`).
+    """
+    h = hashlib.sha256(tag)
     h.update(definition.definition_hash.encode())
     for s in definition.splits:
-        entries = read_manifest(root / s.dirname)
         h.update(f"\n{s.name}:".encode())
-        for e in sorted(entries, key=lambda e: e.index):
-            h.update(f"{e.id}={e.sha256};".encode())
+        for sid, digest in rows[s.name]:
+            h.update(f"{sid}={digest};".encode())
     return h.hexdigest()
+
+
+def _fingerprints(definition: SuiteDef, root: Path) -> tuple[str, str]:
+    """``(fingerprint, audio_fingerprint)`` of a materialised suite, from its spec files and
+    the audio checksums of its manifests."""
+    from chimein.scenes.dataset import read_manifest, sha256_file
+
+    specs: dict[str, list[tuple[str, str]]] = {}
+    audio: dict[str, list[tuple[str, str]]] = {}
+    for s in definition.splits:
+        entries = sorted(read_manifest(root / s.dirname), key=lambda e: e.index)
+        specs[s.name] = [(e.id, sha256_file(root / s.dirname / e.spec)) for e in entries]
+        audio[s.name] = [(e.id, e.sha256) for e in entries]
+    return _digest(definition, specs, _SPEC_TAG), _digest(definition, audio)
+
+
+def spec_fingerprint(suite: str | os.PathLike[str] | SuiteDef) -> str:
+    """The suite's ``fingerprint`` computed from its definition alone: every scene is sampled
+    (its spec built, as :func:`~chimein.scenes.dataset.generate_dataset` builds it), none
+    rendered. Equals :attr:`MaterializedSuite.fingerprint` of any materialisation by this
+    chimein; about 15 s for ``chimein-bench-v0``'s 532 scenes (speech timing dominates).
+
+    Examples
+    --------
+    >>> d = SuiteDef(name="tiny", revision=0, description="", seed=1, families=("addressed",),
+    ...              tiers={"clean": {"difficulty": "easy"}}, scenes={"default": 1})
+    >>> len(spec_fingerprint(d))
+    64
+    """
+    from dataclasses import asdict
+
+    from chimein.scenes.sampler import SamplerConfig, sample_scene, scene_seed
+
+    definition = get_suite(suite)
+    rows: dict[str, list[tuple[str, str]]] = {}
+    for s in definition.splits:
+        # the config as generate_dataset hands it to its workers (validated, JSON round trip)
+        cfg = json.loads(json.dumps(asdict(SamplerConfig.from_mapping(s.config))))
+        rows[s.name] = []
+        for i in range(s.n):
+            sid = f"scene-{i:06d}"  # generate_dataset's scene ids
+            spec = sample_scene(cfg, scene_seed(s.seed, i), scene_id=sid)
+            data = (spec.to_json() + "\n").encode("utf-8")  # the bytes SceneSpec.save writes
+            rows[s.name].append((sid, hashlib.sha256(data).hexdigest()))
+    return _digest(definition, rows, _SPEC_TAG)
+
+
+def audio_fingerprint_of(identity: Mapping[str, Any]) -> str:
+    """The audio fingerprint a suite identity records; in an identity written before the
+    spec/audio split (no ``audio_fingerprint`` key) its ``fingerprint`` is the audio one."""
+    return str(identity.get("audio_fingerprint") or identity.get("fingerprint") or "")
+
+
+def same_scenes(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether two suite identities (``results["suite"]``) hold the same scenes, so their runs
+    may be compared and paired: equal spec ``fingerprint``; when either identity predates the
+    split (it records only the audio hash), equal audio fingerprints."""
+    if "audio_fingerprint" in a and "audio_fingerprint" in b:
+        return a.get("fingerprint") == b.get("fingerprint")
+    return same_audio(a, b)
+
+
+def same_audio(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether two suite identities record the same audio files (equal audio fingerprints)."""
+    return audio_fingerprint_of(a) == audio_fingerprint_of(b)
 
 
 def _split_job(args: tuple[dict[str, Any], int, int, str, str | None]) -> str:
@@ -385,6 +486,15 @@ def _verify(definition: SuiteDef, root: Path, rir_cache_dir: str | None) -> None
                             f"{root} to regenerate the suite")
 
 
+def _read_info(sfile: Path) -> dict[str, Any]:
+    """The content of ``suite.json`` (empty when missing or unreadable)."""
+    try:
+        info = json.loads(sfile.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
 def materialize(suite: str | os.PathLike[str] | SuiteDef, cache_dir: str | os.PathLike[str] | None = None,
                 workers: int | None = None, progress: bool = True, verify: bool = False,
                 rir_cache_dir: str | None = None, backend: str = "local") -> MaterializedSuite:
@@ -392,7 +502,8 @@ def materialize(suite: str | os.PathLike[str] | SuiteDef, cache_dir: str | os.Pa
 
     Splits are generated in parallel processes (one split per job, scenes of a split in
     order), resumably: an interrupted run is finished by calling again. ``suite.json`` is
-    written last with the fingerprint.
+    written last with the fingerprints (and rewritten when a cache made before the spec/audio
+    split is reused: the spec files are there, nothing is rendered again).
 
     Parameters
     ----------
@@ -423,16 +534,13 @@ def materialize(suite: str | os.PathLike[str] | SuiteDef, cache_dir: str | os.Pa
     >>> len(m.fingerprint), m.dataset("clean/addressed").ids
     (64, ['scene-000000'])
     """
-    from chimein.parallel import imap_unordered
+    from chimein.exec import imap_unordered
 
     definition = get_suite(suite)
     root = suite_cache_dir(cache_dir) / definition.name
     sfile = root / SUITE_FILE
     if sfile.is_file():
-        try:
-            info = json.loads(sfile.read_text())
-        except json.JSONDecodeError:
-            info = {}
+        info = _read_info(sfile)
         if info.get("definition_hash") != definition.definition_hash:
             raise SpecError(
                 f"{root}: holds suite {definition.name!r} revision {info.get('revision')} "
@@ -460,14 +568,16 @@ def materialize(suite: str | os.PathLike[str] | SuiteDef, cache_dir: str | os.Pa
             bar.close()
     if verify:
         _verify(definition, root, rir_cache_dir)
-    fp = _fingerprint(definition, root)
-    if not sfile.is_file() or json.loads(sfile.read_text()).get("fingerprint") != fp:
+    fp, afp = _fingerprints(definition, root)
+    old = _read_info(sfile)
+    if (old.get("fingerprint"), old.get("audio_fingerprint")) != (fp, afp):  # new, or written before the split
         from chimein._version import __version__
 
         atomic_write_text(sfile, json.dumps({**definition.to_dict(), "definition_hash": definition.definition_hash,
-                                             "fingerprint": fp, "chimein_version": __version__},
+                                             "fingerprint": fp, "audio_fingerprint": afp,
+                                             "chimein_version": __version__},
                                             indent=1, sort_keys=True) + "\n")
-    return MaterializedSuite(definition, root, fp)
+    return MaterializedSuite(definition, root, fp, afp)
 
 
 def split_names(definition: SuiteDef) -> Sequence[str]:

@@ -13,11 +13,9 @@ interruptions per user turn) and interpolates each curve at given rates.
 Examples
 --------
 >>> import tempfile
->>> from chimein.eval.suites import SuiteDef
->>> tiny = SuiteDef(name="tiny", revision=0, description="", seed=1, families=("addressed",),
-...                 tiers={"clean": {"difficulty": "easy"}}, scenes={"default": 2})
+>>> from chimein.eval.suites import tiny_suite
 >>> d = tempfile.mkdtemp()
->>> s = sweep("random", tiny, d, "rate", [0.0, 0.2], cache_dir=d, workers=1, progress=False)
+>>> s = sweep("random", tiny_suite(2), d, "rate", [0.0, 0.2], cache_dir=d, workers=1, progress=False)
 >>> [round(r["metrics"]["actions_per_min"]["value"], 1) > 0 for r in s["rows"]]
 [False, True]
 """
@@ -59,7 +57,7 @@ def _label(value: Any) -> str:
 
 def _default_value(policy: str, param: str) -> Any:
     """The value a checkpoint uses by default (its calibrated ``logit_bias``), else None."""
-    from chimein.agents.checkpoint import META_FILE
+    from chimein.agents.lm.checkpoint import META_FILE
 
     meta = Path(str(policy)) / META_FILE
     if param != "logit_bias" or not meta.is_file():

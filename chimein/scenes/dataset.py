@@ -244,8 +244,12 @@ def write_scene_dataset(root: str | Path, scenes: Sequence[tuple[SceneSpec, np.n
 def _config_dict(config: Mapping[str, Any] | Any) -> dict[str, Any]:
     from chimein.scenes.sampler import SamplerConfig
 
-    cfg = SamplerConfig.from_mapping(config)
-    return json.loads(json.dumps(asdict(cfg)))
+    cfg = json.loads(json.dumps(asdict(SamplerConfig.from_mapping(config))))
+    # an unset recorded-sound folder stays out of the header, so datasets made before the key
+    # existed (same scenes, same bytes) still resume
+    if cfg.get("recorded_sounds_dir") is None:
+        cfg.pop("recorded_sounds_dir", None)
+    return cfg
 
 
 def _render_job(args: tuple[dict[str, Any], int, int, str, str, str | None]) -> tuple[Any, Any, str, str]:
@@ -323,7 +327,7 @@ def generate_dataset(
 ) -> Path:
     """Generate (or resume) ``n`` scenes into ``out``; returns the manifest path.
 
-    ``backend`` is that of :func:`chimein.parallel.imap_unordered` (``local``, ``inline`` or
+    ``backend`` is that of :func:`chimein.exec.imap_unordered` (``local``, ``inline`` or
     ``ray`` with ``ray_options``). With the local backends each worker writes its scene's files
     (same disk); with Ray the workers return the encoded files and this process writes them, so
     ``out`` need only exist on the driver's machine. The bytes are the same in every case.
@@ -331,7 +335,7 @@ def generate_dataset(
     Raises :class:`SpecError` if ``out`` holds a dataset made with another config, seed or
     format (use another directory), or if ``n``/``audio_format`` are invalid.
     """
-    from chimein.parallel import imap_unordered
+    from chimein.exec import imap_unordered
 
     if int(n) < 1:
         raise SpecError(f"generate: field 'n': need at least 1 scene, got {n}")

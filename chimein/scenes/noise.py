@@ -8,8 +8,8 @@ The module also holds the source-filter voice model used by babble noise and by 
 sound events (baby cry, scream, laughter, cough, ...): :func:`glottal_pulses` (a band-limited
 pulse train following an f0 contour, with jitter, shimmer and period doubling),
 :func:`formant_filter` (a cascade of time-varying Klatt resonators) and :func:`voice` (the two
-combined with aspiration noise and an amplitude envelope). Babble is built from these, so it
-needs no speech synthesiser.
+combined with aspiration noise and an amplitude envelope; :class:`VoiceQuality` sets its
+timbre). Babble is built from these, so it needs no speech synthesiser.
 
 Everything random flows from the ``np.random.Generator`` passed in: the same generator state
 gives bit-identical output, in any process.
@@ -26,6 +26,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import fft as sfft
@@ -285,21 +286,43 @@ def formant_filter(
     return y
 
 
+@dataclass(frozen=True)
+class VoiceQuality:
+    """How a :func:`voice` sounds, apart from its pitch, loudness and vowels: breathiness,
+    brightness, irregularity and roughness of the source, and the width of the formants.
+
+    The defaults are a relaxed, clean adult voice; screams, cries and coughs are the same
+    source-filter model with other values here.
+    """
+
+    breath: float = 0.1
+    """Share of aspiration noise in the excitation (0 = clean voice, 1 = whisper/breath)."""
+    tilt_hz: float = 300.0
+    """Corner (Hz) of the source's -6 dB/octave roll-off; higher is brighter, more tense
+    (screams ~1-3 kHz, relaxed speech ~200-400 Hz)."""
+    jitter: float = 0.005
+    """Standard deviation of the glottal period perturbation, as a fraction of a period."""
+    shimmer: float = 0.04
+    """Standard deviation of the glottal pulse amplitude, as a fraction of it."""
+    subharmonic: float = 0.0
+    """Depth (0-1) of alternating pulse amplitudes: period doubling, vocal fry in cries."""
+    rough_hz: float = 0.0
+    """Rate (Hz) of the roughness amplitude modulation (30-150 Hz for screams; 0 = none)."""
+    rough_depth: float = 0.0
+    """Depth (0-1) of that modulation: the acoustic signature of screams (Arnal et al. 2015,
+    Current Biology)."""
+    bandwidth_scale: float = 1.0
+    """Factor on the formant bandwidths :data:`FORMANT_BW` (> 1: duller, less distinct vowels,
+    as in an infant's cry)."""
+
+
 def voice(
     rng: np.random.Generator,
     sample_rate: int,
     f0: np.ndarray,
     env: np.ndarray,
     formants: Formants,
-    *,
-    breath: float = 0.1,
-    tilt_hz: float = 300.0,
-    jitter: float = 0.005,
-    shimmer: float = 0.04,
-    subharmonic: float = 0.0,
-    rough_hz: float = 0.0,
-    rough_depth: float = 0.0,
-    bandwidth_scale: float = 1.0,
+    quality: VoiceQuality | None = None,
 ) -> np.ndarray:
     """A voice-like sound by source-filter synthesis.
 
@@ -309,30 +332,28 @@ def voice(
     env : per-sample amplitude envelope (0 = silence).
     formants : fixed ``(F1..Fk)`` or keyframes ``[(time_s, (F1..Fk)), ...]`` (see
         :func:`formant_filter`).
-    breath : share of aspiration noise in the excitation (0 = clean voice, 1 = whisper/breath).
-    tilt_hz : corner of the source's -6 dB/octave roll-off; higher is brighter, more tense
-        (screams ~1-3 kHz, relaxed speech ~200-400 Hz).
-    rough_hz, rough_depth : amplitude modulation in the roughness range (30-150 Hz), the
-        acoustic signature of screams (Arnal et al. 2015, Current Biology).
+    quality : breathiness, brightness, jitter, roughness, ... (:class:`VoiceQuality`; None: its
+        defaults).
 
     Returns float64 (not normalised), DC-free.
     """
+    q = VoiceQuality() if quality is None else quality
     n = len(f0)
     src = glottal_pulses(
-        f0, sample_rate, rng, jitter=jitter, shimmer=shimmer, subharmonic=subharmonic
+        f0, sample_rate, rng, jitter=q.jitter, shimmer=q.shimmer, subharmonic=q.subharmonic
     )
-    a = np.exp(-2 * np.pi * min(tilt_hz, 0.45 * sample_rate) / sample_rate)
+    a = np.exp(-2 * np.pi * min(q.tilt_hz, 0.45 * sample_rate) / sample_rate)
     src = signal.lfilter([1.0 - a], [1.0, -a], src)
     voiced = f0 > 0
     r = _rms(src[voiced]) if voiced.any() else 0.0
     src = src / r if r > _EPS else np.zeros(n)
-    if rough_depth > 0 and rough_hz > 0:
+    if q.rough_depth > 0 and q.rough_hz > 0:
         t = np.arange(n) / sample_rate
-        src *= 1.0 + rough_depth * np.sin(
-            2 * np.pi * rough_hz * t * (1 + 0.05 * smooth_random(n, sample_rate, rng, 8))
+        src *= 1.0 + q.rough_depth * np.sin(
+            2 * np.pi * q.rough_hz * t * (1 + 0.05 * smooth_random(n, sample_rate, rng, 8))
         )
-    exc = (np.sqrt(max(0.0, 1.0 - breath**2)) * src + breath * rng.standard_normal(n)) * env
-    bw = np.asarray(FORMANT_BW) * bandwidth_scale
+    exc = (np.sqrt(max(0.0, 1.0 - q.breath**2)) * src + q.breath * rng.standard_normal(n)) * env
+    bw = np.asarray(FORMANT_BW) * q.bandwidth_scale
     y = formant_filter(exc, sample_rate, formants, bw)
     sos = signal.butter(2, 60.0, "high", fs=sample_rate, output="sos")
     return signal.sosfilt(sos, y)
@@ -385,17 +406,10 @@ def speech_like(
     tt = np.arange(n) / sr
     f0 = np.interp(tt, [k[0] for k in f0_keys], [k[1] for k in f0_keys])
     f0 *= 1.0 + 0.02 * smooth_random(n, sr, rng, 6.0)
-    y = voice(
-        rng,
-        sr,
-        f0,
-        env,
-        keys,
-        breath=0.12,
-        tilt_hz=250.0 + 1200.0 * effort,
-        jitter=0.006 + 0.01 * effort,
+    quality = VoiceQuality(
+        breath=0.12, tilt_hz=250.0 + 1200.0 * effort, jitter=0.006 + 0.01 * effort
     )
-    y = _unit(y)
+    y = _unit(voice(rng, sr, f0, env, keys, quality))
     if cons.any():
         hi = min(rng.uniform(3500, 6500), 0.45 * sr)
         sos = signal.butter(2, [0.5 * hi, hi], "band", fs=sr, output="sos")

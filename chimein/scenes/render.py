@@ -141,7 +141,7 @@ def source_signal(source: Source, spec: SceneSpec) -> np.ndarray:
       ``seed``, default derived from the scene seed and source id) for ``duration_s`` or the
       rest of the scene;
     - ``file``: :func:`chimein.scenes.audio.load_audio` of ``path`` inside ``pack`` (checked with
-      :func:`~chimein.scenes.audio.safe_join`), or of ``path`` itself without a ``pack``.
+      :func:`~chimein.io.safe_join`), or of ``path`` itself without a ``pack``.
 
     Raises
     ------

@@ -47,11 +47,13 @@ import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from chimein.errors import SpecError
+from chimein.config import read_config
+from chimein.errors import ConfigError, SpecError
 from chimein.scenes.spec import (
     Annotations,
     Cue,
@@ -88,80 +90,108 @@ class SamplerConfig:
     """
 
     family: str = "mixed"
+    """Task family of every scene (:data:`FAMILIES`), or ``mixed``: each scene draws one."""
     difficulty: str = "default"
+    """Preset (:data:`DIFFICULTIES`) that fills the fields left ``None``."""
     sample_rate: int = 16000
+    """Sample rate (Hz) of the rendered scenes."""
     # room
     room_length: Sequence[float] | None = None
+    """Room length range (m)."""
     room_width: Sequence[float] | None = None
+    """Room width range (m)."""
     room_height: Sequence[float] | None = None
+    """Room height range (m)."""
     rt60: Sequence[float] | None = None
+    """Reverberation time range (s)."""
     ray_tracing: bool | None = None
-    #: number of distinct rooms scenes draw from (0: every scene its own room). A finite pool
-    #: with ``positions_per_room`` candidate source positions lets the RIR cache serve most
-    #: sources, the way SoundSpaces precomputes a grid.
+    """Render rooms with pyroomacoustics' hybrid image-source + ray-tracing model (slower)."""
     room_pool: int | None = None
+    """Number of distinct rooms scenes draw from (0: every scene its own room). A finite pool
+    with ``positions_per_room`` candidate source positions lets the RIR cache serve most
+    sources, the way SoundSpaces precomputes a grid."""
     positions_per_room: int | None = None
-    #: seed of the room pool (rooms and candidate positions depend only on it and the index)
+    """Candidate source positions per pooled room (at least 2)."""
     room_pool_seed: int | None = None
+    """Seed of the room pool (rooms and candidate positions depend only on it and the index)."""
     # microphones
     mic_shape: str | None = None
+    """Microphone array: ``single``, ``linear`` or ``circular``."""
     n_mics: int | None = None
+    """Number of microphones in the array."""
     mic_spacing: float | None = None
+    """Spacing (m) of a linear array, radius (m) of a circular one."""
     # levels and noise
     snr_db: Sequence[float] | None = None
+    """Range of the SNR (dB) of the diffuse background noise against the scene at mic 0."""
     noise_kinds: Sequence[str] | None = None
+    """Background noise kinds a scene draws one of (:data:`~chimein.scenes.noise.NOISE_KINDS`)."""
     speech_level_db: Sequence[float] | None = None
+    """Range of the dry level (dBFS RMS) of the user's and bystanders' speech."""
     event_level_db: Sequence[float] | None = None
+    """Range of the dry level (dBFS RMS) of sound events."""
     distractor_level_db: Sequence[float] | None = None
+    """Range of the dry level (dBFS RMS) of distractors (TV speech, benign sounds)."""
     # speech
     speech_rate: Sequence[float] | None = None
+    """Range of the speaking rate (words per minute, espeak-ng's rate), drawn once per talker."""
     speech_pitch: Sequence[float] | None = None
+    """Range of the talker's pitch (espeak-ng's 0-99 scale), drawn once per talker."""
     pause_s: Sequence[float] | None = None
+    """Range of the mid-turn pause lengths (s) of the ``pauses`` family."""
     # composition
     distractor_rate: float | None = None
+    """Probability of a distractor segment after each segment of a ``multi_event`` stream
+    (half of it: before the segment of any other family)."""
     overlap: float | None = None
+    """Probability that a distractor (a benign sound, TV or chit-chat) overlaps a user's turn or
+    a proactive event."""
     lead_s: Sequence[float] | None = None
+    """Range of the silence (s) before the first segment."""
     tail_s: Sequence[float] | None = None
+    """Range of the time (s) the scene runs on after its last segment."""
     multi_event_duration_s: Sequence[float] | None = None
+    """Range of the target length (s) of a ``multi_event`` stream."""
     respond_window_s: float | None = None
+    """Length (s) of a RESPOND window, from the end of the user's turn."""
     intervene_window_s: float | None = None
-    #: event classes (names) this sampler may use; None: all built-in classes.
+    """Length (s) of an INTERVENE window, from the moment the event becomes recognisable."""
     event_classes: Sequence[str] | None = None
-    #: folders (or manifest.jsonl paths) of sound packs in Proactive-Sound-Bench's format; their
-    #: INTERVENE/IGNORE recordings join the events, RESPOND recordings the addressed requests.
+    """Event classes (names) this sampler may use; None: all built-in classes (plus the
+    recorded ones of ``recorded_sounds_dir`` when it is set)."""
+    recorded_sounds_dir: str | None = None
+    """Folder of sound-theme recordings (e.g. Debian's /usr/share/sounds/freedesktop/stereo)
+    whose ``fd_*`` classes join the event pool; None (the default): built-in classes only,
+    so an installed sound theme never changes a scene."""
     sound_packs: Sequence[str] | None = None
-    #: probability that an event (or an addressed request) is drawn from the packs when one fits
+    """Folders (or manifest.jsonl paths) of sound packs in Proactive-Sound-Bench's format; their
+    INTERVENE/IGNORE recordings join the events, RESPOND recordings the addressed requests."""
     pack_fraction: float | None = None
+    """Probability that an event (or an addressed request) is drawn from the packs when one
+    fits."""
     augment: Sequence[Mapping[str, Any]] | None = None
+    """Audiomentations chain applied to the rendered scene, e.g.
+    ``[{"name": "AddGaussianSNR", "p": 0.5, "min_snr_db": 10, "max_snr_db": 30}]``."""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    """Free-form keys kept with the config; the sampler does not read them."""
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any] | SamplerConfig | None) -> SamplerConfig:
-        """Build from a (Hydra/OmegaConf or plain) mapping; unknown keys raise SpecError."""
-        if cfg is None:
-            return cls()
+        """Build from a (Hydra/OmegaConf or plain) mapping with
+        :func:`chimein.config.read_config` and validate it against its preset; unknown keys
+        and bad values raise :class:`~chimein.errors.ConfigError`."""
         if isinstance(cfg, SamplerConfig):
             return cfg
-        if hasattr(cfg, "_content"):  # OmegaConf DictConfig
-            from omegaconf import OmegaConf
-
-            cfg = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
-        if not isinstance(cfg, Mapping):
-            raise SpecError(f"scenes config: expected a mapping, got {type(cfg).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(cfg) - known)
-        if unknown:
-            raise SpecError(f"scenes config: unknown key '{unknown[0]}'; known keys: {sorted(known)}")
-        out = cls(**{k: v for k, v in cfg.items()})
+        out = read_config(cls, cfg, "scenes config")
         out.resolved()  # validate early
         return out
 
     def resolved(self) -> SamplerConfig:
         """Fill ``None`` fields from the difficulty preset and validate every range."""
         if self.difficulty not in PRESETS:
-            raise SpecError(f"scenes config: field 'difficulty': unknown {self.difficulty!r}; use one of {DIFFICULTIES}")
+            raise ConfigError(f"scenes config: field 'difficulty': unknown {self.difficulty!r}; use one of {DIFFICULTIES}")
         if self.family not in (*FAMILIES, "mixed"):
-            raise SpecError(f"scenes config: field 'family': unknown {self.family!r}; use one of {(*FAMILIES, 'mixed')}")
+            raise ConfigError(f"scenes config: field 'family': unknown {self.family!r}; use one of {(*FAMILIES, 'mixed')}")
         preset = {**PRESETS["default"], **PRESETS[self.difficulty]}
         vals = {f.name: getattr(self, f.name) for f in fields(self)}
         for k, v in preset.items():
@@ -175,10 +205,10 @@ class SamplerConfig:
         def rng_(name: str, lo: float, hi: float) -> None:
             v = getattr(self, name)
             if not isinstance(v, Sequence) or isinstance(v, str) or len(v) != 2:
-                raise SpecError(f"scenes config: field '{name}': expected [low, high], got {v!r}")
+                raise ConfigError(f"scenes config: field '{name}': expected [low, high], got {v!r}")
             a, b = float(v[0]), float(v[1])
             if not (lo <= a <= b <= hi):
-                raise SpecError(f"scenes config: field '{name}': need {lo} <= low <= high <= {hi}, got {list(v)}")
+                raise ConfigError(f"scenes config: field '{name}': need {lo} <= low <= high <= {hi}, got {list(v)}")
 
         rng_("room_length", 1.5, 50)
         rng_("room_width", 1.5, 50)
@@ -199,27 +229,30 @@ class SamplerConfig:
         for name in ("distractor_rate", "overlap", "pack_fraction"):
             v = float(getattr(self, name))
             if not 0.0 <= v <= 1.0:
-                raise SpecError(f"scenes config: field '{name}': must be in [0, 1], got {v}")
+                raise ConfigError(f"scenes config: field '{name}': must be in [0, 1], got {v}")
         for name in ("respond_window_s", "intervene_window_s"):
             v = float(getattr(self, name))
             if not 0.2 <= v <= 30:
-                raise SpecError(f"scenes config: field '{name}': must be in [0.2, 30] s, got {v}")
+                raise ConfigError(f"scenes config: field '{name}': must be in [0.2, 30] s, got {v}")
         if self.mic_shape not in ("single", "linear", "circular"):
-            raise SpecError(f"scenes config: field 'mic_shape': use single, linear or circular, got {self.mic_shape!r}")
+            raise ConfigError(f"scenes config: field 'mic_shape': use single, linear or circular, got {self.mic_shape!r}")
         if not 1 <= int(self.n_mics or 0) <= 16:  # type: ignore[arg-type]
-            raise SpecError(f"scenes config: field 'n_mics': must be in [1, 16], got {self.n_mics}")
+            raise ConfigError(f"scenes config: field 'n_mics': must be in [1, 16], got {self.n_mics}")
         if int(self.room_pool or 0) < 0 or int(self.positions_per_room or 0) < 2:  # type: ignore[arg-type]
-            raise SpecError("scenes config: field 'room_pool' must be >= 0 and 'positions_per_room' >= 2")
+            raise ConfigError("scenes config: field 'room_pool' must be >= 0 and 'positions_per_room' >= 2")
         from chimein.scenes.noise import NOISE_KINDS
 
         for k in self.noise_kinds or ():
             if k not in NOISE_KINDS:
-                raise SpecError(f"scenes config: field 'noise_kinds': unknown {k!r}; use {NOISE_KINDS}")
-        if self.event_classes is not None:
-            from chimein.scenes.events import get_event_class
+                raise ConfigError(f"scenes config: field 'noise_kinds': unknown {k!r}; use {NOISE_KINDS}")
+        pool = _event_pool(self.recorded_sounds_dir)
+        for name in self.event_classes or ():
+            if name not in pool:
+                from chimein.scenes.events import get_event_class
 
-            for name in self.event_classes:
-                get_event_class(name)
+                get_event_class(name)  # unknown name: raises with close matches
+                raise ConfigError(f"scenes config: field 'event_classes': {name!r} is a recorded class; "
+                                "set 'recorded_sounds_dir' to the folder of its recording")
 
 
 #: Difficulty presets. ``default`` defines every knob; the others override some.
@@ -233,7 +266,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         speech_rate=[150.0, 200.0], speech_pitch=[35.0, 65.0], pause_s=[0.5, 1.5],
         distractor_rate=0.3, overlap=0.15, lead_s=[0.8, 2.4], tail_s=[0.8, 2.4],
         multi_event_duration_s=[30.0, 120.0], respond_window_s=3.0, intervene_window_s=5.0,
-        event_classes=None, sound_packs=[], pack_fraction=0.5, augment=[],
+        event_classes=None, recorded_sounds_dir=None, sound_packs=[], pack_fraction=0.5, augment=[],
     ),
     "easy": dict(
         room_length=[3.0, 6.0], room_width=[2.5, 5.0], rt60=[0.15, 0.35], snr_db=[22.0, 35.0],
@@ -260,6 +293,7 @@ class _Builder:
     def __init__(self, cfg: SamplerConfig, rng: np.random.Generator, room: Room, mics: Mics,
                  candidates: list[Vec3] | None) -> None:
         self.cfg, self.rng, self.room, self.mics, self.candidates = cfg, rng, room, mics, candidates
+        self.events = _event_pool(cfg.recorded_sounds_dir)  # the classes this scene may draw
         self.sources: list[Source] = []
         self.cues: list[Cue] = []
         self.spans: list[Span] = []
@@ -343,10 +377,8 @@ class _Builder:
 
     # ------------------------------------------------------------------ event choice
     def event_names(self, decision: str) -> list[str]:
-        from chimein.scenes.events import EVENT_CLASSES
-
         allowed = self.cfg.event_classes
-        return sorted(n for n, ec in EVENT_CLASSES.items()
+        return sorted(n for n, ec in self.events.items()
                       if ec.decision == decision and (allowed is None or n in allowed))
 
     def pack_entries(self, action: str) -> list[tuple[str, Any]]:
@@ -384,6 +416,24 @@ class _Builder:
         if not names:
             raise SpecError("scenes config: field 'event_classes': no event class of the needed kind is allowed")
         return names[int(self.rng.integers(len(names)))]
+
+
+def _event_pool(recorded_sounds_dir: str | None) -> dict[str, Any]:
+    """The event classes a scene may draw (:func:`chimein.scenes.events.event_pool`): the
+    built-in ones, plus the recorded ones of ``recorded_sounds_dir`` when it is set (a missing
+    folder, or one without any known recording, raises)."""
+    from chimein.scenes.events import event_pool
+
+    if recorded_sounds_dir is None:
+        return event_pool()
+    if not isinstance(recorded_sounds_dir, str) or not Path(recorded_sounds_dir).is_dir():
+        raise ConfigError(f"scenes config: field 'recorded_sounds_dir': {recorded_sounds_dir!r} is not a folder; "
+                          "use null (built-in classes only) or a folder of sound-theme recordings")
+    pool = event_pool(recorded_sounds_dir)
+    if not any(n.startswith("fd_") for n in pool):
+        raise ConfigError(f"scenes config: field 'recorded_sounds_dir': no known recording in {recorded_sounds_dir!r} "
+                          "(expected files like bell.oga, complete.oga, alarm-clock-elapsed.oga)")
+    return pool
 
 
 @functools.lru_cache(maxsize=32)
@@ -516,10 +566,9 @@ def _seg_proactive(b: _Builder, t0: float) -> float:
 
 def _seg_monitoring(b: _Builder, t0: float) -> float:
     from chimein.scenes import templates
-    from chimein.scenes.events import EVENT_CLASSES
 
     allowed = b.cfg.event_classes
-    targets = [n for n in MONITOR_TARGETS if n in EVENT_CLASSES and (allowed is None or n in allowed)]
+    targets = [n for n in MONITOR_TARGETS if n in b.events and (allowed is None or n in allowed)]
     target = b.pick(targets)
     utt = templates.monitoring_request(b.rng, MONITOR_TARGETS[target])
     src, s, e = b.say("user", "user", utt.text, t0)

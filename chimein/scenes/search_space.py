@@ -85,7 +85,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from chimein.errors import SpecError
+from chimein.config import read_config, to_plain
+from chimein.errors import ConfigError, SpecError
 from chimein.scenes.spec import Annotations, Cue, SceneSpec, Source, Span, Vec3
 
 __all__ = [
@@ -171,6 +172,17 @@ _CONTROLS = {**{k: k for k in _RANGE_KNOBS}, "family": "family", "noise_kind": "
 # Parameters
 # ============================================================================================
 @dataclass(frozen=True)
+class _Declaration:
+    """The keys a parameter declaration may have (:meth:`Param.from_mapping` checks them)."""
+
+    type: str | None = None
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    choices: Sequence[Any] | None = None
+
+
+@dataclass(frozen=True)
 class Param:
     """One declared parameter: a bounded float (optionally on a grid of ``step``) or a
     categorical choice. Floats map to the unit interval for search (:meth:`to_unit`,
@@ -189,45 +201,44 @@ class Param:
         """Validate a declaration such as ``{type: float, low: 0, high: 30, step: 1}``."""
         where = f"attack space: parameter '{name}'"
         if name not in PARAMETERS:
-            raise SpecError(f"{where}: unknown parameter; known parameters are {sorted(PARAMETERS)}")
+            raise ConfigError(f"{where}: unknown parameter; known parameters are {sorted(PARAMETERS)}")
         info = PARAMETERS[name]
-        if not isinstance(d, Mapping):
-            raise SpecError(f"{where}: expected a mapping like {{type: float, low: .., high: ..}}, got {d!r}")
-        unknown = sorted(set(d) - {"type", "low", "high", "step", "choices"})
-        if unknown:
-            raise SpecError(f"{where}: unknown field '{unknown[0]}'; use type, low, high, step or choices")
+        if not isinstance(to_plain(d), Mapping):
+            raise ConfigError(f"{where}: expected a mapping like {{type: float, low: .., high: ..}}, got {d!r}")
+        decl = read_config(_Declaration, d, where)
+        d = {k: v for k, v in vars(decl).items() if v is not None}
         kind = d.get("type", info.kind)
         if kind != info.kind:
-            raise SpecError(f"{where}: field 'type': this parameter is {info.kind}, got {kind!r}")
+            raise ConfigError(f"{where}: field 'type': this parameter is {info.kind}, got {kind!r}")
         if kind == "categorical":
             choices = d.get("choices")
             if isinstance(choices, str) or not isinstance(choices, Sequence) or not choices:
-                raise SpecError(f"{where}: field 'choices': give a non-empty list from {list(info.universe)}")
+                raise ConfigError(f"{where}: field 'choices': give a non-empty list from {list(info.universe)}")
             choices = tuple(str(c) for c in choices)
             bad = [c for c in choices if c not in info.universe]
             if bad or len(set(choices)) != len(choices):
-                raise SpecError(f"{where}: field 'choices': {bad or 'duplicates'} not allowed; use distinct "
+                raise ConfigError(f"{where}: field 'choices': {bad or 'duplicates'} not allowed; use distinct "
                                 f"values from {list(info.universe)}")
             return cls(name, "categorical", choices=choices)
         try:
             low, high = float(d["low"]), float(d["high"])
         except KeyError as e:
-            raise SpecError(f"{where}: field '{e.args[0]}' is missing") from None
+            raise ConfigError(f"{where}: field '{e.args[0]}' is missing") from None
         except (TypeError, ValueError):
-            raise SpecError(f"{where}: fields 'low'/'high' must be numbers, got {d.get('low')!r}, "
+            raise ConfigError(f"{where}: fields 'low'/'high' must be numbers, got {d.get('low')!r}, "
                             f"{d.get('high')!r}") from None
         lo_lim, hi_lim = info.limits
         if not (math.isfinite(low) and math.isfinite(high) and lo_lim <= low < high <= hi_lim):
-            raise SpecError(f"{where}: need {lo_lim} <= low < high <= {hi_lim} ({info.help}), got "
+            raise ConfigError(f"{where}: need {lo_lim} <= low < high <= {hi_lim} ({info.help}), got "
                             f"[{low}, {high}]")
         if high - low < info.resolution:
-            raise SpecError(f"{where}: the range [{low}, {high}] is narrower than the parameter's "
+            raise ConfigError(f"{where}: the range [{low}, {high}] is narrower than the parameter's "
                             f"resolution {info.resolution}; widen it or fix the value in 'base'")
         step = d.get("step")
         if step is not None:
             step = float(step)
             if not (math.isfinite(step) and info.resolution <= step <= high - low):
-                raise SpecError(f"{where}: field 'step': must be in [{info.resolution}, high - low], got {step}")
+                raise ConfigError(f"{where}: field 'step': must be in [{info.resolution}, high - low], got {step}")
         return cls(name, "float", low, high, step, resolution=info.resolution)
 
     def to_dict(self) -> dict[str, Any]:
@@ -289,28 +300,24 @@ class Constraints:
     min_window_s: float = 1.0
     oracle_tolerance: float = 1e-6
 
+    def __post_init__(self) -> None:
+        c = self
+        if not -60.0 <= c.audibility_floor_db <= 60.0:
+            raise ConfigError(f"attack constraints: field 'audibility_floor_db': must be in [-60, 60] dB, "
+                              f"got {c.audibility_floor_db}")
+        if not -80.0 <= c.active_db < 0.0:
+            raise ConfigError(f"attack constraints: field 'active_db': must be in [-80, 0) dB, got {c.active_db}")
+        if not 0.0 <= c.min_window_s <= 30.0:
+            raise ConfigError(f"attack constraints: field 'min_window_s': must be in [0, 30] s, got "
+                              f"{c.min_window_s}")
+        if not 0.0 <= c.oracle_tolerance <= 1.0:
+            raise ConfigError(f"attack constraints: field 'oracle_tolerance': must be in [0, 1], got "
+                              f"{c.oracle_tolerance}")
+
     @classmethod
     def from_mapping(cls, d: Mapping[str, Any] | None) -> Constraints:
-        d = dict(d or {})
-        known = {"audibility_floor_db", "active_db", "min_window_s", "oracle_tolerance"}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise SpecError(f"attack constraints: unknown field '{unknown[0]}'; known: {sorted(known)}")
-        try:
-            c = cls(**{k: float(v) for k, v in d.items()})
-        except (TypeError, ValueError) as e:
-            raise SpecError(f"attack constraints: expected numbers: {e}") from None
-        if not -60.0 <= c.audibility_floor_db <= 60.0:
-            raise SpecError(f"attack constraints: field 'audibility_floor_db': must be in [-60, 60] dB, "
-                            f"got {c.audibility_floor_db}")
-        if not -80.0 <= c.active_db < 0.0:
-            raise SpecError(f"attack constraints: field 'active_db': must be in [-80, 0) dB, got {c.active_db}")
-        if not 0.0 <= c.min_window_s <= 30.0:
-            raise SpecError(f"attack constraints: field 'min_window_s': must be in [0, 30] s, got {c.min_window_s}")
-        if not 0.0 <= c.oracle_tolerance <= 1.0:
-            raise SpecError(f"attack constraints: field 'oracle_tolerance': must be in [0, 1], got "
-                            f"{c.oracle_tolerance}")
-        return c
+        """Read the ``attack.space.constraints`` config (:func:`chimein.config.read_config`)."""
+        return read_config(cls, d, "attack constraints")
 
 
 def _stem(spec: SceneSpec, sources: Sequence[Source], cache: Any) -> np.ndarray:
@@ -417,6 +424,15 @@ def check_scene(spec: SceneSpec, constraints: Constraints | None = None, cache: 
 # The space
 # ============================================================================================
 @dataclass(frozen=True)
+class _SpaceConfig:
+    """The keys of the ``attack.space`` config (:meth:`SearchSpace.from_mapping`)."""
+
+    params: Mapping[str, Any] = field(default_factory=dict)
+    base: Mapping[str, Any] = field(default_factory=dict)
+    constraints: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class SearchSpace:
     """Declared parameters, fixed sampler settings (``base``) and validity constraints.
 
@@ -431,15 +447,15 @@ class SearchSpace:
     def __post_init__(self) -> None:
         names = [p.name for p in self.params]
         if not names:
-            raise SpecError("attack space: declare at least one parameter under 'params'")
+            raise ConfigError("attack space: declare at least one parameter under 'params'")
         if len(set(names)) != len(names):
-            raise SpecError(f"attack space: duplicate parameters in {names}")
+            raise ConfigError(f"attack space: duplicate parameters in {names}")
         from chimein.scenes.sampler import SamplerConfig
 
         base = dict(self.base)
         clash = sorted({_CONTROLS[n] for n in names if n in _CONTROLS} & set(base))
         if clash:
-            raise SpecError(f"attack space: field 'base.{clash[0]}' is also set by a searched parameter; "
+            raise ConfigError(f"attack space: field 'base.{clash[0]}' is also set by a searched parameter; "
                             "remove it from base or from params")
         SamplerConfig.from_mapping(base)  # unknown knobs and bad ranges fail now
         object.__setattr__(self, "base", json.loads(json.dumps(base)))
@@ -449,20 +465,9 @@ class SearchSpace:
         """Validate a space config (plain or OmegaConf mapping); errors name the field."""
         if isinstance(d, SearchSpace):
             return d
-        if hasattr(d, "_content"):  # OmegaConf DictConfig
-            from omegaconf import OmegaConf
-
-            d = OmegaConf.to_container(d, resolve=True)  # type: ignore[assignment]
-        if not isinstance(d, Mapping):
-            raise SpecError(f"attack space: expected a mapping, got {type(d).__name__}")
-        unknown = sorted(set(d) - {"params", "base", "constraints"})
-        if unknown:
-            raise SpecError(f"attack space: unknown field '{unknown[0]}'; use params, base and constraints")
-        params = d.get("params") or {}
-        if not isinstance(params, Mapping):
-            raise SpecError("attack space: field 'params': expected a mapping {name: {type, low, high, ...}}")
-        return cls(tuple(Param.from_mapping(str(k), v) for k, v in params.items()), dict(d.get("base") or {}),
-                   Constraints.from_mapping(d.get("constraints")))
+        raw = read_config(_SpaceConfig, d, "attack space")
+        return cls(tuple(Param.from_mapping(str(k), v) for k, v in raw.params.items()), dict(raw.base),
+                   Constraints.from_mapping(raw.constraints))
 
     def to_dict(self) -> dict[str, Any]:
         return {"params": {p.name: p.to_dict() for p in self.params}, "base": dict(self.base),
@@ -480,7 +485,7 @@ class SearchSpace:
         for p in self.params:
             if p.name == name:
                 return p
-        raise SpecError(f"attack space: no parameter {name!r}; declared: {list(self.names)}")
+        raise ConfigError(f"attack space: no parameter {name!r}; declared: {list(self.names)}")
 
     # ---------------------------------------------------------------- points
     def sample_prior(self, rng: np.random.Generator) -> dict[str, Any]:
@@ -633,7 +638,7 @@ def _inject(spec: SceneSpec, kind: str, rng: np.random.Generator, pt: Mapping[st
             base: Mapping[str, Any]) -> SceneSpec:
     """Add one distractor of ``kind`` with its IGNORE cue (and span, for chit-chat)."""
     from chimein.scenes import templates
-    from chimein.scenes.events import EVENT_CLASSES, get_event_class
+    from chimein.scenes.events import event_pool, get_event_class
     from chimein.scenes.speech import VOICES, synthesize
 
     onset = round(max(0.05, _anchor(spec) + float(pt.get("distractor_offset_s", 0.0))), 4)
@@ -648,9 +653,11 @@ def _inject(spec: SceneSpec, kind: str, rng: np.random.Generator, pt: Mapping[st
     if kind == "lookalike":
         targets = {str(s.audio.get("cls")) for c_ in spec.annotations.action_cues for s in spec.sources
                    if s.id in c_.source_ids and s.kind == "event"}
-        names = sorted(n for n, ec in EVENT_CLASSES.items() if ec.decision == "IGNORE" and ec.lookalike_of in targets)
+        # the sampler's pool (built-in classes; recorded ones only when base names their folder)
+        pool = event_pool(base.get("recorded_sounds_dir"))
+        names = sorted(n for n, ec in pool.items() if ec.decision == "IGNORE" and ec.lookalike_of in targets)
         if not names:
-            names = sorted(n for n, ec in EVENT_CLASSES.items() if ec.decision == "IGNORE" and ec.lookalike_of)
+            names = sorted(n for n, ec in pool.items() if ec.decision == "IGNORE" and ec.lookalike_of)
         allowed = base.get("event_classes")
         if allowed:
             names = [n for n in names if n in allowed] or names

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from chimein.agents.tokenizer import Codebook, FeatureConfig, frames_to_units
+from chimein.agents.lm.tokenizer import Codebook, FeatureConfig, frames_to_units
 from chimein.errors import SpecError
 from chimein.training.data import SceneLoader, SourceSpec
 
@@ -143,7 +143,7 @@ def collect_units(
 ) -> np.ndarray:
     """Unit vectors ``(N, D)`` float32 from scenes ``0 .. n_scenes - 1`` of ``source`` (in scene
     order, whatever the number of workers)."""
-    from chimein.parallel import imap_unordered
+    from chimein.exec import imap_unordered
 
     if n_scenes < 1:
         raise SpecError(f"codebook: field 'n_scenes': need at least 1, got {n_scenes}")

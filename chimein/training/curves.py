@@ -19,16 +19,14 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from chimein.cli import positional_runs
 from chimein.errors import SpecError
 from chimein.io import atomic_write, atomic_write_text
 
-__all__ = ["DEFAULT_TAGS", "command", "ema", "event_files", "plot_curves", "read_scalars"]
+__all__ = ["DEFAULT_TAGS", "ema", "event_files", "plot_curves", "read_scalars"]
 
 DEFAULT_TAGS: tuple[str, ...] = (
     "rollout/episode_reward",
@@ -212,33 +210,6 @@ def plot_curves(
     }
     atomic_write_text(js, json.dumps(doc, indent=1) + "\n")
     return {**doc, "png": str(out), "json": str(js)}
-
-
-def command(cfg: Any) -> int:
-    """``chimein train curves RUN_DIR [RUN_DIR ...] [out=curves.png] [tags=[...]] [smooth=0.6]``."""
-    from omegaconf import OmegaConf
-
-    c: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
-    runs = positional_runs(c)
-    if not runs:
-        raise SpecError("no runs given: `chimein train curves OUT1 [OUT2 ...] out=curves.png`")
-    out = c.get("out")
-    if out is None:
-        out = str(Path(runs[0]).resolve().parent / "curves.png")
-    tags = c.get("tags")
-    explicit = tags is not None  # named tags must exist; the defaults are skipped when absent
-    if tags is None:
-        tags = list(DEFAULT_TAGS)
-    elif isinstance(tags, str):
-        tags = [t for t in tags.split(",") if t]
-    res = plot_curves(runs, out, tags=[str(t) for t in tags], smooth=float(c.get("smooth", 0.6)),
-                      require_all=explicit)
-    for t in res["skipped"]:
-        print(f"skipped tag {t}: no run logged it", file=sys.stderr)
-    print(f"wrote {res['png']} and {Path(res['json']).name}", file=sys.stderr)
-    print(res["png"])
-    return 0
-
 
 
 def _run_names(runs: Sequence[str | Path]) -> list[str]:

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from chimein.agents.tokenizer import (
+from chimein.agents.lm.tokenizer import (
     PAD_ID,
     UNIT_OFFSET,
     AudioTokenizer,

@@ -8,10 +8,12 @@ episode (a row of the training dataset); consecutive runs of G equal prompts for
 plays the same scene. :class:`EpisodeRollout` renders and tokenises the scene (the env's scene
 source: difficulty preset, sampler config, dataset directory or ``{"mixture": [...]}``;
 :func:`~chimein.training.data.tokenize_scene`, the way the env streams it), then runs all
-episodes of the batch through a :class:`~chimein.agents.streaming.StreamingDecoder` chunk by
-chunk: the chunk's unit tokens are injected (``env_mask`` 0) and one action token is sampled
-from the decide head (``env_mask`` 1); the episode ends with ``<eos>`` (``env_mask`` 0, so the
-episode is not counted as truncated). The prompt is ``<bos>``. The reward is
+episodes of the batch through the timing LM's
+:class:`~chimein.agents.lm.decoder.IncrementalDecoder` chunk by chunk: the chunk's unit tokens
+are injected (``env_mask`` 0) and one action token is sampled from the decide head
+(:func:`~chimein.agents.lm.decide.decide_logits`, ``env_mask`` 1); the episode ends with
+``<eos>`` (``env_mask`` 0, so the episode is not counted as truncated). The prompt is ``<bos>``;
+the completion is :func:`~chimein.agents.lm.tokenizer.interleave`'s token layout. The reward is
 :func:`chimein.envs.scoring.score` of the sampled actions (the env's own reward function),
 returned to TRL as an extra rollout field read by :func:`episode_reward`. The scene audio does
 not depend on the actions (``echo`` is not simulated here), so this equals playing the env.
@@ -45,25 +47,16 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from chimein.agents.tokenizer import ACTION_IDS, BOS_ID, EOS_ID, UNIT_OFFSET, AudioTokenizer
-from chimein.errors import SpecError
-from chimein.training.rl_common import (
-    TBLogger,
-    Validator,
-    action_rates,
-    calibrate_outputs,
-    check_curriculum,
-    plain,
-    save_rl_checkpoint,
-    scenes_at,
-)
+from chimein.agents.lm.tokenizer import ACTION_IDS, BOS_ID, EOS_ID, AudioTokenizer, interleave
+from chimein.errors import ConfigError, SpecError
+from chimein.training.rl_common import RLRun, RLRunConfig, action_rates, plain, scenes_at
 
 __all__ = [
     "EpisodeRollout",
@@ -80,85 +73,82 @@ OTHER_LOGIT = -30.0
 
 
 @dataclass(frozen=True)
-class GRPORunConfig:
-    """GRPO settings (``configs/training/grpo.yaml`` documents every field)."""
+class GRPORunConfig(RLRunConfig):
+    """GRPO settings (``chimein/configs/training/grpo.yaml``); the fields shared with PPO are
+    :class:`~chimein.training.rl_common.RLRunConfig`'s."""
+
+    algo: ClassVar[str] = "grpo"
+    positive_ints: ClassVar[tuple[str, ...]] = (
+        "steps", "episodes_per_step", "num_generations", "micro_batch", "threads", "ckpt_every",
+        "log_every")
 
     steps: int = 200
+    """Optimizer steps."""
     episodes_per_step: int = 16
+    """Episodes (completions) per optimizer step."""
     num_generations: int = 8
+    """Episodes per scene: the group whose mean reward is the baseline."""
     micro_batch: int = 4
+    """Episodes per forward/backward pass (memory: long episodes are big)."""
     max_duration_s: float | None = 20.0
+    """Crop episodes to this many seconds (cues after the crop are not scored); None: whole
+    scenes."""
     lr: float = 2e-5
+    """Learning rate (constant)."""
     beta: float = 0.0
+    """TRL's KL penalty towards the initial model (> 0 loads a reference model)."""
     epsilon: float = 0.2
+    """Clipping range of the policy ratio."""
     loss_type: str = "dapo"
+    """TRL's aggregation of the token losses (``dapo``, ``grpo``, ``dr_grpo``, ``bnpo``, ...)."""
     scale_rewards: str = "none"
+    """Divide advantages by the standard deviation of the episode rewards of the ``group``, the
+    ``batch`` or not at all (``none``, Dr. GRPO; docs/rl.md says why)."""
     advantage: str = "episode"
+    """``episode``: GRPO's one advantage per episode; ``reward_to_go``: one per decision
+    (:func:`step_advantages`)."""
     gamma: float = 1.0
+    """Discount per decision of the reward-to-go (``advantage="reward_to_go"``)."""
     max_grad_norm: float = 1.0
+    """Gradient clipping norm."""
     train: str = "all"
-    scenes: Any = None
-    curriculum: tuple[Any, ...] = ()
+    """``all`` parameters or the decide ``head`` only (final norm gain and action bias)."""
     reward: Mapping[str, Any] = field(default_factory=dict)
-    rir_cache_dir: str | None = None
-    temperature: float = 1.0
-    seed: int = 0
-    device: str = "cpu"
-    threads: int = 1
+    """:class:`~chimein.envs.scoring.RewardConfig` fields: the env's reward."""
     ckpt_every: int = 20
+    """Steps between resumable trainer states."""
     log_every: int = 1
-    val: Mapping[str, Any] = field(default_factory=dict)
-    max_minutes: float | None = None
-    calibrate: bool = True
+    """Steps between logged scalars."""
 
     def __post_init__(self) -> None:
-        for k in ("steps", "episodes_per_step", "num_generations", "micro_batch", "threads",
-                  "ckpt_every", "log_every"):
-            v = getattr(self, k)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise SpecError(f"grpo: field {k!r}: a positive integer, got {v!r}")
+        super().__post_init__()
         if self.num_generations < 2 or self.episodes_per_step % self.num_generations:
-            raise SpecError(
+            raise ConfigError(
                 f"grpo: episodes_per_step ({self.episodes_per_step}) must be a multiple of "
                 f"num_generations ({self.num_generations}, at least 2: the group baseline)"
             )
         if self.episodes_per_step % self.micro_batch:
-            raise SpecError(
+            raise ConfigError(
                 f"grpo: episodes_per_step ({self.episodes_per_step}) must be a multiple of "
                 f"micro_batch ({self.micro_batch})"
             )
         if self.max_duration_s is not None and not self.max_duration_s > 0:
-            raise SpecError(f"grpo: field 'max_duration_s': > 0 or null, got {self.max_duration_s}")
+            raise ConfigError(f"grpo: field 'max_duration_s': > 0 or null, got {self.max_duration_s}")
         if self.train not in ("head", "all"):
-            raise SpecError(f"grpo: field 'train': 'head' or 'all', got {self.train!r}")
+            raise ConfigError(f"grpo: field 'train': 'head' or 'all', got {self.train!r}")
         if self.advantage not in ("episode", "reward_to_go"):
-            raise SpecError(f"grpo: field 'advantage': 'episode' or 'reward_to_go', got {self.advantage!r}")
+            raise ConfigError(f"grpo: field 'advantage': 'episode' or 'reward_to_go', got {self.advantage!r}")
         if self.scale_rewards not in ("group", "batch", "none"):
-            raise SpecError(
+            raise ConfigError(
                 f"grpo: field 'scale_rewards': 'group', 'batch' or 'none', got {self.scale_rewards!r}")
         if isinstance(self.gamma, bool) or not 0 < float(self.gamma) <= 1:
-            raise SpecError(f"grpo: field 'gamma': a number in (0, 1], got {self.gamma!r}")
+            raise ConfigError(f"grpo: field 'gamma': a number in (0, 1], got {self.gamma!r}")
         if isinstance(self.temperature, bool) or not 0 < float(self.temperature) <= 2:
-            raise SpecError(f"grpo: field 'temperature': a number in (0, 2], got {self.temperature!r}")
-        object.__setattr__(self, "curriculum", tuple(check_curriculum(self.curriculum)))
-        object.__setattr__(self, "scenes", plain(self.scenes))
-        object.__setattr__(self, "val", dict(plain(self.val) or {}))
+            raise ConfigError(f"grpo: field 'temperature': a number in (0, 2], got {self.temperature!r}")
         object.__setattr__(self, "reward", dict(plain(self.reward) or {}))
         from chimein.envs.scoring import RewardConfig
 
         RewardConfig.from_mapping(self.reward)  # fail early on bad fields
-
-    @classmethod
-    def from_mapping(cls, d: Mapping[str, Any] | None) -> GRPORunConfig:
-        d = dict(plain(d) or {})
-        known = {f.name for f in fields(cls)}
-        bad = sorted(set(d) - known)
-        if bad:
-            raise SpecError(f"grpo: unknown field {bad[0]!r}; known fields: {sorted(known)}")
-        return cls(**d)
-
-    def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(asdict(self), default=list))
 
 
 # ============================================================================================
@@ -198,7 +188,7 @@ class EpisodeRollout:
     Parameters
     ----------
     timing_lm
-        The :class:`~chimein.agents.lm.TimingLM` whose ``.lm`` the trainer trains.
+        The :class:`~chimein.agents.lm.model.TimingLM` whose ``.lm`` the trainer trains.
     ref_lm
         A frozen copy of the initial model (KL-to-initial logging); None to skip.
     init
@@ -246,7 +236,8 @@ class EpisodeRollout:
         Returns ``actions`` (list of int arrays), ``logprobs`` (same) and ``kl`` (mean
         KL(pi || pi_init) over decisions, nan without a reference model).
         """
-        from chimein.agents.streaming import StreamingDecoder
+        from chimein.agents.lm.decide import decide_logits
+        from chimein.agents.lm.decoder import IncrementalDecoder, action_tokens, step_tokens
 
         n = len(units)
         lengths = [len(u) // self.upc for u in units]
@@ -261,10 +252,10 @@ class EpisodeRollout:
         bias = (hb.detach()[list(ACTION_IDS)].float().cpu() if hb is not None else torch.tensor(
             self.init.meta.get("inference", {}).get("logit_bias", [0.0] * 3), dtype=torch.float32))
         dev = next(lm.parameters()).device
-        dec = StreamingDecoder(lm, n, max_step_tokens=self.upc + 1)
+        dec = IncrementalDecoder(lm, n, max_step_tokens=self.upc + 1)
         ref = None
         if self.ref is not None:
-            ref = StreamingDecoder(self.ref.to(dev), n, max_step_tokens=self.upc + 1)
+            ref = IncrementalDecoder(self.ref.to(dev), n, max_step_tokens=self.upc + 1)
             ref_bias = torch.tensor(self.init.meta.get("inference", {}).get("logit_bias", [0.0] * 3))
         gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
         prev = torch.full((n,), BOS_ID, dtype=torch.long)
@@ -272,13 +263,14 @@ class EpisodeRollout:
         lps = np.zeros((n, T), np.float32)
         kls = []
         for k in range(T):
-            toks = torch.cat([prev[:, None], torch.from_numpy(U[:, k] + UNIT_OFFSET)], 1).to(dev)
+            toks = step_tokens(prev, U[:, k]).to(dev)
             # TRL re-scores completions with (full-vocabulary logits) / temperature: sample the same
             t = float(self.cfg.temperature)
-            logp = torch.log_softmax((dec.step(toks).action_logits.float().cpu() + bias) / t, -1)
+            logp = torch.log_softmax(decide_logits(dec.step(toks).action_logits.float().cpu(),
+                                                   bias, t), -1)
             if ref is not None:
-                lq = torch.log_softmax(
-                    (ref.step(toks).action_logits.float().cpu() + ref_bias) / t, -1)
+                lq = torch.log_softmax(decide_logits(ref.step(toks).action_logits.float().cpu(),
+                                                     ref_bias, t), -1)
                 kl = (logp.exp() * (logp - lq)).sum(-1)
                 live = torch.tensor([k < L for L in lengths])
                 kls.append(kl[live])
@@ -286,7 +278,7 @@ class EpisodeRollout:
                              for i in range(n)])
             acts[:, k] = a.numpy()
             lps[:, k] = logp.gather(1, a[:, None])[:, 0].numpy()
-            prev = torch.as_tensor(np.asarray(ACTION_IDS)[acts[:, k]])
+            prev = action_tokens(acts[:, k])
         lm.train(was)
         kl_mean = float(torch.cat(kls).mean()) if kls else float("nan")
         return {"actions": [acts[i, : lengths[i]] for i in range(n)],
@@ -313,15 +305,13 @@ class EpisodeRollout:
         for i, k in enumerate(keys):
             ep, a, lp = eps[k], out["actions"][i], out["logprobs"][i]
             n = ep.n_chunks
-            ids = np.empty((n, self.upc + 1), np.int64)
-            ids[:, : self.upc] = ep.units.reshape(n, self.upc) + UNIT_OFFSET
-            ids[:, self.upc] = np.asarray(ACTION_IDS)[a]
+            ids = interleave(ep.units, a, self.upc, bos=False)  # (units of chunk k, action k)*
             mask = np.zeros((n, self.upc + 1), np.int64)
             mask[:, self.upc] = 1
             lpf = np.zeros((n, self.upc + 1), np.float32)
             lpf[:, self.upc] = lp
             prompt_ids.append([BOS_ID])
-            completion_ids.append([*ids.reshape(-1).tolist(), EOS_ID])
+            completion_ids.append([*ids.tolist(), EOS_ID])
             env_mask.append([*mask.reshape(-1).tolist(), 0])
             logprobs.append([*lpf.reshape(-1).tolist(), 0.0])
             # cues after a cropped episode's end are unreached (not scored), as in the env
@@ -361,7 +351,7 @@ def sampled_reward(
     --------
     >>> sampled_reward("runs/ppo/final", "easy", n_scenes=20)  # doctest: +SKIP
     """
-    from chimein.agents.checkpoint import load_checkpoint
+    from chimein.agents.lm.checkpoint import load_checkpoint
     from chimein.envs.scoring import ActionLog, RewardConfig, score
 
     ck = load_checkpoint(ckpt)
@@ -495,49 +485,35 @@ def _trainer_callback(run: _Run) -> Any:
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
             run.on_step(state.global_step)
-            if run.stop():
+            if run.out_of_time():
                 control.should_training_stop = True
                 control.should_save = True
 
     return Cb()
 
 
-class _Run:
-    def __init__(self, init: str, out: Path, cfg: GRPORunConfig, log: Callable[[str], None],
-                 on_step: Callable[[int, dict[str, float]], None] | None) -> None:
+class _Run(RLRun):
+    """State of one GRPO run (used by :func:`train_grpo` and its trainer callback)."""
+
+    cfg: GRPORunConfig
+
+    def setup(self) -> None:
         import copy
 
-        from chimein.agents.checkpoint import load_checkpoint
-
-        self.cfg, self.out, self.log, self.user_on_step = cfg, out, log, on_step
-        torch.set_num_threads(cfg.threads)
-        self.init = load_checkpoint(init)
         self.model = self.init.model
         self.ref = copy.deepcopy(self.model).eval().requires_grad_(False)
         restrict_to_actions(self.model.lm, self.init.meta.get("inference", {}).get(
             "logit_bias", [0.0, 0.0, 0.0]))
-        if cfg.train == "head":
+        if self.cfg.train == "head":
             for name, p in self.model.lm.named_parameters():
                 p.requires_grad_(name in ("model.norm.weight", "lm_head.bias"))
-        self.rollout = EpisodeRollout(self.model, self.ref, self.init, cfg)
-        self.tb = TBLogger(out / "tb")
-        self.val = Validator(out, cfg.val.get("suite"), int(cfg.val.get("every", 0)),
-                             str(cfg.val.get("metric", "normalized_reward")), cfg.val.get("eval"))
-        self.t0 = time.perf_counter()
-        self.t_last = self.t0
-        self.stopped = False
-
-    def stop(self) -> bool:
-        mm = self.cfg.max_minutes
-        if mm is not None and time.perf_counter() - self.t0 > 60.0 * mm:
-            self.stopped = True
-        return self.stopped
+        self.rollout = EpisodeRollout(self.model, self.ref, self.init, self.cfg)
+        self.t_last = time.perf_counter()
 
     def save_ckpt(self, dest: Path, step: int) -> Path:
         bias = action_bias(self.model.lm)
         with unrestricted(self.model.lm):
-            return save_rl_checkpoint(dest, self.model, self.init, algo="grpo", step=step,
-                                      logit_bias=bias, training={"grpo": self.cfg.to_dict()})
+            return self.save_checkpoint(dest, self.model, step, bias)
 
     def on_step(self, step: int) -> None:
         now = time.perf_counter()
@@ -552,8 +528,8 @@ class _Run:
                      f"{scal.get('rollout/episode_reward', float('nan')):.3f} kl "
                      f"{scal.get('policy/kl_to_init', float('nan')):.4f} "
                      f"{scal.get('time/episodes_per_s', float('nan')):.1f} episodes/s")
-        if self.user_on_step is not None:
-            self.user_on_step(step, scal)
+        if self.callback is not None:
+            self.callback(step, scal)
 
 
 def train_grpo(
@@ -581,7 +557,8 @@ def train_grpo(
     Returns
     -------
     Path
-        The final checkpoint directory.
+        ``OUT/final``, the refined checkpoint (its decide-head bias re-picked when
+        ``calibrate``).
 
     Examples
     --------
@@ -589,7 +566,7 @@ def train_grpo(
     """
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     from datasets import Dataset
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOTrainer
 
     cfg = cfg if isinstance(cfg, GRPORunConfig) else GRPORunConfig.from_mapping(cfg)
     out = Path(out)
@@ -604,35 +581,7 @@ def train_grpo(
     run = _Run(init_path, out, cfg, log, on_step)
     groups = cfg.steps * cfg.episodes_per_step // cfg.num_generations + 1
     data = Dataset.from_dict({"prompt": [str(i) for i in range(groups)]})
-    use_cpu = str(cfg.device) == "cpu"
-    args = GRPOConfig(
-        output_dir=str(out / "trainer"),
-        # one rollout of episodes_per_step episodes per optimizer step, trained in micro-batches
-        per_device_train_batch_size=cfg.micro_batch,
-        gradient_accumulation_steps=cfg.episodes_per_step // cfg.micro_batch,
-        num_generations=cfg.num_generations,
-        max_steps=cfg.steps,
-        learning_rate=cfg.lr,
-        lr_scheduler_type="constant",
-        beta=cfg.beta,
-        epsilon=cfg.epsilon,
-        loss_type=cfg.loss_type,
-        scale_rewards=cfg.scale_rewards,
-        max_grad_norm=cfg.max_grad_norm,
-        temperature=cfg.temperature,
-        bf16=False,
-        activation_checkpointing=False,
-        use_cpu=use_cpu,
-        seed=cfg.seed,
-        logging_steps=cfg.log_every,
-        save_strategy="steps",
-        save_steps=cfg.ckpt_every,
-        save_total_limit=1,
-        report_to="none",
-        disable_tqdm=True,
-        dataloader_num_workers=0,
-        shuffle_dataset=False,
-    )
+    args = _grpo_config(cfg, out)
     trainer = _step_advantage_trainer(GRPOTrainer)(
         model=run.model.lm,
         reward_funcs=[episode_reward],
@@ -661,8 +610,40 @@ def train_grpo(
     step = int(trainer.state.global_step)
     if run.stopped:
         log(f"grpo: time budget reached at step {step}; state saved (rerun to resume)")
-    final = run.save_ckpt(out / "final", step)
-    log(f"grpo: final checkpoint {final}")
-    if cfg.calibrate:  # also when the time budget stopped it: final/ is what gets used
-        calibrate_outputs(out, run.init, log)
-    return final
+    return run.finish(run.save_ckpt(out / "final", step))
+
+
+def _grpo_config(cfg: GRPORunConfig, out: Path) -> Any:
+    """TRL's ``GRPOConfig`` of a run: one rollout of ``episodes_per_step`` episodes per optimizer
+    step, trained in micro-batches; TRL's resumable state in ``OUT/trainer``."""
+    from trl import GRPOConfig
+
+    use_cpu = str(cfg.device) == "cpu"
+    return GRPOConfig(
+        output_dir=str(out / "trainer"),
+        # one rollout of episodes_per_step episodes per optimizer step, trained in micro-batches
+        per_device_train_batch_size=cfg.micro_batch,
+        gradient_accumulation_steps=cfg.episodes_per_step // cfg.micro_batch,
+        num_generations=cfg.num_generations,
+        max_steps=cfg.steps,
+        learning_rate=cfg.lr,
+        lr_scheduler_type="constant",
+        beta=cfg.beta,
+        epsilon=cfg.epsilon,
+        loss_type=cfg.loss_type,
+        scale_rewards=cfg.scale_rewards,
+        max_grad_norm=cfg.max_grad_norm,
+        temperature=cfg.temperature,
+        bf16=False,
+        activation_checkpointing=False,
+        use_cpu=use_cpu,
+        seed=cfg.seed,
+        logging_steps=cfg.log_every,
+        save_strategy="steps",
+        save_steps=cfg.ckpt_every,
+        save_total_limit=1,
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        shuffle_dataset=False,
+    )

@@ -55,12 +55,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from chimein.errors import SpecError
+from chimein.config import read_config
+from chimein.errors import ConfigError, SpecError
 from chimein.scenes.spec import Annotations
 
 __all__ = ["DENSE_TARGETS", "LabelConfig", "decision_labels", "dense_targets"]
@@ -74,10 +75,18 @@ class LabelConfig:
     """How the teacher acts (see the module docstring)."""
 
     respond_delay_s: float = 0.3
+    """Seconds from a RESPOND window's start (the end of the turn) to the decision point: the
+    last word has faded."""
     intervene_delay_s: float = 0.25
+    """Seconds from an INTERVENE window's start to the decision point: the event is
+    recognisable."""
     jitter_chunks: int = 3
+    """The teacher acts up to this many chunks late (no loss on the chunks it skipped)."""
     speak_s: float = 2.0
+    """The env's ``speak_s``: after acting the teacher waits while the assistant speaks."""
     hard_wait_weight: float = 5.0
+    """Loss weight of the WAIT chunks where acting would be penalised (speech, pauses, IGNORE
+    windows, before a window starts)."""
 
     def __post_init__(self) -> None:
         if (
@@ -85,7 +94,7 @@ class LabelConfig:
             or not isinstance(self.hard_wait_weight, (int, float))
             or not 0 < self.hard_wait_weight <= 1000
         ):
-            raise SpecError(
+            raise ConfigError(
                 f"labels: field 'hard_wait_weight': a number in (0, 1000], got {self.hard_wait_weight!r}"
             )
         for name in ("respond_delay_s", "intervene_delay_s", "speak_s"):
@@ -96,13 +105,13 @@ class LabelConfig:
                 or not math.isfinite(v)
                 or not 0 <= v <= 60
             ):
-                raise SpecError(f"labels: field '{name}': seconds in [0, 60], got {v!r}")
+                raise ConfigError(f"labels: field '{name}': seconds in [0, 60], got {v!r}")
         if (
             isinstance(self.jitter_chunks, bool)
             or not isinstance(self.jitter_chunks, int)
             or not 0 <= self.jitter_chunks <= 100
         ):
-            raise SpecError(
+            raise ConfigError(
                 f"labels: field 'jitter_chunks': an integer in [0, 100], got {self.jitter_chunks!r}"
             )
 
@@ -111,15 +120,8 @@ class LabelConfig:
 
     @classmethod
     def from_mapping(cls, d: Mapping[str, Any] | LabelConfig | None) -> LabelConfig:
-        if d is None:
-            return cls()
-        if isinstance(d, LabelConfig):
-            return d
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise SpecError(f"labels: unknown field {unknown[0]!r}; known fields: {sorted(known)}")
-        return cls(**dict(d))
+        """Read the ``train.labels`` config (:func:`chimein.config.read_config`)."""
+        return read_config(cls, d, "labels")
 
 
 def decision_labels(

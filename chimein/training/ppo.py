@@ -5,9 +5,9 @@ Design
 - **Observations** (:class:`TokenContextVecEnv`): an SB3 ``VecEnvWrapper`` over the native
   :class:`~chimein.envs.vector.ResponseTimingVectorEnv` (via :func:`chimein.envs.sb3.to_sb3_vecenv`)
   that tokenises each chunk's reference-microphone audio into codebook units (the checkpoint's
-  causal tokenizer, one :class:`~chimein.agents.tokenizer.UnitStream` per sub-env) and keeps a
+  causal tokenizer, one :class:`~chimein.agents.lm.tokenizer.UnitStream` per sub-env) and keeps a
   rolling token context of the last ``context_chunks`` chunks, laid out exactly as
-  :class:`~chimein.agents.lm_policy.LMPolicy` feeds its decoder: per chunk ``[previous action
+  :class:`~chimein.agents.lm.policy.LMPolicy` feeds its decoder: per chunk ``[previous action
   token (<bos> at the episode start), unit tokens...]``, left-padded with ``<pad>`` (masked
   out). The observation is that int64 vector of ``context_chunks * (units_per_chunk + 1)``
   tokens. Within the first ``context_chunks`` chunks of an episode the context is the whole
@@ -48,9 +48,9 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -60,18 +60,9 @@ from stable_baselines3.common.distributions import CategoricalDistribution
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.vec_env import VecEnvWrapper
 
-from chimein.agents.tokenizer import ACTION_IDS, BOS_ID, PAD_ID, UNIT_OFFSET, AudioTokenizer
+from chimein.agents.lm.tokenizer import ACTION_IDS, BOS_ID, PAD_ID, UNIT_OFFSET, AudioTokenizer
 from chimein.errors import SpecError
-from chimein.training.rl_common import (
-    TBLogger,
-    Validator,
-    action_rates,
-    calibrate_outputs,
-    check_curriculum,
-    plain,
-    save_rl_checkpoint,
-    scenes_at,
-)
+from chimein.training.rl_common import RLRun, RLRunConfig, action_rates, plain, scenes_at
 
 __all__ = ["LMActorCriticPolicy", "PPOConfig", "TokenContextVecEnv", "make_ppo_env", "train_ppo"]
 
@@ -87,7 +78,7 @@ class TokenContextVecEnv(VecEnvWrapper):
     venv
         An SB3 ``VecEnv`` from :func:`chimein.envs.sb3.to_sb3_vecenv`.
     tokenizer
-        The checkpoint's :class:`~chimein.agents.tokenizer.AudioTokenizer`.
+        The checkpoint's :class:`~chimein.agents.lm.tokenizer.AudioTokenizer`.
     context_chunks
         Chunks of context per observation.
     units_per_chunk
@@ -282,8 +273,8 @@ class LMActorCriticPolicy(ActorCriticPolicy):
         return d
 
     def _build(self, lr_schedule: Callable[[float], float]) -> None:
-        from chimein.agents.checkpoint import load_checkpoint
-        from chimein.agents.lm import ValueHead
+        from chimein.agents.lm.checkpoint import load_checkpoint
+        from chimein.agents.lm.model import ValueHead
 
         ck = load_checkpoint(self._ckpt_path, device="cpu")
         self.init_ckpt = ck
@@ -379,61 +370,65 @@ class LMActorCriticPolicy(ActorCriticPolicy):
 # Training
 # ============================================================================================
 @dataclass(frozen=True)
-class PPOConfig:
-    """PPO settings (``configs/training/ppo.yaml`` documents every field)."""
+class PPOConfig(RLRunConfig):
+    """PPO settings (``chimein/configs/training/ppo.yaml``); the fields shared with GRPO are
+    :class:`~chimein.training.rl_common.RLRunConfig`'s. The optimisation fields are SB3
+    ``PPO``'s arguments of the same names (``lr`` is its ``learning_rate``)."""
+
+    algo: ClassVar[str] = "ppo"
+    positive_ints: ClassVar[tuple[str, ...]] = (
+        "total_steps", "num_envs", "n_steps", "batch_size", "n_epochs", "context_chunks",
+        "threads", "ckpt_every")
 
     total_steps: int = 100_000
+    """Env steps (decisions) in all sub-envs together."""
     num_envs: int = 8
+    """Sub-envs of the native vector env."""
     n_steps: int = 160
+    """Steps per sub-env per update; every update starts fresh episodes, so keep it near the
+    episode length (duration / chunk: 160 = 12.8 s)."""
     batch_size: int = 320
+    """Minibatch of a gradient step: each update's ``n_steps * num_envs`` steps are split into
+    minibatches of this size."""
     n_epochs: int = 4
+    """Passes over each update's rollout."""
     lr: float = 3e-4
+    """Learning rate (constant)."""
     gamma: float = 0.99
+    """Discount per decision (80 ms chunks: 0.99 weighs a reward 1 s away by 0.88)."""
     gae_lambda: float = 0.95
+    """GAE's lambda: the trade-off between bias (0, one-step TD) and variance (1, Monte Carlo)
+    of the advantages."""
     clip_range: float = 0.2
+    """Clipping range of the probability ratio in PPO's surrogate loss."""
     ent_coef: float = 0.001
+    """Entropy bonus coefficient (the KL penalty goes through the entropy term, so
+    ``kl_coef > 0`` needs it > 0)."""
     vf_coef: float = 0.5
+    """Weight of the value loss."""
     max_grad_norm: float = 0.5
+    """Gradient clipping norm."""
     target_kl: float | None = None
+    """Stop an update's epochs early once the approximate KL to the rollout policy exceeds 1.5
+    times this (None: never)."""
     kl_coef: float = 0.0
-    temperature: float = 1.0
+    """``KL(pi || supervised)`` penalty (needs ``ent_coef > 0``; see the module docstring)."""
     train: str = "head"
+    """``head``: final norm gain, action bias and value head; ``all``: everything."""
     fresh_value_head: bool = False
+    """Start the critic from zero instead of the checkpoint's value head."""
     context_chunks: int = 64
+    """Chunks of token context per observation (64 x 80 ms = 5.1 s)."""
     scenes: Any = "easy"
-    curriculum: tuple[Any, ...] = ()
+    """Scene distribution (see :class:`~chimein.training.rl_common.RLRunConfig`)."""
     env: Mapping[str, Any] = field(default_factory=dict)
-    rir_cache_dir: str | None = None
-    seed: int = 0
-    device: str = "cpu"
-    threads: int = 1
+    """Env options (``speak_s``, ``reward``, ``max_duration_s``, ``prefetch``, ...)."""
     ckpt_every: int = 10
-    val: Mapping[str, Any] = field(default_factory=dict)
-    max_minutes: float | None = None
-    calibrate: bool = True
+    """Updates between resumable states."""
 
     def __post_init__(self) -> None:
-        for k in ("total_steps", "num_envs", "n_steps", "batch_size", "n_epochs", "context_chunks",
-                  "threads", "ckpt_every"):
-            v = getattr(self, k)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise SpecError(f"ppo: field {k!r}: a positive integer, got {v!r}")
-        object.__setattr__(self, "curriculum", tuple(check_curriculum(self.curriculum)))
-        object.__setattr__(self, "scenes", plain(self.scenes))
+        super().__post_init__()
         object.__setattr__(self, "env", dict(plain(self.env) or {}))
-        object.__setattr__(self, "val", dict(plain(self.val) or {}))
-
-    @classmethod
-    def from_mapping(cls, d: Mapping[str, Any] | None) -> PPOConfig:
-        d = dict(plain(d) or {})
-        known = {f.name for f in fields(cls)}
-        bad = sorted(set(d) - known)
-        if bad:
-            raise SpecError(f"ppo: unknown field {bad[0]!r}; known fields: {sorted(known)}")
-        return cls(**d)
-
-    def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(asdict(self), default=list))
 
 
 class _Driver(BaseCallback):
@@ -467,34 +462,31 @@ class _Driver(BaseCallback):
             r.actions.append(int(a))
             if "outcome" in info:
                 r.ep_rewards.append(float(info["outcome"]["reward"]))
-        return r.keep_going()
+        return not r.out_of_time()
 
     def _on_rollout_end(self) -> None:
         self.r.rollout_seconds = time.perf_counter() - self.t_rollout
         self.t_update = time.perf_counter()
 
 
-class _Run:
+class _Run(RLRun):
     """State of one PPO run (used by :func:`train_ppo` and its callback)."""
 
-    def __init__(self, init: str, out: Path, cfg: PPOConfig, log: Callable[[str], None],
-                 on_update: Callable[[int, dict[str, float]], None] | None) -> None:
+    cfg: PPOConfig
+
+    def setup(self) -> None:
         from stable_baselines3 import PPO
 
-        from chimein.agents.checkpoint import load_checkpoint
-
-        self.cfg, self.out, self.log, self.on_update = cfg, out, log, on_update
-        torch.set_num_threads(cfg.threads)
-        ck = load_checkpoint(init)
+        cfg = self.cfg
         self.scenes = scenes_at(cfg.scenes, cfg.curriculum, 0)
-        self.env = make_ppo_env(ck, cfg.num_envs, self.scenes, cfg.context_chunks, cfg.env)
+        self.env = make_ppo_env(self.init, cfg.num_envs, self.scenes, cfg.context_chunks, cfg.env)
         self.model = PPO(
             LMActorCriticPolicy, self.env, learning_rate=cfg.lr, n_steps=cfg.n_steps,
             batch_size=cfg.batch_size, n_epochs=cfg.n_epochs, gamma=cfg.gamma,
             gae_lambda=cfg.gae_lambda, clip_range=cfg.clip_range, ent_coef=cfg.ent_coef,
             vf_coef=cfg.vf_coef, max_grad_norm=cfg.max_grad_norm, target_kl=cfg.target_kl,
             seed=cfg.seed, device=cfg.device, verbose=0,
-            policy_kwargs={"checkpoint": str(init), "train": cfg.train,
+            policy_kwargs={"checkpoint": str(self.init.path), "train": cfg.train,
                            "fresh_value_head": cfg.fresh_value_head, "kl_coef": cfg.kl_coef,
                            "temperature": cfg.temperature,
                            "ent_coef": cfg.ent_coef},
@@ -505,28 +497,14 @@ class _Run:
 
         self.model.set_logger(Logger(folder=None, output_formats=[]))
         self.policy: LMActorCriticPolicy = self.model.policy  # type: ignore[assignment]
-        self.init = self.policy.init_ckpt
         self.per_update = cfg.n_steps * cfg.num_envs
         self.n_updates = math.ceil(cfg.total_steps / self.per_update)
         self.update = self.start_update = 0
-        self.tb = TBLogger(out / "tb")
-        self.val = Validator(out, cfg.val.get("suite"), int(cfg.val.get("every", 0)),
-                             str(cfg.val.get("metric", "normalized_reward")),
-                             cfg.val.get("eval"))
         self.actions: list[int] = []
         self.ep_rewards: list[float] = []
         self.rollout_seconds = 0.0
-        self.t0 = time.perf_counter()
-        self.stopped = False
 
     # ---------------------------------------------------------------- state
-    def keep_going(self) -> bool:
-        """False once the time budget (``max_minutes``) is spent."""
-        mm = self.cfg.max_minutes
-        if mm is not None and time.perf_counter() - self.t0 > 60.0 * mm:
-            self.stopped = True
-        return not self.stopped
-
     def save_state(self) -> None:
         from chimein.training.supervised import save_state
 
@@ -556,11 +534,9 @@ class _Run:
         self.log(f"ppo: resumed at update {self.update} ({self.model.num_timesteps} env steps)")
 
     def save_ckpt(self, dest: Path) -> Path:
-        return save_rl_checkpoint(
-            dest, self.policy.lm, self.init, algo="ppo", step=self.update,
-            logit_bias=self.policy.action_bias.detach().cpu().tolist(),
-            training={"ppo": self.cfg.to_dict()},
-            extra={"env_steps": int(self.model.num_timesteps)})
+        return self.save_checkpoint(dest, self.policy.lm, self.update,
+                                    self.policy.action_bias.detach().cpu().tolist(),
+                                    extra={"env_steps": int(self.model.num_timesteps)})
 
     # ---------------------------------------------------------------- per update
     def after_update(self, u_done: int, update_s: float) -> None:
@@ -597,8 +573,8 @@ class _Run:
             self.save_state()
         self.log(f"ppo update {u_done}/{self.n_updates}: reward {scal['rollout/episode_reward']:.3f} "
                  f"kl {scal['policy/kl_to_init']:.4f} {scal['time/env_steps_per_s']:.0f} steps/s")
-        if self.on_update is not None:
-            self.on_update(u_done, scal)
+        if self.callback is not None:
+            self.callback(u_done, scal)
 
 
 class _NoSched:
@@ -669,8 +645,4 @@ def train_ppo(
             run.log(f"ppo: time budget reached after update {run.update}; rerun to resume")
     run.tb.close()
     run.env.close()
-    final = run.save_ckpt(out / "final")
-    log(f"ppo: final checkpoint {final}")
-    if cfg.calibrate:  # also when the time budget stopped it: final/ is what gets used
-        calibrate_outputs(out, run.init, log)
-    return final
+    return run.finish(run.save_ckpt(out / "final"))

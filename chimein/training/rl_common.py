@@ -1,8 +1,12 @@
 """What the RL trainers (SB3 PPO, TRL GRPO) share: checkpoints, logging, validation, curriculum.
 
-- **Checkpoints** are written with :func:`chimein.agents.checkpoint.save_checkpoint`, in the
-  supervised format (``chimein eval policy=DIR``, the demo and the server load them); the
-  metadata records the initial checkpoint (``rl.init``), the algorithm and the step.
+- **Settings** (:class:`RLRunConfig`): the fields both run configs have (scenes, curriculum,
+  device, budget, validation, ...), their checks and their reading.
+- **Runs** (:class:`RLRun`): the initial checkpoint, logging, validation and time budget of a
+  run. Checkpoints are written by :meth:`RLRun.save_checkpoint` with
+  :func:`chimein.agents.lm.checkpoint.save_checkpoint`, in the supervised format (``chimein
+  eval policy=DIR``, the demo and the server load them); the metadata records the initial
+  checkpoint (``rl.init``), the algorithm and the step.
 - **Validation** (:class:`Validator`) evaluates a saved checkpoint on a suite with
   :func:`chimein.eval.evaluate` every ``every`` steps and keeps a copy of the best one
   (highest ``metric``, default ``normalized_reward``) under ``OUT/best``.
@@ -30,21 +34,25 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import numpy as np
+import torch
 
-from chimein.errors import SpecError
+from chimein.config import read_config
+from chimein.errors import ConfigError, SpecError
 
 __all__ = [
+    "RLRun",
+    "RLRunConfig",
     "TBLogger",
     "Validator",
     "action_rates",
     "calibrate_outputs",
     "check_curriculum",
-    "save_rl_checkpoint",
     "scenes_at",
 ]
 
@@ -82,56 +90,70 @@ def scenes_at(scenes: Any, curriculum: Sequence[Mapping[str, Any]] | None, step:
     return out
 
 
+@dataclass(frozen=True)
+class RLRunConfig:
+    """The settings both RL trainers share (:class:`~chimein.training.grpo.GRPORunConfig` and
+    :class:`~chimein.training.ppo.PPOConfig` add their algorithm's fields).
+
+    A subclass names its algorithm in ``algo`` (messages, checkpoint metadata) and the fields
+    that must be positive integers in ``positive_ints``; its own ``__post_init__`` calls this
+    one first.
+    """
+
+    algo: ClassVar[str] = "rl"
+    positive_ints: ClassVar[tuple[str, ...]] = ("threads", "ckpt_every")
+
+    scenes: Any = None
+    """Scene distribution (what :func:`chimein.envs.sources.make_source` takes: a difficulty
+    or family name, a sampler config, a dataset directory or ``{"mixture": [...]}``)."""
+    curriculum: tuple[Any, ...] = ()
+    """Stages ``{"from_step": STEP, "scenes": ...}`` replacing ``scenes`` from that step (PPO:
+    update) on (:func:`scenes_at`)."""
+    rir_cache_dir: str | None = None
+    """Room impulse response cache of the scene engine (None: its default)."""
+    temperature: float = 1.0
+    """Sampling temperature of the policy's actions (< 1: explore near the greedy policy)."""
+    seed: int = 0
+    """Seed of the scenes, the action sampling and the trainer."""
+    device: str = "cpu"
+    """Torch device: ``cpu`` or ``cuda``."""
+    threads: int = 1
+    """Torch CPU threads."""
+    ckpt_every: int = 10
+    """Steps (PPO: updates) between resumable training states."""
+    val: Mapping[str, Any] = field(default_factory=dict)
+    """Validation: ``suite`` (None: none), ``every`` (steps; 0: at the end only), ``metric``
+    and ``eval`` (:func:`chimein.eval.evaluate` options); see :class:`Validator`."""
+    max_minutes: float | None = None
+    """Wall-clock budget in minutes: the run stops, resumable (None: no budget)."""
+    calibrate: bool = True
+    """Re-pick the decide-head bias of ``final/`` and ``best/`` as the supervised stage does
+    (:func:`calibrate_outputs`)."""
+
+    def __post_init__(self) -> None:
+        for k in self.positive_ints:
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"{self.algo}: field {k!r}: a positive integer, got {v!r}")
+        object.__setattr__(self, "curriculum", tuple(check_curriculum(self.curriculum)))
+        object.__setattr__(self, "scenes", plain(self.scenes))
+        object.__setattr__(self, "val", dict(plain(self.val) or {}))
+
+    @classmethod
+    def from_mapping(cls, d: Mapping[str, Any] | None) -> Self:
+        """Read the ``train`` config (:func:`chimein.config.read_config`)."""
+        return read_config(cls, d, cls.algo)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as JSON-ready plain values (tuples become lists)."""
+        return json.loads(json.dumps(asdict(self), default=list))
+
+
 def action_rates(actions: np.ndarray) -> dict[str, float]:
     """Fraction of WAIT/RESPOND/INTERVENE among ``actions`` (any shape)."""
     a = np.asarray(actions).reshape(-1)
     n = max(1, a.size)
     return {f"actions/{k}": float((a == i).sum() / n) for i, k in enumerate(("wait", "respond", "intervene"))}
-
-
-def save_rl_checkpoint(
-    dest: str | Path,
-    model: Any,
-    init: Any,
-    *,
-    algo: str,
-    step: int,
-    logit_bias: Sequence[float] | None = None,
-    training: Mapping[str, Any] | None = None,
-    extra: Mapping[str, Any] | None = None,
-) -> Path:
-    """Save ``model`` (a :class:`~chimein.agents.lm.TimingLM`) in the supervised format.
-
-    Parameters
-    ----------
-    dest
-        Checkpoint directory (replaced atomically).
-    model
-        The trained model.
-    init
-        The initial :class:`~chimein.agents.checkpoint.Checkpoint` (codebook, chunk, metadata).
-    algo, step
-        Recorded under ``rl`` in ``chimein.json``.
-    logit_bias
-        Decide-head logit bias to store (default: the initial checkpoint's).
-    training, extra
-        Training config and more metadata.
-    """
-    from chimein.agents.checkpoint import save_checkpoint
-
-    inf = dict(init.meta.get("inference", {}))
-    if logit_bias is not None:
-        inf["logit_bias"] = [float(b) for b in logit_bias]
-    rl = {"algo": algo, "step": int(step), "init": str(init.path)}
-    return save_checkpoint(
-        dest,
-        model,
-        init.codebook,
-        chunk_s=init.chunk_s,
-        inference=inf,
-        training=training,
-        extra={"rl": rl, "steps": int(step), **dict(extra or {})},
-    )
 
 
 def calibrate_outputs(
@@ -140,7 +162,7 @@ def calibrate_outputs(
     """Re-calibrate the decide-head logit bias of ``OUT/final`` and ``OUT/best`` (those that
     exist) with :func:`chimein.training.supervised.calibrate_checkpoint`, using the validation
     settings and scene knobs recorded in the initial checkpoint ``init`` (a
-    :class:`~chimein.agents.checkpoint.Checkpoint`; defaults when it has none), updated with
+    :class:`~chimein.agents.lm.checkpoint.Checkpoint`; defaults when it has none), updated with
     ``val`` (``ValConfig`` fields); unless ``val`` gives ``biases``, the biases swept include
     at least ``ValConfig``'s default grid. Returns the bias chosen per directory name."""
     from chimein.training.supervised import calibrate_checkpoint
@@ -276,3 +298,79 @@ class Validator:
             atomic_write_text(self.state_file, json.dumps(self.best))
         scalars["val/seconds"] = time.perf_counter() - t0
         return scalars
+
+
+class RLRun:
+    """What a run of either RL trainer keeps beside its model: the initial checkpoint, the
+    TensorBoard log, the validator, the time budget and the checkpoint writer.
+
+    Parameters
+    ----------
+    init
+        The initial checkpoint directory (loaded as ``self.init``, a
+        :class:`~chimein.agents.lm.checkpoint.Checkpoint`: codebook, chunk, metadata).
+    out
+        Run directory (``tb/``, ``best/``, ``val/``, ``final/``, ...).
+    cfg
+        The run config.
+    log
+        Progress messages.
+    callback
+        The caller's ``callback(step, scalars)`` after every step (PPO: update), or None.
+
+    A subclass builds its model and trainer state in :meth:`setup`, called last.
+    """
+
+    def __init__(self, init: str, out: Path, cfg: RLRunConfig, log: Callable[[str], None],
+                 callback: Callable[[int, dict[str, float]], None] | None) -> None:
+        from chimein.agents.lm.checkpoint import load_checkpoint
+
+        self.cfg, self.out, self.log, self.callback = cfg, out, log, callback
+        torch.set_num_threads(cfg.threads)
+        self.init = load_checkpoint(init)
+        self.tb = TBLogger(out / "tb")
+        self.val = Validator(out, cfg.val.get("suite"), int(cfg.val.get("every", 0)),
+                             str(cfg.val.get("metric", "normalized_reward")), cfg.val.get("eval"))
+        self.t0 = time.perf_counter()
+        self.stopped = False
+        self.setup()
+
+    def setup(self) -> None:
+        """Build the algorithm's model and trainer state (subclasses)."""
+
+    def out_of_time(self) -> bool:
+        """Whether the time budget (``max_minutes``) is spent (then ``stopped`` stays True)."""
+        mm = self.cfg.max_minutes
+        if mm is not None and time.perf_counter() - self.t0 > 60.0 * mm:
+            self.stopped = True
+        return self.stopped
+
+    def save_checkpoint(self, dest: Path, model: Any, step: int, logit_bias: Sequence[float],
+                        extra: Mapping[str, Any] | None = None) -> Path:
+        """Save ``model`` (a :class:`~chimein.agents.lm.model.TimingLM`) at ``step`` in the
+        supervised format (:func:`chimein.agents.lm.checkpoint.save_checkpoint`, the directory
+        ``dest`` replaced atomically), with decide-head bias ``logit_bias``; ``chimein.json``
+        records the algorithm, the step and the initial checkpoint under ``rl``, the run config
+        under ``training``, and ``extra``."""
+        from chimein.agents.lm.checkpoint import save_checkpoint
+
+        inf = dict(self.init.meta.get("inference", {}))
+        inf["logit_bias"] = [float(b) for b in logit_bias]
+        rl = {"algo": self.cfg.algo, "step": int(step), "init": str(self.init.path)}
+        return save_checkpoint(
+            dest,
+            model,
+            self.init.codebook,
+            chunk_s=self.init.chunk_s,
+            inference=inf,
+            training={self.cfg.algo: self.cfg.to_dict()},
+            extra={"rl": rl, "steps": int(step), **dict(extra or {})},
+        )
+
+    def finish(self, final: Path) -> Path:
+        """Report the final checkpoint and re-calibrate ``final/`` and ``best/`` (when
+        ``calibrate``: also after the time budget stopped the run, final/ is what gets used)."""
+        self.log(f"{self.cfg.algo}: final checkpoint {final}")
+        if self.cfg.calibrate:
+            calibrate_outputs(self.out, self.init, self.log)
+        return final

@@ -1,0 +1,392 @@
+"""Validation of the timing LM during and after supervised training, and the decide head's
+calibration.
+
+Held-out scenes (:func:`validation_scenes`, their own seed and room pool) are played with the
+current model through the real env and scoring (:func:`rollout_metrics`); :class:`Validator`
+adds the teacher-forced loss and accuracy on the same scenes and writes everything to
+TensorBoard; :func:`calibrate_bias` picks the decide head's ``logit_bias`` on them, and
+:func:`calibrate_checkpoint` does so for a checkpoint trained elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from chimein.agents.lm.checkpoint import Checkpoint
+from chimein.agents.lm.model import TimingLM
+from chimein.agents.lm.tokenizer import AudioTokenizer, Codebook
+from chimein.config import read_config
+from chimein.envs.episode import EpisodeRecord
+from chimein.io import atomic_write_text
+from chimein.training.data import item_rng, make_batch, tokenize_scene
+from chimein.training.labels import LabelConfig
+from chimein.training.supervised.config import TrainConfig, ValConfig
+from chimein.training.supervised.loss import compute_loss
+
+__all__ = [
+    "VAL_KEYS",
+    "Validator",
+    "calibrate_bias",
+    "calibrate_checkpoint",
+    "metric_value",
+    "rollout_metrics",
+    "validation_scenes",
+]
+
+_VAL_BATCH = 2**31 - 1  # batch index of the validation items' generators (never a training batch)
+
+
+def validation_scenes(
+    scenes_cfg: Mapping[str, Any], val: ValConfig, rir_cache_dir: str | None = None
+) -> list[Any]:
+    """Held-out scenes: ``n_per_family`` per family and difficulty, from the validation seed and
+    room pool (disjoint from the training pool and from chimein-bench-v0's)."""
+    from chimein.scenes.render import render
+    from chimein.scenes.rir import RIRCache
+    from chimein.scenes.sampler import sample_scene, scene_seed
+
+    cache = RIRCache(cache_dir=rir_cache_dir)
+    out = []
+    base = {k: v for k, v in dict(scenes_cfg).items() if k not in ("family", "difficulty")}
+    for d in val.difficulties:
+        for fam in val.families:
+            cfg = {
+                **base,
+                "family": fam,
+                "difficulty": d,
+                "room_pool_seed": int(val.room_pool_seed),
+                "multi_event_duration_s": list(val.multi_event_duration_s),
+            }
+            for i in range(int(val.n_per_family)):
+                seed = scene_seed(int(val.seed), len(out))
+                out.append(
+                    render(sample_scene(cfg, seed, scene_id=f"val-{d}-{fam}-{i}"), cache=cache)
+                )
+    return out
+
+
+def rollout_metrics(
+    model: TimingLM,
+    codebook: Codebook,
+    scenes: Sequence[Any],
+    chunk_s: float,
+    logit_bias: Sequence[float] = (0.0, 0.0, 0.0),
+    batch_size: int = 64,
+    speak_s: float = 2.0,
+    threads: int = 1,
+    groups: bool = False,
+) -> tuple[dict[str, Any], list[EpisodeRecord]]:
+    """Play ``scenes`` with the model as an :class:`~chimein.agents.lm.policy.LMPolicy` through the
+    env; return the overall metrics of :func:`chimein.eval.metrics.aggregate` (all of its groups
+    with ``groups=True``) and the episode records (``meta["index"]``: the scene's index).
+
+    Runs with ``threads`` torch threads (restored afterwards): streaming steps are many small
+    operations, which extra threads slow down on a busy machine."""
+    from chimein.agents.lm.policy import LMPolicy
+    from chimein.envs.rollout import rollout
+    from chimein.eval.metrics import aggregate, make_episode
+
+    was_training = model.training
+    prev_threads = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    ck = Checkpoint(
+        Path("."),
+        model,
+        codebook,
+        {
+            "chunk_s": chunk_s,
+            "units_per_chunk": int(round(chunk_s / codebook.features.unit_s)),
+            "inference": {"logit_bias": list(logit_bias)},
+        },
+    )
+    try:
+        policy = LMPolicy(ck, device=next(model.parameters()).device)
+        policy.name = "validation"
+        episodes, infos = [], []
+        order = sorted(range(len(scenes)), key=lambda i: scenes[i].audio.shape[0])
+        for s in range(0, len(order), batch_size):
+            idx = order[s : s + batch_size]
+            res = rollout(
+                [scenes[i] for i in idx], policy, {"chunk_ms": chunk_s * 1000.0, "speak_s": speak_s}
+            )
+            for i, info in zip(idx, res, strict=True):
+                spec = scenes[i].spec
+                tier = spec.difficulty
+                episodes.append(
+                    make_episode(
+                        spec.annotations,
+                        info.action_log,
+                        split=f"{tier}/{spec.family}",
+                        family=spec.family,
+                        tier=tier,
+                        scene_id=spec.id,
+                        speak_s=speak_s,
+                    )
+                )
+                infos.append(info.with_meta(index=i))
+    finally:
+        torch.set_num_threads(prev_threads)
+        model.train(was_training)
+    agg = aggregate(episodes, resamples=0)
+    return (agg if groups else agg["overall"]), infos
+
+
+#: The rollout metrics logged at validation and recorded in the final checkpoint.
+VAL_KEYS = (
+    "normalized_reward",
+    "mean_reward",
+    "timeliness",
+    "hit_rate",
+    "miss_rate",
+    "safety_miss_rate",
+    "interruptions_per_turn",
+    "turn_interruption_rate",
+    "pause_takeover_rate",
+    "false_alarms_per_min",
+    "ignore_false_alarm_rate",
+    "respond_recall",
+    "intervene_recall",
+    "latency_p50",
+    "actions_per_min",
+)
+
+
+def metric_value(m: Mapping[str, Any], k: str) -> float | None:
+    """Metric ``k`` of an :func:`~chimein.eval.metrics.aggregate` group as a float (its
+    ``value`` when it has an interval); None when missing or not finite."""
+    v = m.get(k)
+    v = v.get("value") if isinstance(v, Mapping) else v
+    return None if v is None or not math.isfinite(float(v)) else float(v)
+
+
+def calibrate_bias(
+    model: TimingLM,
+    codebook: Codebook,
+    scenes: Sequence[Any],
+    chunk_s: float,
+    biases: Sequence[float],
+    batch_size: int = 64,
+    log: Any = None,
+    max_interruptions_per_turn: float | None = None,
+) -> tuple[list[float], dict[str, Any]]:
+    """Pick the decide-head logit bias ``[0, b, b]`` on ``scenes`` (streaming rollouts through
+    the env for every ``b`` in ``biases``): the best mean reward among the biases whose
+    interruption rate is at most ``max_interruptions_per_turn`` (all of them when None; the
+    least interrupting one when none qualifies). Returns the bias and a summary table."""
+    rows: list[tuple[float, Mapping[str, Any]]] = []
+    table = []
+    for b in biases:
+        m, _ = rollout_metrics(
+            model, codebook, scenes, chunk_s, (0.0, float(b), float(b)), batch_size
+        )
+        rows.append((float(b), m))
+        keys = ("mean_reward", "timeliness", "interruptions_per_turn", "false_alarms_per_min")
+        table.append({"bias": float(b), **{k: metric_value(m, k) for k in keys}})
+        if log is not None:
+            log(
+                f"calibration: bias {b:+.2f} -> mean reward {metric_value(m, 'mean_reward')}, "
+                f"timeliness {metric_value(m, 'timeliness')}, "
+                f"interruptions/turn {metric_value(m, 'interruptions_per_turn')}"
+            )
+
+    def reward(row: tuple[float, Mapping[str, Any]]) -> float:
+        r = metric_value(row[1], "mean_reward")
+        return -math.inf if r is None else r
+
+    def interruptions(row: tuple[float, Mapping[str, Any]]) -> float:
+        v = metric_value(row[1], "interruptions_per_turn")
+        return 0.0 if v is None else v  # no user turns: nothing to interrupt
+
+    ok = rows
+    if max_interruptions_per_turn is not None:
+        ok = [r for r in rows if interruptions(r) <= float(max_interruptions_per_turn) + 1e-12]
+    if not rows:
+        return [0.0, 0.0, 0.0], {"logit_bias": [0.0, 0.0, 0.0], "table": table}
+    best = max(ok, key=reward) if ok else min(rows, key=lambda r: (interruptions(r), -reward(r)))
+    bias = [0.0, best[0], best[0]]
+    return bias, {
+        "logit_bias": bias,
+        "n_scenes": len(scenes),
+        "max_interruptions_per_turn": max_interruptions_per_turn,
+        "table": table,
+        "validation": {k: metric_value(best[1], k) for k in VAL_KEYS},
+    }
+
+
+def calibrate_checkpoint(
+    path: str | Path,
+    scenes_cfg: Mapping[str, Any],
+    val: ValConfig | Mapping[str, Any] | None = None,
+    log: Any = None,
+) -> list[float]:
+    """Calibrate an existing checkpoint's ``inference.logit_bias`` on the validation scenes of
+    ``val`` (e.g. after training elsewhere) and rewrite its ``chimein.json`` atomically."""
+    from chimein.agents.lm.checkpoint import META_FILE, load_checkpoint
+
+    v = read_config(ValConfig, val, "val")
+    ck = load_checkpoint(path)
+    scenes = validation_scenes(scenes_cfg, v)
+    bias, cal = calibrate_bias(
+        ck.model,
+        ck.codebook,
+        scenes,
+        ck.chunk_s,
+        v.biases,
+        v.batch_size,
+        log,
+        v.max_interruptions_per_turn,
+    )
+    meta = dict(ck.meta)
+    meta["inference"] = {**dict(meta.get("inference", {})), "logit_bias": bias}
+    meta["calibration"] = cal
+    atomic_write_text(Path(path) / META_FILE, json.dumps(meta, indent=1, sort_keys=True) + "\n")
+    return bias
+
+
+
+@dataclass
+class Validator:
+    """The held-out scenes of a run, tokenized once, and how the model is validated on them."""
+
+    codebook: Codebook
+    scenes: Sequence[Any]
+    eps: Sequence[Any]
+    train: TrainConfig
+    labels: LabelConfig
+    val: ValConfig
+    max_chunks: int
+
+    @classmethod
+    def build(
+        cls,
+        codebook: Codebook,
+        tok: AudioTokenizer,
+        scenes_cfg: Mapping[str, Any],
+        train: TrainConfig,
+        max_chunks: int,
+    ) -> Validator:
+        """Render the validation scenes of ``train.val`` (none when neither periodic validation
+        nor calibration asks for them) and tokenize them."""
+        val, data = train.val_cfg, train.data_cfg
+        scenes = (
+            validation_scenes(scenes_cfg, val, data.rir_cache_dir)
+            if val.every > 0 or val.calibrate
+            else []
+        )
+        eps = [tokenize_scene(s, tok, train.chunk_s) for s in scenes]
+        return cls(codebook, scenes, eps, train, train.label_cfg, val, max_chunks)
+
+    @torch.no_grad()
+    def run(
+        self,
+        model: TimingLM,
+        class_w: torch.Tensor,
+        writer: Any,
+        step: int,
+        tmpdir: Path,
+        aux: torch.nn.Module | None = None,
+    ) -> dict[str, Any]:
+        """Teacher-forced validation loss/accuracy and streaming rollout metrics -> TensorBoard;
+        returns the rollout metrics."""
+        train, scenes = self.train, self.scenes
+        was = model.training
+        model.eval()
+        self._teacher_forced(model, class_w, writer, step, aux)
+        metrics, infos = rollout_metrics(
+            model, self.codebook, scenes, train.chunk_s, batch_size=self.val.batch_size
+        )
+        for k in VAL_KEYS:
+            v = metric_value(metrics, k)
+            if v is not None:
+                writer.add_scalar(f"val/{k}", v, step)
+        _plot_examples(writer, infos, scenes, step, self.val.examples, tmpdir)
+        writer.flush()
+        model.train(was)
+        return metrics
+
+    def _teacher_forced(
+        self,
+        model: TimingLM,
+        class_w: torch.Tensor,
+        writer: Any,
+        step: int,
+        aux: torch.nn.Module | None,
+    ) -> None:
+        """The action loss and per-action accuracy on the tokenized scenes -> TensorBoard."""
+        train, eps = self.train, self.eps
+        upc = int(round(train.chunk_s / self.codebook.features.unit_s))
+        dev = next(model.parameters()).device
+        tot: dict[str, float] = {}
+        for i in range(0, len(eps), 8):
+            group = eps[i : i + 8]
+            b = make_batch(
+                group,
+                [item_rng(train.seed, _VAL_BATCH, i + j) for j in range(len(group))],
+                upc,
+                train.chunk_s,
+                self.max_chunks,
+                self.labels,
+            )
+            batch = {k: torch.from_numpy(v).to(dev) for k, v in b.items()}
+            _, parts = compute_loss(
+                model, batch, class_w, train.unit_loss_weight, aux, train.aux_loss_weight
+            )
+            n = float(batch["act_weight"].sum())
+            tot["loss_act"] = tot.get("loss_act", 0.0) + float(parts["loss_act"]) * n
+            tot["n"] = tot.get("n", 0.0) + n
+            for k, v in parts.items():
+                if k.startswith(("n_", "correct_")):
+                    tot[k] = tot.get(k, 0.0) + float(v)
+        writer.add_scalar("val/loss_act", tot["loss_act"] / max(tot["n"], 1.0), step)
+        for name in ("wait", "respond", "intervene"):
+            if tot.get(f"n_{name}"):
+                writer.add_scalar(
+                    f"val/acc_{name}", tot[f"correct_{name}"] / tot[f"n_{name}"], step
+                )
+
+
+def _plot_examples(
+    writer: Any,
+    infos: Sequence[EpisodeRecord],
+    scenes: Sequence[Any],
+    step: int,
+    n: int,
+    tmpdir: Path,
+) -> None:
+    """Draw ``n`` example timelines (multi-event scenes first) of a validation rollout."""
+    if n <= 0:
+        return
+    import matplotlib.image as mpimg
+
+    from chimein.scenes.show import plot_scene
+
+    picks = sorted(
+        infos, key=lambda i: (-(scenes[i.meta["index"]].spec.family == "multi_event"), i.meta["index"])
+    )[:n]
+    for j, info in enumerate(picks):
+        sc = scenes[info.meta["index"]]
+        log = info.action_log
+        acts = [
+            (float(t), int(a))
+            for t, a, e in zip(log.times_s, log.actions, log.effective, strict=True)
+            if a and e
+        ]
+        png = plot_scene(
+            sc.spec,
+            sc.audio,
+            tmpdir / f"ex{j}.png",
+            actions=acts,
+            title=f"step {step}: {sc.spec.id} reward {info.outcome.reward if info.outcome else float('nan'):.2f}",
+            dpi=60,
+        )
+        writer.add_image(
+            f"val/example_{j}", mpimg.imread(str(png))[..., :3], step, dataformats="HWC"
+        )
+
