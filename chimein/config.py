@@ -14,6 +14,8 @@ once what sixteen hand-written parsers used to do each in their own way:
   integral float becomes an int), ``float`` (an int becomes a float), ``bool``, ``str``,
   ``tuple[...]``, ``Sequence[...]`` (a list stays a list, a tuple a tuple), ``Mapping[...]``
   (a plain ``dict``) and ``Any`` (passed through);
+- turns an ``os.PathLike`` value, at any depth and whatever the annotation, into its
+  ``os.fspath`` string: a config holds plain, JSON-ready data;
 - wraps a missing required field into a :class:`~chimein.errors.ConfigError` naming it.
 
 Range, choice and cross-field checks stay with each dataclass (``__post_init__``), next to the
@@ -65,11 +67,17 @@ _NONE = type(None)
 
 def to_plain(data: Any) -> Any:
     """``data`` with OmegaConf containers turned into plain dicts/lists (resolved); other
-    values are returned unchanged."""
-    if type(data).__module__.startswith("omegaconf"):
-        from omegaconf import OmegaConf
+    values are returned unchanged.
 
-        return OmegaConf.to_container(data, resolve=True)
+    The one conversion of a composed Hydra config (or any ``DictConfig``/``ListConfig``) to
+    plain Python containers: every config reader and command goes through it, so all resolve
+    interpolations the same way. OmegaConf is imported only when given one of its objects.
+    """
+    if type(data).__module__.startswith("omegaconf"):
+        from omegaconf import Container, OmegaConf
+
+        if isinstance(data, Container):
+            return OmegaConf.to_container(data, resolve=True)
     return data
 
 
@@ -88,7 +96,7 @@ def config_fields(cls: type) -> dict[str, Any]:
     return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(cls) if f.init}
 
 
-def read_config(cls: type[T], data: Any, where: str | None = None) -> T:
+def read_config(cls: type[T], data: Any, where: str | None = None, *, also_known: Sequence[str] = ()) -> T:
     """Build dataclass ``cls`` from ``data``, checking every key and value.
 
     Parameters
@@ -101,6 +109,10 @@ def read_config(cls: type[T], data: Any, where: str | None = None) -> T:
     where
         What the config is called in messages (``"train"``, ``"scenes config"``, a file
         path); default: the class name.
+    also_known
+        Keys the caller reads itself (not fields of ``cls``, and still rejected here): listed
+        among the known keys of an unknown-key message, so a misspelling of one of them gets
+        its close-match hint too.
 
     Returns
     -------
@@ -127,7 +139,7 @@ def read_config(cls: type[T], data: Any, where: str | None = None) -> T:
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key not in types_:
-            raise unknown_key_error(key, list(types_), where)
+            raise unknown_key_error(key, [*types_, *also_known], where)
         kwargs[key] = _coerce(types_[key], value, f"{where}: field {key!r}")
     missing = [f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
                if f.init and f.name not in kwargs and f.default is dataclasses.MISSING
@@ -152,6 +164,8 @@ def _describe(tp: Any) -> str:
 def _coerce(tp: Any, v: Any, where: str) -> Any:
     """``v`` checked against annotation ``tp`` (and converted where lossless)."""
     v = to_plain(v)
+    if isinstance(v, os.PathLike):  # a Path given from Python: kept as its str, JSON-ready
+        v = os.fspath(v)
     if tp is Any or tp is object:
         return v
     origin = typing.get_origin(tp)
@@ -195,7 +209,7 @@ def _coerce(tp: Any, v: Any, where: str) -> Any:
             return float(v)
         raise ConfigError(f"{where}: expected a number, got {v!r}")
     if tp is str:
-        if isinstance(v, (str, os.PathLike)):
+        if isinstance(v, str):
             return v
         raise ConfigError(f"{where}: expected a string, got {v!r}")
     if isinstance(tp, type) and not isinstance(v, tp):

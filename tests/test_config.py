@@ -3,8 +3,10 @@ in ``chimein/configs/`` with the dataclass (or function) default it mirrors."""
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -89,6 +91,47 @@ def test_wrong_types_name_the_field(data: Any, match: str) -> None:
         read_config(_Outer, data, where="train")
 
 
+def test_a_path_becomes_its_str() -> None:
+    """``os.PathLike`` values are stored as ``os.fspath`` strings, in a ``str`` field or inside
+    a free-form mapping, so the config stays JSON-ready (``to_dict``, ``chimein.json``)."""
+    from chimein.training.supervised import TrainConfig
+
+    cfg = read_config(_Outer, {"inner": {"names": [Path("a") / "b"]}, "extra": {"dir": Path("c")}})
+    assert cfg.inner.names == (os.fspath(Path("a") / "b"),) and type(cfg.inner.names[0]) is str
+    assert cfg.extra == {"dir": "c"}
+    train = TrainConfig.from_mapping({"data": {"cache_dir": Path("x")}})
+    assert train.to_dict()["data"] == {"cache_dir": "x"} and train.data_cfg.cache_dir == "x"
+
+
+def test_also_known_keys_are_hinted_but_not_accepted() -> None:
+    with pytest.raises(ConfigError, match=r"unknown key 'ordr' in opts; known keys: .*order.*did you mean 'order'"):
+        read_config(_Inner, {"ordr": 1}, "opts", also_known=("order",))
+    with pytest.raises(ConfigError, match="unknown key 'order' in opts"):
+        read_config(_Inner, {"order": 1}, "opts", also_known=("order",))
+
+
+def test_to_plain_converts_omegaconf_containers_only() -> None:
+    from chimein.config import to_plain
+
+    assert to_plain(OmegaConf.create({"a": "${b}", "b": [1]})) == {"a": [1], "b": [1]}
+    assert type(to_plain(OmegaConf.create([1, {"x": 2}]))) is list
+    d = {"a": 1}
+    assert to_plain(d) is d and to_plain(None) is None
+
+
+def test_codebook_config_reads_the_group() -> None:
+    from chimein.agents.lm.tokenizer import FeatureConfig
+    from chimein.training.codebook import CodebookConfig
+
+    cfg = CodebookConfig.from_mapping({**_load("training/codebook.yaml"), "size": 128.0, "features": {"n_mels": 16}})
+    assert cfg.size == 128 and type(cfg.size) is int and cfg.features == FeatureConfig(n_mels=16)
+    assert cfg.difficulties == ("easy", "default", "hard")
+    with pytest.raises(ConfigError, match="unknown key 'sise' in codebook; .*did you mean 'size'"):
+        CodebookConfig.from_mapping({"sise": 3})
+    with pytest.raises(ConfigError, match="field 'size': must be >= 2"):
+        CodebookConfig.from_mapping({"size": 1})
+
+
 def test_config_errors_are_chimein_errors() -> None:
     from chimein.training.supervised import TrainConfig
 
@@ -131,13 +174,27 @@ def _all_default(cls: type) -> bool:
     return True
 
 
+def _workers(v: Any) -> Any:
+    """What the commands pass for ``workers`` (0: all cores, the library's None)."""
+    return int(v) or None
+
+
 def _signature_disagreements(yaml_cfg: Mapping[str, Any], fn: Any, where: str,
-                             renames: Mapping[str, Any] = {}) -> list[str]:
-    """Like :func:`_disagreements` against the keyword defaults of function ``fn``
-    (``renames``: YAML key -> ``(other callable or class, its parameter name)``)."""
-    params = inspect.signature(fn).parameters
+                             renames: Mapping[str, Any] = {}, command: Sequence[str] = (),
+                             convert: Mapping[str, Any] = {}) -> list[str]:
+    """Like :func:`_disagreements` against the keyword defaults of function ``fn``.
+
+    ``renames``: YAML key -> ``(other callable or class, its parameter or field name)``;
+    ``command``: keys only the command reads (no library default to compare with; every other
+    key must be a parameter); ``convert``: YAML key -> what the command does to the value before
+    passing it (``workers``: 0 -> None). A required value (``???``) or a parameter without a
+    default has nothing to compare."""
+    params = inspect.signature(fn).parameters if fn is not None else {}
+    name_of = fn.__qualname__ if fn is not None else "the command"
     out = []
     for k, v in yaml_cfg.items():
+        if k in command:
+            continue
         if k in renames:
             other, name = renames[k]
             default = (getattr(other(), name) if isinstance(other, type)
@@ -145,18 +202,90 @@ def _signature_disagreements(yaml_cfg: Mapping[str, Any], fn: Any, where: str,
         elif k in params:
             default = params[k].default
         else:
-            out.append(f"{where}: key {k!r} is not a parameter of {fn.__qualname__}")
+            out.append(f"{where}: key {k!r} is not a parameter of {name_of}")
             continue
+        if v == "???" or default is inspect.Parameter.empty:
+            continue
+        v = convert[k](v) if k in convert else v
         if _plain(v) != _plain(default) and not (v == {} and default is None):
-            out.append(f"{where}: {k} = {v!r} in YAML, {default!r} in {fn.__qualname__}")
+            out.append(f"{where}: {k} = {v!r} in YAML, {default!r} in {name_of}")
     return out
+
+
+#: YAML keys that configure a whole group (compared with their dataclass elsewhere in this file)
+_GROUPS = ("defaults", "eval", "attack", "scenes", "codebook", "lm", "train")
+
+
+def _cmd_disagreements() -> list[str]:
+    """Every top-level key of ``chimein/configs/cmd/*.yaml`` against the keyword default of the
+    library function (or dataclass) the command hands it to; keys only the command reads are
+    listed per file, and a file missing from the table is a disagreement too."""
+    from chimein.agents.server import ServerConfig
+    from chimein.eval.attack import attack
+    from chimein.eval.psb import evaluate_psb, export_psb
+    from chimein.eval.report import compare
+    from chimein.eval.runner import evaluate
+    from chimein.eval.suites import materialize
+    from chimein.eval.sweep import sweep, tradeoff
+    from chimein.exec.ray import RayOptions
+    from chimein.scenes.dataset import generate_dataset
+    from chimein.training.curves import plot_curves
+    from chimein.training.grpo import train_grpo
+    from chimein.training.ppo import train_ppo
+    from chimein.training.supervised import calibrate_checkpoint, train_supervised
+
+    ray = {"ray_address": (RayOptions, "address"), "ray_num_gpus": (RayOptions, "num_gpus")}
+    w = {"workers": _workers}
+    # file -> (consumer, renames, keys only the command reads, value conversions)
+    table: dict[str, tuple[Any, Mapping[str, Any], tuple[str, ...], Mapping[str, Any]]] = {
+        "attack": (attack, {"policy_args": (attack, "policy_kwargs"), **ray},
+                   ("replay",), w),  # replay=DIR: the command calls eval.attack.replay instead
+        "demo": (None, {}, ("out", "seed", "scenes_per_family", "workers", "lm"), {}),
+        "eval": (evaluate, {"policy_args": (evaluate, "policy_kwargs")}, (), w),
+        "eval_compare": (compare, {}, (), {}),
+        "eval_materialize": (materialize, {}, (), w),
+        "eval_psb": (evaluate_psb, {"policy_args": (evaluate_psb, "policy_kwargs")}, (), w),
+        "eval_rescore": (None, {}, ("episodes", "out", "reward", "specs_root"), {}),
+        "eval_sweep": (sweep, {"policy_args": (sweep, "policy_kwargs"), "suite": (evaluate, "suite"),
+                               "workers": (evaluate, "workers")}, (), w),
+        "eval_tradeoff": (tradeoff, {}, ("runs",), {}),  # positional folders: the sweeps
+        "scenes_export_psb": (export_psb, {"cache_dir": (materialize, "cache_dir"),
+                                           "workers": (materialize, "workers"),
+                                           "progress": (materialize, "progress")},
+                              ("suite", "dataset"), w),  # one of them is export_psb's source
+        "scenes_generate": (generate_dataset, {"format": (generate_dataset, "audio_format"), **ray}, (), w),
+        "scenes_show": (None, {}, ("spec", "out", "render"), {}),
+        "serve": (ServerConfig, {}, ("checkpoint",), {}),
+        "train_calibrate": (calibrate_checkpoint, {"checkpoint": (calibrate_checkpoint, "path")}, (), {}),
+        # the library collects quietly (progress=False); the command shows its progress bar
+        "train_codebook": (None, {}, ("out", "progress"), {}),
+        # tags null: plot_curves' default tags, those no run logged skipped (named tags must exist)
+        "train_curves": (plot_curves, {}, ("runs", "tags"), {}),
+        "train_grpo": (train_grpo, {}, (), {}),
+        "train_ppo": (train_ppo, {}, (), {}),
+        "train_supervised": (train_supervised, {"codebook": (train_supervised, "codebook_path")}, (), {}),
+    }
+    bad: list[str] = []
+    for p in sorted((CONFIGS / "cmd").glob("*.yaml")):
+        if p.stem not in table:
+            bad.append(f"cmd/{p.name}: no consumer listed in test_config._cmd_disagreements")
+            continue
+        fn, renames, command, convert = table[p.stem]
+        keys = {k: v for k, v in _load(f"cmd/{p.name}").items() if k not in _GROUPS}
+        if isinstance(fn, type):  # a dataclass: its field defaults
+            bad += _disagreements({k: v for k, v in keys.items() if k not in command}, fn, f"cmd/{p.name}")
+        elif fn is None:
+            bad += [f"cmd/{p.name}: key {k!r} is neither a library argument nor listed as a command key"
+                    for k in keys if k not in command]
+        else:
+            bad += _signature_disagreements(keys, fn, f"cmd/{p.name}", renames, command, convert)
+    return bad
 
 
 def _all_disagreements() -> list[str]:
     from chimein.agents.lm.model import LMConfig
     from chimein.agents.lm.tokenizer import FeatureConfig
-    from chimein.agents.server import ServerConfig
-    from chimein.envs.core import ENV_OPTIONS
+    from chimein.envs.core import ENV_OPTIONS, EnvConfig
     from chimein.envs.scoring import RewardConfig
     from chimein.envs.vector import VECTOR_OPTIONS
     from chimein.eval.attack import SearchConfig
@@ -164,6 +293,7 @@ def _all_disagreements() -> list[str]:
     from chimein.exec.ray import RayOptions
     from chimein.scenes.sampler import SamplerConfig
     from chimein.scenes.search_space import Constraints, SearchSpace
+    from chimein.training.codebook import CodebookConfig
     from chimein.training.grpo import GRPORunConfig
     from chimein.training.labels import LabelConfig
     from chimein.training.ppo import PPOConfig
@@ -183,7 +313,18 @@ def _all_disagreements() -> list[str]:
     bad += _disagreements(ppo, PPOConfig, "training/ppo.yaml", skip=("val", "env"))
     bad += [f"training/ppo.yaml env: unknown env option {k!r}" for k in ppo["env"]
             if k not in (*ENV_OPTIONS, *VECTOR_OPTIONS)]
-    bad += _disagreements(_load("training/codebook.yaml")["features"], FeatureConfig, "training/codebook.yaml features")
+    # its values: valid env options, equal to the env defaults but for the overrides meant
+    bad += _disagreements({k: v for k, v in ppo["env"].items() if k in ENV_OPTIONS and k not in PPO_ENV_OVERRIDES},
+                          EnvConfig, "training/ppo.yaml env")
+    bad += [f"training/ppo.yaml env: {k} = {ppo['env'].get(k)!r} in YAML, {v!r} meant (PPO_ENV_OVERRIDES)"
+            for k, v in PPO_ENV_OVERRIDES.items() if ppo["env"].get(k) != v]
+    try:
+        EnvConfig.from_options({k: v for k, v in ppo["env"].items() if k in ENV_OPTIONS})
+    except ConfigError as e:
+        bad.append(f"training/ppo.yaml env: {e}")
+    cb = _load("training/codebook.yaml")
+    bad += _disagreements(cb, CodebookConfig, "training/codebook.yaml", skip=("features",))
+    bad += _disagreements(cb["features"], FeatureConfig, "training/codebook.yaml features")
     # agents/
     bad += _disagreements(_load("agents/lm.yaml"), LMConfig, "agents/lm.yaml")
     # scenes/: default mirrors the sampler; the difficulty presets override some of its keys
@@ -200,15 +341,20 @@ def _all_disagreements() -> list[str]:
     bad += _disagreements(att["search"], SearchConfig, "attack/default.yaml search")
     bad += _disagreements(att["space"]["constraints"], Constraints, "attack/default.yaml space.constraints")
     SearchSpace.from_mapping(att["space"])  # every declaration and base knob is valid
-    # cmd/: the server's settings, and every sampler overlay a command carries
-    serve = {k: v for k, v in _load("cmd/serve.yaml").items() if k not in ("checkpoint", "device", "policy_args")}
-    bad += _disagreements(serve, ServerConfig, "cmd/serve.yaml")
+    # cmd/: every command's own keys (the server's settings among them), and every sampler
+    # overlay a command carries
+    bad += _cmd_disagreements()
     for p in sorted((CONFIGS / "cmd").glob("*.yaml")):
         scenes = _load(f"cmd/{p.name}").get("scenes")
         if isinstance(scenes, Mapping):
             bad += [f"cmd/{p.name}: scenes.{k} is not a field of SamplerConfig" for k in scenes
                     if k not in {f.name for f in fields(SamplerConfig)}]
     return bad
+
+
+#: env options ``training/ppo.yaml`` sets on purpose (PPOConfig's ``env`` is empty): episodes
+#: cropped to ``n_steps`` decisions of 80 ms (160 x 80 ms = 12.8 s)
+PPO_ENV_OVERRIDES = {"max_duration_s": 12.8}
 
 
 def test_every_yaml_default_matches_its_dataclass() -> None:
@@ -226,6 +372,61 @@ def test_the_comparison_catches_a_one_sided_change(monkeypatch: pytest.MonkeyPat
     real = _load
     monkeypatch.setattr(f"{__name__}._load", lambda rel: {**real(rel), "stpes": 1} if rel == "agents/lm.yaml" else real(rel))
     assert any("'stpes' is not a field of LMConfig" in d for d in _all_disagreements())
+
+
+@pytest.mark.parametrize(("rel", "key", "value", "words"), [
+    ("training/codebook.yaml", "iters", 31, "iters = 31 in YAML, 30 in CodebookConfig"),
+    ("training/codebook.yaml", "n_scnes", 1, "'n_scnes' is not a field of CodebookConfig"),
+    ("cmd/eval_psb.yaml", "lead_s", 0.25, "lead_s = 0.25 in YAML, 0.5 in evaluate_psb"),
+    ("cmd/eval.yaml", "workers", 2, "workers = 2 in YAML, None in evaluate"),
+    ("cmd/attack.yaml", "budget", 100, "budget = 100 in YAML, 256 in attack"),
+    ("cmd/attack.yaml", "budgte", 100, "'budgte' is not a parameter of attack"),
+    ("cmd/scenes_show.yaml", "dpi", 100, "'dpi' is neither a library argument nor listed"),
+    ("cmd/serve.yaml", "device", "cuda", "device = 'cuda' in YAML, 'cpu' in ServerConfig"),
+    ("cmd/serve.yaml", "policy_args", {"a": 1}, "policy_args = {'a': 1} in YAML, {} in ServerConfig"),
+])
+def test_a_yaml_only_change_is_caught(monkeypatch: pytest.MonkeyPatch, rel: str, key: str, value: Any,
+                                      words: str) -> None:
+    """Editing one YAML default (or adding a key) without the code makes the comparison fail."""
+    real = _load
+    monkeypatch.setattr(f"{__name__}._load", lambda r: {**real(r), key: value} if r == rel else real(r))
+    assert any(words in d for d in _all_disagreements()), _all_disagreements()
+
+
+def test_a_ppo_env_change_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = _load
+
+    def env(**over: Any) -> Any:
+        return lambda r: {**real(r), "env": {**real(r)["env"], **over}} if r == "training/ppo.yaml" else real(r)
+
+    monkeypatch.setattr(f"{__name__}._load", env(max_duration_s=10.0))
+    assert any("max_duration_s = 10.0 in YAML, 12.8 meant" in d for d in _all_disagreements())
+    monkeypatch.setattr(f"{__name__}._load", env(speak_s=9.0))
+    assert any("speak_s = 9.0 in YAML" in d and "EnvConfig" in d for d in _all_disagreements())
+    monkeypatch.setattr(f"{__name__}._load", env(echo="yes"))
+    assert any("training/ppo.yaml env: " in d and "echo" in d for d in _all_disagreements())
+
+
+def test_a_code_only_change_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Changing a library default (a function's keyword, a config field) without its YAML makes
+    the comparison fail."""
+    import chimein.eval.psb
+    from chimein.agents.server import ServerConfig
+    from chimein.training.codebook import CodebookConfig
+
+    real = chimein.eval.psb.evaluate_psb
+    sig = inspect.signature(real)
+    fake = functools.wraps(real)(lambda *a, **k: real(*a, **k))
+    fake.__signature__ = sig.replace(parameters=[  # type: ignore[attr-defined]
+        p.replace(default=1.0) if p.name == "tail_s" else p for p in sig.parameters.values()])
+    monkeypatch.setattr(chimein.eval.psb, "evaluate_psb", fake)
+    assert any("tail_s = 2.0 in YAML, 1.0 in evaluate_psb" in d for d in _all_disagreements())
+    monkeypatch.undo()
+    monkeypatch.setattr(CodebookConfig, "__init__", _with_default(CodebookConfig.__init__, "size", 256))
+    assert any("size = 512 in YAML, 256 in CodebookConfig" in d for d in _all_disagreements())
+    monkeypatch.undo()
+    monkeypatch.setattr(ServerConfig, "__init__", _with_default(ServerConfig.__init__, "device", "cuda"))
+    assert any("device = 'cpu' in YAML, 'cuda' in ServerConfig" in d for d in _all_disagreements())
 
 
 def _with_default(init: Any, name: str, value: Any) -> Any:

@@ -23,7 +23,7 @@ from chimein.envs.scoring import (
     score,
 )
 from chimein.envs.sources import SyntheticSource
-from chimein.errors import ChimeinError, SpecError
+from chimein.errors import ChimeinError, ConfigError, SpecError
 from chimein.scenes.render import RenderedScene
 from chimein.scenes.spec import Annotations, Cue, Mics, Room, SceneSpec, Span
 
@@ -329,7 +329,7 @@ def test_reset_with_a_given_scene():
     env = ResponseTimingEnv(SCENES)
     _, info = env.reset(seed=0, options={"scene": SCENES[2]})
     assert info["scene_id"] == "c"
-    with pytest.raises(SpecError, match="unknown option 'sceen'"):
+    with pytest.raises(ConfigError, match="unknown key 'sceen' in reset options; known keys: scene; did you mean 'scene'"):
         env.reset(options={"sceen": SCENES[0]})
 
 
@@ -342,7 +342,8 @@ def test_reset_with_a_given_scene():
     (dict(chunk_ms=80.01), "whole number of samples"),
     (dict(chunk_ms=25, obs_mode="logmel"), "multiple of the 10 ms"),
     (dict(obs_mode="spectrogram"), "obs_mode"),
-    (dict(chunk_mss=80), "unknown key 'chunk_mss' in env options; known keys: .*; did you mean 'chunk_ms'"),
+    (dict(chunk_mss=80), "unknown key 'chunk_mss' in env; known keys: .*; did you mean 'chunk_ms'"),
+    (dict(ordr="random"), "unknown key 'ordr' in env; .*did you mean 'order'"),  # a source option
     (dict(n_mics=0), "n_mics"),
     (dict(reward={"hit": -1}), "hit"),
     (dict(render_mode="human"), "render_mode"),

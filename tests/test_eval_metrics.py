@@ -261,3 +261,16 @@ def test_judge_uses_stored_outcome_or_rescores() -> None:
     with pytest.raises(SpecError, match=r"episodes.jsonl:4: .*annotations.cues\[0\]"):
         EpisodeRecord.from_json(json.dumps({"scene_id": "s", "action_log": log.to_dict(),
                                             "annotations": {"cues": [{"expected": "X"}]}}), "episodes.jsonl:4")
+
+
+def test_aggregate_accepts_episode_dicts() -> None:
+    """``aggregate`` takes ``episodes.jsonl`` lines as parsed dicts, as it takes their records."""
+    log = log_at({2.5: 1, 6.1: 2}, n=100)
+    line = {"scene_id": "s", "split": "a/b", "annotations": bare_spec("s", ANN, 10.0).to_dict()["annotations"],
+            "action_log": log.to_dict(), "outcome": score(ANN, log).to_dict()}
+    from_dicts = aggregate([line], resamples=20)
+    assert from_dicts == aggregate([EpisodeRecord.from_dict(line)], resamples=20)
+    assert from_dicts["overall"] == aggregate([make_episode(ANN, log, split="a/b", scene_id="s")],
+                                              resamples=20)["overall"]
+    with pytest.raises(SpecError, match=r"episodes\[1\]: field 'action_log' is missing"):
+        aggregate([line, {"scene_id": "t"}])

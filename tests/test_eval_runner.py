@@ -11,7 +11,7 @@ import pytest
 
 from chimein.cli import main as cli_main
 from chimein.envs.rollout import rollout
-from chimein.errors import SpecError
+from chimein.errors import ChimeinError, ConfigError, SpecError
 from chimein.eval.episodes import read_episodes
 from chimein.eval.metrics import METRICS
 from chimein.eval.report import compare, load_results
@@ -193,11 +193,18 @@ def test_rollout_flags_or_refuses_invalid_actions(suite: MaterializedSuite) -> N
 
     ds = suite.dataset("clean/addressed")
     scenes = [ds.load(0), ds.load(1)]
-    with pytest.raises(SpecError, match="action 7"):
+    with pytest.raises(ChimeinError, match="action 7"):
         rollout(scenes, Broken())
     infos = rollout(scenes, Broken(), on_invalid="flag")
     assert [i.invalid for i in infos] == [True, False]
     assert infos[0].outcome.n_actions == 0
+    # a caller's bug is a plain ValueError; a setting the policy cannot read is a ConfigError
+    with pytest.raises(ValueError, match="on_invalid") as bug:
+        rollout(scenes, Broken(), on_invalid="ignore")
+    assert not isinstance(bug.value, ChimeinError)
+    Broken.obs_modes = ("audio",)
+    with pytest.raises(ConfigError, match="obs_mode"):
+        rollout(scenes, Broken(), {"obs_mode": "logmel"})
 
 
 def test_compare_and_cli(runs: dict[str, Path], suite: MaterializedSuite, tmp_path: Path,

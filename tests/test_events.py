@@ -395,6 +395,26 @@ def test_recorded_classes_need_the_config_key(fake_freedesktop: Path, tmp_path: 
         SamplerConfig.from_mapping({"recorded_sounds_dir": str(tmp_path / "empty")})
 
 
+def test_dataset_with_recorded_sounds_loads_in_a_fresh_process(fake_freedesktop: Path,
+                                                                tmp_path: Path) -> None:
+    """A dataset generated with ``recorded_sounds_dir`` loads in a process that never saw the
+    config: opening it registers the classes its header names."""
+    import subprocess
+    import sys
+
+    from chimein.scenes.dataset import generate_dataset
+
+    cfg = {"family": "proactive", "difficulty": "easy", "recorded_sounds_dir": str(fake_freedesktop),
+           "event_classes": ["fd_bell"]}
+    out = tmp_path / "ds"
+    generate_dataset(cfg, n=1, seed=0, out=out, workers=1, progress=False, cache_dir=str(tmp_path / "rir"))
+    code = (f"from chimein.scenes.dataset import SceneDataset; ds = SceneDataset({str(out)!r}); "
+            "print(sorted({s.audio['cls'] for s in ds.spec(0).sources if s.kind == 'event'}))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr
+    assert "fd_bell" in r.stdout
+
+
 # -------------------------------------------------------------------------------------- noise
 def _slope_db_per_octave(x: np.ndarray, sr: int) -> float:
     f, p = signal.welch(x.astype(np.float64), sr, nperseg=4096)

@@ -7,7 +7,9 @@ the README's architecture section (``README.md`` -> "Architecture"); :data:`LAYE
 
 Imports are read with :mod:`ast`, so nothing is imported to check them, and an import hidden
 inside a function counts exactly like one at the top of the file. ``from chimein.x import y``
-depends on ``chimein.x.y`` when that is a module, else on ``chimein.x``.
+depends on ``chimein.x`` (its ``__init__`` runs first) and on ``chimein.x.y`` when that is a
+module; ``import chimein.x.y as y`` depends on ``chimein.x.y`` alone. The same rules as the
+team's ``shared/tools/layers.py``, without its exemption for a package face and one submodule.
 """
 
 from __future__ import annotations
@@ -100,7 +102,8 @@ def imports_of(module: str, path: Path, modules: dict[str, Path]) -> Iterator[Im
                 mod = ".".join(base + ([node.module] if node.module else []))
             else:
                 mod = node.module or ""
-            names = [f"{mod}.{a.name}" if f"{mod}.{a.name}" in modules else mod for a in node.names]
+            # ``from pkg import sub`` runs pkg/__init__ first: it depends on both
+            names = [mod] + [f"{mod}.{a.name}" for a in node.names if f"{mod}.{a.name}" in modules]
         else:
             continue
         for name in names:
@@ -238,6 +241,14 @@ def test_checker_sees_imports_inside_functions(tmp_path: Path) -> None:
     found = list(imports_of("chimein.scenes._probe", path, modules))
     assert [(i.dst, i.line) for i in found] == [("chimein.eval.runner", 2), ("chimein.cli.main", 3)]
     assert all(layer_of(i.dst) > layer_of(i.src) for i in found)
+
+
+def test_from_package_import_submodule_depends_on_the_package(tmp_path: Path) -> None:
+    path = tmp_path / "m.py"
+    path.write_text("from chimein.cli import main\nimport chimein.cli.main as m2\n")
+    modules = {"chimein.scenes.m": path, "chimein.cli": path, "chimein.cli.main": path}
+    found = [(i.dst, i.line) for i in imports_of("chimein.scenes.m", path, modules)]
+    assert found == [("chimein.cli", 1), ("chimein.cli.main", 1), ("chimein.cli.main", 2)]
 
 
 def test_checker_finds_circles() -> None:

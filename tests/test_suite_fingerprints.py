@@ -41,7 +41,7 @@ THEME_STEMS = ("alarm-clock-elapsed", "phone-incoming-call", "bell", "complete",
 
 
 @pytest.fixture
-def theme_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def theme_installed(tmp_path: Path) -> Iterator[Path]:
     """A machine with the freedesktop sound theme: a folder of test recordings of every stem
     chimein knows stands in for ``/usr/share/sounds/freedesktop/stereo``, and its ``fd_*``
     classes are registered in this process (as the importing chimein did before recorded
@@ -49,15 +49,14 @@ def theme_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     import soundfile as sf
 
     import chimein.scenes.events as events
-    import chimein.scenes.events.recorded as recorded
 
     sr = 22050
     t = np.arange(int(0.5 * sr)) / sr
     for k, stem in enumerate(THEME_STEMS):
         y = 0.3 * np.sin(2 * np.pi * (440.0 + 220.0 * k) * t) * np.exp(-t / 0.15)
         sf.write(str(tmp_path / f"{stem}.oga"), y, sr, format="OGG", subtype="VORBIS")
-    monkeypatch.setattr(recorded, "FREEDESKTOP_DIR", tmp_path)
-    monkeypatch.setattr(events, "FREEDESKTOP_DIR", tmp_path)
+    # chimein no longer looks at FREEDESKTOP_DIR by itself: what an installed theme could do is
+    # what registering its classes does (the old import-time behaviour), so register them
     before = set(events.EVENT_CLASSES)
     added = events.register_recorded_classes(tmp_path)
     assert len(added) == len(THEME_STEMS) and events.recorded_classes_available()
@@ -116,14 +115,14 @@ def test_pairing_rules() -> None:
 
 def test_compare_pairs_the_same_scenes_and_notes_other_audio() -> None:
     from chimein.errors import SpecError
-    from chimein.eval.report import _check_same_scenes
+    from chimein.eval.report import check_same_scenes
 
     new = {"name": "s", "revision": 1, "definition_hash": "d", "fingerprint": "S" * 64, "audio_fingerprint": "A" * 64}
-    assert _check_same_scenes([(Path("a"), {"suite": new}), (Path("b"), {"suite": dict(new)})]) is None
-    note = _check_same_scenes([(Path("a"), {"suite": new}), (Path("b"), {"suite": {**new, "audio_fingerprint": "B" * 64}})])
+    assert check_same_scenes([(Path("a"), {"suite": new}), (Path("b"), {"suite": dict(new)})]) is None
+    note = check_same_scenes([(Path("a"), {"suite": new}), (Path("b"), {"suite": {**new, "audio_fingerprint": "B" * 64}})])
     assert note is not None and "AAAAAAAAAAAA" in note and "BBBBBBBBBBBB" in note
     with pytest.raises(SpecError, match="different suites"):
-        _check_same_scenes([(Path("a"), {"suite": new}), (Path("b"), {"suite": {**new, "fingerprint": "T" * 64}})])
+        check_same_scenes([(Path("a"), {"suite": new}), (Path("b"), {"suite": {**new, "fingerprint": "T" * 64}})])
 
 
 def test_builtin_suites_are_the_pinned_ones() -> None:

@@ -16,9 +16,9 @@ from chimein.errors import ConfigError, SpecError  # noqa: E402
 from chimein.training.grpo import (  # noqa: E402
     EpisodeRollout,
     GRPORunConfig,
-    _step_advantage_trainer,
     restrict_to_actions,
     sampled_reward,
+    step_advantage_trainer,
     step_advantages,
     train_grpo,
 )
@@ -148,7 +148,7 @@ def test_the_trainer_places_step_advantages_on_the_action_tokens() -> None:
     ro.cfg, ro.upc = GRPORunConfig(**_cfg(num_generations=2, episodes_per_step=2, micro_batch=2,
                                           advantage="reward_to_go", scale_rewards="none")), 3
     ro.step_rewards = [np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, -0.5])]
-    t = _step_advantage_trainer(_Base)()
+    t = step_advantage_trainer(_Base)()
     t.chimein_rollout = ro
     adv = t._generate_and_score_completions(None)["advantages"]
     assert adv.shape == (2, 13)
@@ -177,7 +177,7 @@ def test_config_errors() -> None:
 
 
 def test_hydra_config_matches_the_dataclass() -> None:
-    """configs/training/grpo.yaml mirrors GRPORunConfig's defaults (but for the validation
+    """chimein/configs/training/grpo.yaml mirrors GRPORunConfig's defaults (but for the validation
     settings it spells out), and a command-line override reaches its field."""
     from dataclasses import fields
 

@@ -109,7 +109,7 @@ def test_config_errors() -> None:
 
 
 def test_hydra_config_matches_the_dataclass() -> None:
-    """configs/training/ppo.yaml mirrors PPOConfig's defaults (but for the settings it spells
+    """chimein/configs/training/ppo.yaml mirrors PPOConfig's defaults (but for the settings it spells
     out on purpose), and a command-line override reaches its field."""
     from dataclasses import fields
 

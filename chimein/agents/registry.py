@@ -23,7 +23,7 @@ from typing import Any
 from chimein.agents.policy import Policy
 from chimein.errors import SpecError
 
-__all__ = ["POLICY_FACTORIES", "POLICY_NAMES", "REMOTE_SCHEME", "make_policy", "register_policy"]
+__all__ = ["POLICY_FACTORIES", "POLICY_NAMES", "REMOTE_SCHEME", "looks_like_path", "make_policy", "register_policy"]
 
 #: URL scheme of a policy served by ``chimein serve`` (a later issue).
 REMOTE_SCHEME = "remote://"
@@ -80,7 +80,9 @@ def register_policy(name: str, factory: Callable[..., Policy]) -> None:
     POLICY_FACTORIES[name] = factory
 
 
-def _looks_like_path(s: str) -> bool:
+def looks_like_path(s: str) -> bool:
+    """Whether the policy name ``s`` names a checkpoint directory rather than a registered
+    policy: it has a path separator, starts with ``.`` or ``~``, or exists on disk."""
     return (os.sep in s or "/" in s or s.startswith((".", "~")) or Path(s).expanduser().exists())
 
 
@@ -149,7 +151,7 @@ def make_policy(name_or_path: str, **kwargs: Any) -> Policy:
             return POLICY_FACTORIES[key](**kwargs)
         except TypeError as e:
             raise SpecError(f"policy {key!r}: bad arguments {sorted(kwargs)}: {e}") from None
-    if _looks_like_path(s):
+    if looks_like_path(s):
         return _from_checkpoint(s, **kwargs)
     raise SpecError(f"policy {s!r}: unknown policy name; valid names: " + ", ".join(POLICY_FACTORIES)
                     + f" (checkpoint directories and {REMOTE_SCHEME}host:port come in later versions)")

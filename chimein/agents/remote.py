@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from chimein.agents import protocol as P
+import chimein.agents.protocol as P
 from chimein.agents.policy import BasePolicy
 from chimein.envs.episode import EpisodeRecord
 from chimein.errors import AudioError, ConfigError, RemoteError

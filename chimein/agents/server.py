@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from chimein.agents import protocol as P
+import chimein.agents.protocol as P
 from chimein.agents.lm.slots import SlotPool, make_slots
 from chimein.errors import ChimeinError, ConfigError, RemoteError
 
@@ -149,9 +149,9 @@ class PolicyServer:
             self.slots = policy
         else:
             kw = dict(cfg.policy_args)
-            from chimein.agents.registry import _looks_like_path
+            from chimein.agents.registry import looks_like_path
 
-            if _looks_like_path(str(policy)):
+            if looks_like_path(str(policy)):
                 kw.setdefault("device", cfg.device)
             self.slots = make_slots(str(policy), cfg.max_streams,
                                     None if cfg.chunk_ms is None else cfg.chunk_ms / 1000.0,

@@ -7,21 +7,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from chimein.errors import SpecError
+from chimein.cli.common import container
+from chimein.errors import ConfigError
 from chimein.io import atomic_write_text
 
 
 def attack(cfg: Any) -> int:
     """``chimein attack policy=NAME budget=N out=DIR [workers=N] [seed=S]``; with ``replay=DIR``
     the policy is re-evaluated on a saved scene set instead (``out=`` optional: ``replay.json``)."""
-    from omegaconf import OmegaConf
-
     from chimein.eval.attack import attack as run_attack
     from chimein.eval.attack import replay
     from chimein.exec import ray_options_from_config
 
-    c = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(c, dict)
+    c = container(cfg)
     a = c["attack"]
     if c.get("replay"):
         from chimein.eval.attack import replay_summary
@@ -37,7 +35,7 @@ def attack(cfg: Any) -> int:
             print(f"wrote {Path(c['out']) / 'replay.json'}", file=sys.stderr)
         return 0
     if not c.get("out"):
-        raise SpecError("attack: field 'out': give the output directory, out=DIR")
+        raise ConfigError("attack: field 'out': give the output directory, out=DIR")
     res = run_attack(c["policy"], c["out"], int(c["budget"]), space=a["space"], search=a["search"],
                  policy_kwargs=c.get("policy_args") or {}, seed=int(c["seed"]),
                  workers=int(c.get("workers") or 0) or None, backend=str(c.get("backend", "local")),

@@ -7,17 +7,19 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from chimein.config import to_plain
+from chimein.errors import ConfigError
+
 __all__ = ["RUNS", "container", "positional_runs", "say"]
 
 
 def container(cfg: Any) -> dict[str, Any]:
-    """A composed Hydra config as plain Python containers, interpolations resolved (a plain
-    mapping, as tests and the demo pass, is copied as it is)."""
-    from omegaconf import DictConfig, OmegaConf
-
-    if isinstance(cfg, DictConfig):
-        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
-    return dict(cfg)
+    """A composed Hydra config as a plain ``dict`` (:func:`chimein.config.to_plain`:
+    interpolations resolved); a plain mapping, as tests and the demo pass, is copied."""
+    c = to_plain(cfg)
+    if not isinstance(c, Mapping):
+        raise ConfigError(f"expected a mapping of command options, got {type(c).__name__}")
+    return dict(c)
 
 
 def say(msg: str) -> None:

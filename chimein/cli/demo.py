@@ -22,16 +22,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from chimein.cli.common import container
+
 
 def main(cfg: Any, run: Callable[[list[str]], int]) -> int:
     """Run the six stages; ``run`` executes one ``chimein`` command line (the CLI's dispatcher)."""
-    from omegaconf import OmegaConf
-
     from chimein.scenes.dataset import SceneDataset, generate_dataset
     from chimein.scenes.sampler import FAMILIES
     from chimein.scenes.show import plot_scene
 
-    c = OmegaConf.to_container(cfg, resolve=True)
+    c = container(cfg)
     out = Path(c["out"])
     t0 = time.perf_counter()
     print(f"[1/6] scenes: {c['scenes_per_family']} per family x {len(FAMILIES)} families "

@@ -24,8 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chimein.cli import attack, demo, scenes, serve, train
-from chimein.cli import eval as eval_
+import chimein.cli.attack as attack
+import chimein.cli.demo as demo
+import chimein.cli.eval as eval_
+import chimein.cli.scenes as scenes
+import chimein.cli.serve as serve
+import chimein.cli.train as train
 from chimein.cli.common import RUNS
 from chimein.errors import ChimeinError
 

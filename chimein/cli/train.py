@@ -5,62 +5,52 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from chimein.cli.common import container, positional_runs, say
-from chimein.errors import SpecError
+from chimein.errors import ConfigError, SpecError
 
 
 def codebook(cfg: Any) -> int:
     """Fit the audio codebook: ``out=codebook.safetensors [codebook.size=512] [scenes=...]``."""
     import torch
 
-    from chimein.agents.lm.tokenizer import FeatureConfig
-    from chimein.training.codebook import collect_units, fit_codebook, source_from_config, usage
+    from chimein.training.codebook import (
+        CodebookConfig,
+        collect_units,
+        fit_codebook,
+        source_from_config,
+        usage,
+    )
 
     c = container(cfg)
-    cb: Mapping[str, Any] = c["codebook"]
+    cb = CodebookConfig.from_mapping(c["codebook"])
     out = Path(str(c["out"]))
     if out.suffix != ".safetensors":
         raise SpecError(f"train codebook: field 'out': {out} should end in .safetensors")
-    torch.set_num_threads(int(cb.get("threads", 1)))
-    features = FeatureConfig.from_dict(cb.get("features") or {}, where="codebook.features")
-    src = source_from_config(
-        c["scenes"],
-        cb.get("difficulties") or (),
-        int(cb["scene_seed"]),
-        cb.get("dataset"),
-        cb.get("rir_cache_dir"),
-    )
-    n = int(cb["n_scenes"])
+    torch.set_num_threads(cb.threads)
+    src = source_from_config(c["scenes"], cb.difficulties, cb.scene_seed, cb.dataset, cb.rir_cache_dir)
+    n = cb.n_scenes
     if src.kind == "dataset":
         from chimein.scenes.dataset import SceneDataset
 
         n = min(n, len(SceneDataset(str(src.dataset))))
     t0 = time.perf_counter()
-    units = collect_units(
-        src,
-        n,
-        features,
-        int(cb["max_units_per_scene"]),
-        seed=int(cb["seed"]),
-        workers=int(cb.get("workers") or 0) or None,
-        progress=bool(c.get("progress", True)),
-    )
+    units = collect_units(src, n, cb.features, cb.max_units_per_scene, seed=cb.seed, workers=cb.workers or None,
+                          progress=bool(c.get("progress", True)))
     t1 = time.perf_counter()
     say(
-        f"collected {len(units)} units of {features.unit_s * 1000:g} ms from {n} scenes in {t1 - t0:.1f} s; "
-        f"fitting {cb['size']} centroids"
+        f"collected {len(units)} units of {cb.features.unit_s * 1000:g} ms from {n} scenes in {t1 - t0:.1f} s; "
+        f"fitting {cb.size} centroids"
     )
     book = fit_codebook(
         units,
-        features,
-        int(cb["size"]),
-        iters=int(cb["iters"]),
-        seed=int(cb["seed"]),
-        init_sample=int(cb["init_sample"]),
+        cb.features,
+        cb.size,
+        iters=cb.iters,
+        seed=cb.seed,
+        init_sample=cb.init_sample,
         meta={"scenes": src.identity(), "n_scenes": n, "collect_s": round(t1 - t0, 1)},
     )
     held = units[:: max(1, len(units) // 20000)]
@@ -132,14 +122,13 @@ def grpo(cfg: Any) -> int:
 
 def curves(cfg: Any) -> int:
     """``chimein train curves RUN_DIR [RUN_DIR ...] [out=curves.png] [tags=[...]] [smooth=0.6]``."""
-    from omegaconf import OmegaConf
-
-    c: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
     from chimein.training.curves import DEFAULT_TAGS, plot_curves
+
+    c = container(cfg)
 
     runs = positional_runs(c)
     if not runs:
-        raise SpecError("no runs given: `chimein train curves OUT1 [OUT2 ...] out=curves.png`")
+        raise ConfigError("no runs given: `chimein train curves OUT1 [OUT2 ...] out=curves.png`")
     out = c.get("out")
     if out is None:
         out = str(Path(runs[0]).resolve().parent / "curves.png")

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from chimein.config import read_config, unknown_key_error
+from chimein.config import read_config
 from chimein.envs.echo import assistant_voice
 from chimein.envs.features import LogMel
 from chimein.envs.scoring import RewardConfig
@@ -115,11 +115,7 @@ class EnvConfig:
         """Build from keyword options (:func:`chimein.config.read_config`); an unknown name
         raises :class:`~chimein.errors.ConfigError` with the closest valid name (``extra``:
         names the caller handles itself, listed among the valid ones but not read here)."""
-        options = dict(options or {})
-        for k in options:
-            if k not in ENV_OPTIONS:
-                raise unknown_key_error(k, [*ENV_OPTIONS, *extra], "env options")
-        return read_config(cls, options, "env")
+        return read_config(cls, dict(options or {}), "env", also_known=extra)
 
     # ---------------------------------------------------------------- derived values
     @property

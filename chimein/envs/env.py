@@ -12,6 +12,7 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 
+from chimein.config import unknown_key_error
 from chimein.envs.core import EnvConfig, EpisodeAudio, add_echo, refresh_frames, scene_frames
 from chimein.envs.scoring import EPS_S, ActionLog, OnlineScorer, decision_times
 from chimein.envs.sources import SceneSource, make_source
@@ -206,8 +207,7 @@ class ResponseTimingEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         if options:
             unknown = sorted(set(options) - {"scene"})
             if unknown:
-                raise SpecError(f"reset: unknown option {unknown[0]!r}; the only option is 'scene' "
-                                "(a RenderedScene or SceneSpec to play)")
+                raise unknown_key_error(unknown[0], ["scene"], "reset options")
             scene = options.get("scene")
             if isinstance(scene, SceneSpec):
                 from chimein.envs.sources import SequenceSource

@@ -16,16 +16,22 @@ from typing import Any
 import numpy as np
 
 from chimein.envs.episode import EpisodeRecord
-from chimein.errors import SpecError
+from chimein.errors import ChimeinError, ConfigError
 
 __all__ = ["latency_mark", "prepare_policy", "rollout"]
 
 
 def prepare_policy(policy: Any, env_cfg: Any) -> None:
-    """Configure ``policy`` for the env's stream format (and the oracle's speaking time)."""
+    """Configure ``policy`` for the env's stream format (and the oracle's speaking time).
+
+    Raises
+    ------
+    ConfigError
+        The policy cannot read the env's ``obs_mode`` (a setting the user chooses).
+    """
     obs_modes = getattr(policy, "obs_modes", None)
     if obs_modes is not None and env_cfg.obs_mode not in obs_modes:
-        raise SpecError(f"policy {getattr(policy, 'name', '?')!r} needs obs_mode in {tuple(obs_modes)}, the "
+        raise ConfigError(f"policy {getattr(policy, 'name', '?')!r} needs obs_mode in {tuple(obs_modes)}, the "
                         f"env plays {env_cfg.obs_mode!r}; set env.obs_mode={obs_modes[0]}")
     policy.configure(env_cfg.chunk_s, env_cfg.sample_rate, env_cfg.obs_mode)
     if getattr(policy, "name", "") == "oracle" and hasattr(policy, "speak_s"):
@@ -48,9 +54,20 @@ def rollout(scenes: Sequence[Any], policy: Any, env_options: Mapping[str, Any] |
         ``speak_s``, ``reward``, ...).
     on_invalid
         What to do when the policy returns an action outside {0, 1, 2} for a stream:
-        ``"raise"`` a :class:`SpecError`, or ``"flag"`` the episode as unusable
+        ``"raise"`` a :class:`~chimein.errors.ChimeinError`, or ``"flag"`` the episode as unusable
         (``record.invalid``) and play WAIT for it from then on (PSB's rule: unusable output
         counts as wrong).
+
+    Raises
+    ------
+    ValueError
+        ``on_invalid`` is neither ``"raise"`` nor ``"flag"`` (a bug of the caller).
+    ChimeinError
+        The policy broke the :class:`~chimein.agents.policy.Policy` contract: ``act`` returned
+        actions of another shape, or (with ``on_invalid="raise"``) an invalid action. A policy
+        may be the user's own or a plugin, so the CLI reports it as one line.
+    ConfigError
+        See :func:`prepare_policy`.
 
     Returns
     -------
@@ -72,7 +89,7 @@ def rollout(scenes: Sequence[Any], policy: Any, env_options: Mapping[str, Any] |
     from chimein.envs.vector import ResponseTimingVectorEnv
 
     if on_invalid not in ("raise", "flag"):
-        raise SpecError(f"rollout: on_invalid={on_invalid!r}; use 'raise' or 'flag'")
+        raise ValueError(f"rollout: on_invalid={on_invalid!r}; use 'raise' or 'flag'")
     n = len(scenes)
     if n == 0:
         return []
@@ -93,13 +110,13 @@ def rollout(scenes: Sequence[Any], policy: Any, env_options: Mapping[str, Any] |
                 recorded |= _take_latencies(policy, mark, ~done, lat)
             a = np.asarray(actions)
             if a.shape != (n,):
-                raise SpecError(f"policy {getattr(policy, 'name', '?')!r}: act() returned actions of shape "
+                raise ChimeinError(f"policy {getattr(policy, 'name', '?')!r}: act() returned actions of shape "
                                 f"{a.shape}; expected ({n},)")
             bad = ~np.isin(a, (0, 1, 2)) & ~done
             if bad.any():
                 if on_invalid == "raise":
                     i = int(np.flatnonzero(bad)[0])
-                    raise SpecError(f"policy {getattr(policy, 'name', '?')!r}: action {a[i].item()!r} for scene "
+                    raise ChimeinError(f"policy {getattr(policy, 'name', '?')!r}: action {a[i].item()!r} for scene "
                                     f"{envs.scenes[i].spec.id!r} is not 0 WAIT, 1 RESPOND or 2 INTERVENE")
                 invalid |= bad
             a = np.where(done | invalid | ~np.isin(a, (0, 1, 2)), 0, a).astype(np.int64)

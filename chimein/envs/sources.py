@@ -67,6 +67,7 @@ from typing import Any
 
 import numpy as np
 
+from chimein.config import to_plain, unknown_key_error
 from chimein.errors import SpecError
 from chimein.scenes.spec import SceneSpec
 
@@ -361,10 +362,8 @@ def _is_rendered(x: Any) -> bool:
 
 
 def _plain_mapping(m: Mapping[str, Any]) -> Mapping[str, Any]:
-    if hasattr(m, "_content"):  # OmegaConf DictConfig
-        from omegaconf import OmegaConf
-
-        return OmegaConf.to_container(m, resolve=True)  # type: ignore[return-value]
+    """``m`` as a plain mapping (:func:`chimein.config.to_plain`); anything else is an error."""
+    m = to_plain(m)
     if not isinstance(m, Mapping):
         raise SpecError(f"scenes: expected a mapping, got {type(m).__name__}")
     return m
@@ -397,7 +396,7 @@ def make_source(scenes: Any = None, *, order: str = "random", cache_size: int = 
         known = set(inspect.signature(SyntheticSource).parameters) - {"cache_size"}
         bad = sorted(set(scene_overrides or {}) - known)
         if bad:
-            raise SpecError(f"synthetic scenes: unknown option {bad[0]!r}; known options are {sorted(known)}")
+            raise unknown_key_error(bad[0], sorted(known), "synthetic scene options")
         return SyntheticSource(**dict(scene_overrides or {}), cache_size=cache_size)
     if isinstance(scenes, str):
         scenes = _parse_scene_name(scenes)
@@ -680,13 +679,10 @@ def mixture_from_config(cfg: Mapping[str, Any] | Sequence[Mapping[str, Any]], **
     >>> [round(float(w), 2) for w in mix.weights]
     [0.25, 0.75]
     """
-    if hasattr(cfg, "_content"):
-        from omegaconf import OmegaConf
-
-        cfg = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
+    cfg = to_plain(cfg)
     items = cfg.get("mixture") if isinstance(cfg, Mapping) else cfg
     if isinstance(cfg, Mapping) and set(cfg) - {"mixture"}:
-        raise SpecError(f"scenes mixture: unknown field '{sorted(set(cfg) - {'mixture'})[0]}'; use 'mixture'")
+        raise unknown_key_error(sorted(set(cfg) - {"mixture"})[0], ["mixture"], "scenes mixture")
     if not isinstance(items, Sequence) or isinstance(items, str) or not items:
         raise SpecError("scenes mixture: field 'mixture': give a list of {scenes: ..., weight: ...}")
     comps = []
@@ -696,8 +692,7 @@ def mixture_from_config(cfg: Mapping[str, Any] | Sequence[Mapping[str, Any]], **
                             f"{{attack: DIR, weight: ...}}, got {it!r}")
         unknown = sorted(set(it) - {"scenes", "attack", "weight"})
         if unknown:
-            raise SpecError(f"scenes mixture: component {i}: unknown field '{unknown[0]}'; use scenes (or "
-                            "attack) and weight")
+            raise unknown_key_error(unknown[0], ["scenes", "attack", "weight"], f"scenes mixture component {i}")
         if "attack" in it:
             src: Any = SpaceSource.from_attack(it["attack"], rir_cache_dir=kwargs.get("rir_cache_dir"))
         else:

@@ -46,6 +46,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from chimein.config import unknown_key_error
 from chimein.envs.core import EnvConfig, EpisodeAudio, add_echo, refresh_frames, scene_frames
 from chimein.envs.env import SOURCE_OPTIONS, scoring_plan
 from chimein.envs.scoring import EPS_S, ActionLog, OnlineScorer, decision_times
@@ -256,6 +257,15 @@ class ResponseTimingVectorEnv(VectorEnv):
         #: per slot that ended in the last step: (final observation, final info)
         self.last_final: dict[int, tuple[dict[str, np.ndarray], dict[str, Any]]] = {}
 
+    def set_source(self, source: SceneSource) -> None:
+        """Replace the scene source (a curriculum's next stage): later episodes are drawn from
+        ``source`` and loaded by a new prefetcher with the same workers and backend; the old
+        prefetcher is closed. Takes effect at the next reset."""
+        old = self._prefetcher
+        self.source = source
+        self._prefetcher = Prefetcher(source, workers=old.workers, backend=old.backend)
+        old.close()
+
     # ================================================================ episodes
     def _episode_key(self, i: int) -> int:
         """Sub-env ``i``'s next episode key (its own generator and cursor, in order)."""
@@ -331,7 +341,7 @@ class ResponseTimingVectorEnv(VectorEnv):
         if options:
             unknown = sorted(set(options) - {"reset_mask"})
             if unknown:
-                raise SpecError(f"vector reset: unknown option {unknown[0]!r}; the only option is 'reset_mask'")
+                raise unknown_key_error(unknown[0], ["reset_mask"], "vector reset options")
             m = np.asarray(options["reset_mask"])
             if m.shape != (N,) or m.dtype != np.bool_ or not m.any():
                 raise SpecError(f"vector reset: 'reset_mask' must be a bool array of shape ({N},) with a True")

@@ -43,15 +43,9 @@ from chimein.errors import SpecError
 from chimein.eval.suites import audio_fingerprint_of, same_audio, same_scenes
 from chimein.io import atomic_write_text, read_jsonl
 
-__all__ = ["EPISODES", "append_episodes", "check_identity", "episode_key", "latency_summary",
-           "merged_latency", "read_episodes"]
+__all__ = ["EPISODES", "append_episodes", "check_identity", "latency_summary", "merged_latency", "read_episodes"]
 
 EPISODES = "episodes.jsonl"
-
-
-def episode_key(record: EpisodeRecord) -> tuple[str, str]:
-    """``(split, scene_id)``: what identifies an episode within a run."""
-    return record.key
 
 
 def latency_summary(values_ms: Iterable[float]) -> dict[str, Any]:

@@ -85,7 +85,7 @@ from chimein.envs.scoring import ActionLog, EpisodeOutcome, RewardConfig, score
 from chimein.errors import ChimeinError, SpecError
 from chimein.scenes.spec import Annotations, SceneSpec, Span
 
-__all__ = ["COUNTS", "METRICS", "Episode", "aggregate", "bare_spec", "episode_counts", "judge", "make_episode",
+__all__ = ["CI_PERCENTILES", "COUNTS", "METRICS", "Episode", "aggregate", "bare_spec", "episode_counts", "judge", "make_episode",
            "metrics_from_counts", "oracle_rewards", "user_turns"]
 
 #: metric -> (one-line description, higher is better)
@@ -127,7 +127,8 @@ COUNTS: tuple[str, ...] = (
     "pauses", "pauses_taken", "reward", "max_reward", "wait_reward", "oracle_reward", "clip_pos",
     "clip_pos_correct", "clip_neg", "clip_neg_correct", "invalid",
 )
-_CI = (2.5, 97.5)
+#: Percentiles of the bootstrap distribution that bound a 95 % interval.
+CI_PERCENTILES = (2.5, 97.5)
 
 
 # ============================================================================================
@@ -198,6 +199,14 @@ def judge(record: EpisodeRecord, base_dir: str | Path | None = None, rescore: bo
     return Episode(str(meta.get("split", "custom")), str(meta.get("family", "custom")),
                    str(meta.get("tier", "custom")), record.scene_id, ann, record.action_log, outcome, cfg,
                    speak_s, record.invalid)
+
+
+def _record(e: EpisodeRecord | Mapping[str, Any], i: int) -> EpisodeRecord:
+    """``e`` as a record: a :class:`~chimein.envs.episode.EpisodeRecord` as is, a dict read with
+    :meth:`~chimein.envs.episode.EpisodeRecord.from_dict` (``i``: its index, for errors)."""
+    if isinstance(e, EpisodeRecord):
+        return e
+    return EpisodeRecord.from_dict(e, f"episodes[{i}]")
 
 
 # ============================================================================================
@@ -440,19 +449,22 @@ def _group(name: str, idx: np.ndarray, strata: np.ndarray, C: np.ndarray, lat: l
             b = np.asarray(boot[k], float)
             b = b[np.isfinite(b)]
             if b.size:
-                ci = [float(np.percentile(b, _CI[0])), float(np.percentile(b, _CI[1]))]
+                ci = [float(np.percentile(b, CI_PERCENTILES[0])), float(np.percentile(b, CI_PERCENTILES[1]))]
         res[k] = {"value": v, "ci": ci}
     return res
 
 
-def aggregate(episodes: Sequence[Episode | EpisodeRecord], resamples: int = 1000, seed: int = 0,
+def aggregate(episodes: Sequence[Episode | EpisodeRecord | Mapping[str, Any]], resamples: int = 1000, seed: int = 0,
               base_dir: str | Path | None = None, rescore: bool = False) -> dict[str, Any]:
     """Metrics with bootstrap CIs, overall and by split, family and tier.
 
     Parameters
     ----------
     episodes
-        :class:`Episode` objects or episode records (judged with :func:`judge`).
+        :class:`Episode` objects, episode records (judged with :func:`judge`) or episode dicts
+        (``episodes.jsonl`` lines parsed with :func:`json.loads`: read with
+        :meth:`EpisodeRecord.from_dict <chimein.envs.episode.EpisodeRecord.from_dict>`, then
+        judged).
     resamples
         Bootstrap resamples (0: no intervals).
     seed
@@ -466,8 +478,14 @@ def aggregate(episodes: Sequence[Episode | EpisodeRecord], resamples: int = 1000
         ``{"overall": G, "by_split": {name: G}, "by_family": {...}, "by_tier": {...}}`` where
         ``G = {"n_episodes", "counts", <metric>: {"value", "ci": [lo, hi]}}`` (None where
         undefined).
+
+    Raises
+    ------
+    SpecError
+        No episodes; an episode dict or record that cannot be read or judged (naming its
+        index in ``episodes``).
     """
-    eps = [e if isinstance(e, Episode) else judge(e, base_dir, rescore) for e in episodes]
+    eps = [e if isinstance(e, Episode) else judge(_record(e, i), base_dir, rescore) for i, e in enumerate(episodes)]
     if not eps:
         raise SpecError("metrics: no episodes to aggregate")
     # groups are listed in order of first appearance; the numbers do not depend on the order
@@ -478,7 +496,8 @@ def aggregate(episodes: Sequence[Episode | EpisodeRecord], resamples: int = 1000
                 names.append(getattr(e, key))
     eps = sorted(eps, key=lambda e: (e.split, e.scene_id))
     orc = oracle_rewards(eps)
-    rows, lat = [], []
+    rows: list[list[float]] = []
+    lat: list[tuple[int, float, str]] = []
     for i, ep in enumerate(eps):
         c, lt = episode_counts(ep, float(orc[i]))
         rows.append([c[k] for k in COUNTS])

@@ -26,7 +26,7 @@ import numpy as np
 from chimein.envs.episode import EpisodeRecord
 from chimein.errors import ChimeinError, SpecError
 from chimein.eval.metrics import (
-    _CI,
+    CI_PERCENTILES,
     COUNTS,
     METRICS,
     episode_counts,
@@ -36,8 +36,8 @@ from chimein.eval.metrics import (
 from chimein.eval.suites import audio_fingerprint_of, same_audio, same_scenes
 from chimein.io import atomic_write, atomic_write_text
 
-__all__ = ["LEADERBOARD_COLUMNS", "PAIRED_METRICS", "compare", "episode_count_rows", "fmt", "latency_text",
-           "load_results", "markdown_report", "paired_differences", "write_results"]
+__all__ = ["LEADERBOARD_COLUMNS", "PAIRED_METRICS", "check_same_scenes", "compare", "episode_count_rows", "fmt",
+           "latency_text", "load_results", "markdown_report", "paired_differences", "write_results"]
 
 RESULTS = "results.json"
 REPORT = "report.md"
@@ -348,7 +348,7 @@ def episode_count_rows(run: str | os.PathLike[str], results: Mapping[str, Any] |
         Also fill ``oracle_reward`` (what the oracle earns on each scene; needed only for
         ``oracle_normalized_reward``, and slow).
     """
-    from chimein.eval.episodes import EPISODES, episode_key, read_episodes
+    from chimein.eval.episodes import EPISODES, read_episodes
     from chimein.eval.metrics import oracle_rewards
 
     p = Path(run)
@@ -359,7 +359,7 @@ def episode_count_rows(run: str | os.PathLike[str], results: Mapping[str, Any] |
     if not path.is_file():
         return None
     splits = set((res.get("metrics") or {}).get("by_split") or ())
-    lines = {episode_key(e): e for e in read_episodes(path) if not splits or e.split in splits}
+    lines = {e.key: e for e in read_episodes(path) if not splits or e.split in splits}
     eps = [judge(e, base_dir=path.parent, rescore=rescore is not None, reward=rescore) for e in lines.values()]
     orc = oracle_rewards(eps) if oracle else np.full(len(eps), np.nan)
     rows = {}
@@ -440,7 +440,7 @@ def paired_differences(reference: Mapping[tuple[str, str], np.ndarray], run: Map
         ci: list[float | None] = [None, None]
         boot = d[1:][np.isfinite(d[1:])]
         if boot.size and math.isfinite(d[0]):
-            ci = [float(np.percentile(boot, _CI[0])), float(np.percentile(boot, _CI[1]))]
+            ci = [float(np.percentile(boot, CI_PERCENTILES[0])), float(np.percentile(boot, CI_PERCENTILES[1]))]
         sig = ci[0] is not None and (ci[0] > 0 or ci[1] < 0)  # type: ignore[operator]
         out[m] = {"value": _clean(d[0]), "ci": ci, "significant": bool(sig), "reference": _clean(va[0]),
                   "run": _clean(vb[0])}
@@ -538,7 +538,7 @@ def compare(runs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] 
         ref = match[0]
     paired_metrics = list(paired_metrics)
     _check_paired_metrics(paired_metrics)
-    audio_note = _check_same_scenes(res)
+    audio_note = check_same_scenes(res)
     envs = {json.dumps(r.get("env"), sort_keys=True) for _, r in res}
     hib = METRICS[sort_by][1]
 
@@ -606,7 +606,7 @@ def _write_leaderboard(o: Path, text: str, res: Sequence[tuple[Path, Mapping[str
     return text, md
 
 
-def _check_same_scenes(res: Sequence[tuple[Path, Mapping[str, Any]]]) -> str | None:
+def check_same_scenes(res: Sequence[tuple[Path, Mapping[str, Any]]]) -> str | None:
     """Refuse runs on other scenes than the first's (:func:`~chimein.eval.suites.same_scenes`:
     equal spec fingerprints); return a note when their audio fingerprints differ (the same
     scenes rendered on machines whose numpy rounds differently, or another libFLAC), else None.

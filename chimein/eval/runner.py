@@ -52,11 +52,10 @@ from chimein.eval.episodes import (
     EPISODES,
     append_episodes,
     check_identity,
-    episode_key,
     read_episodes,
 )
 
-__all__ = ["PolicySpec", "Shard", "evaluate", "evaluate_many", "make_shards", "rollout", "run_shards"]
+__all__ = ["PolicySpec", "Shard", "evaluate", "evaluate_many", "forget_policy", "make_shards", "rollout", "run_shards"]
 
 
 # ============================================================================================
@@ -88,6 +87,12 @@ def cached_policy(spec: PolicySpec) -> Any:
     if key not in _POLICIES:
         _POLICIES[key] = spec.build()
     return _POLICIES[key]
+
+
+def forget_policy(spec: PolicySpec) -> None:
+    """Drop this process's cached instance of ``spec`` (if any): a caller that evaluates many
+    specs once each (a checkpoint per validation step) frees their models this way."""
+    _POLICIES.pop(json.dumps(spec.to_dict(), sort_keys=True), None)
 
 
 # ============================================================================================
@@ -452,7 +457,7 @@ def resumed_keys(epath: Path, identity: Mapping[str, Any], run_key: str, pspec: 
     write); the log must belong to the same suite version and run."""
     existing = read_episodes(epath, repair=True) if epath.exists() else []
     check_identity(existing, identity, run_key, epath, f"policy {pspec.name!r}")
-    return {episode_key(e) for e in existing}
+    return {e.key for e in existing}
 
 
 def play_logged(shards: Sequence[Shard], epath: Path, header: Mapping[str, Any],

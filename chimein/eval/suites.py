@@ -578,7 +578,3 @@ def materialize(suite: str | os.PathLike[str] | SuiteDef, cache_dir: str | os.Pa
                                              "chimein_version": __version__},
                                             indent=1, sort_keys=True) + "\n")
     return MaterializedSuite(definition, root, fp, afp)
-
-
-def split_names(definition: SuiteDef) -> Sequence[str]:
-    return [s.name for s in definition.splits]

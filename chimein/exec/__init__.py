@@ -1,7 +1,8 @@
 """The execution seam: run independent jobs on a local process pool, inline, or on Ray.
 
 It knows no domain: jobs arrive as picklable callables and items, results come back to the
-caller (:func:`imap_unordered`). Layer 0: it imports nothing of chimein but :mod:`chimein.errors`,
+caller (:func:`imap_unordered`). Layer 0: it imports nothing of chimein but layer 0
+(:mod:`chimein.errors`, :mod:`chimein.config` for the Ray options),
 so every package may use it. :mod:`chimein.exec.pool` holds the local pool and the dispatch,
 :mod:`chimein.exec.ray` the Ray Core backend (``pip install 'chimein[ray]'``), and
 :mod:`chimein.exec.bounded` the lazy, in-flight bounded submit loop both use.

@@ -136,6 +136,7 @@ class SceneDataset:
         if not self.root.is_dir():
             raise SpecError(f"{self.root}: dataset directory not found")
         self.verify = verify
+        self._register_recorded_sounds()
         self.entries = read_manifest(self.root)
         seen: set[str] = set()
         for e in self.entries:
@@ -148,6 +149,22 @@ class SceneDataset:
                     raise SpecError(f"{p}: missing file of scene {e.id!r} (field '{fld}'); rerun the "
                                     "`chimein scenes generate` command that made this dataset to restore it")
         self._index = {e.id: i for i, e in enumerate(self.entries)}
+
+    def _register_recorded_sounds(self) -> None:
+        """A dataset generated with ``recorded_sounds_dir`` names recorded (``fd_*``) event
+        classes in its specs: register them from the folder its header records, so any process
+        can load its scenes (recorded classes are never registered by importing chimein)."""
+        hpath = self.root / HEADER
+        if not hpath.is_file():
+            return
+        try:
+            folder = json.loads(hpath.read_text(encoding="utf-8")).get("config", {}).get("recorded_sounds_dir")
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+            return  # a foreign or damaged header says nothing about recorded sounds
+        if folder:
+            from chimein.scenes.events import register_recorded_classes
+
+            register_recorded_classes(folder)
 
     def __len__(self) -> int:
         return len(self.entries)

@@ -29,16 +29,66 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
 from chimein.agents.lm.tokenizer import Codebook, FeatureConfig, frames_to_units
-from chimein.errors import SpecError
+from chimein.config import read_config
+from chimein.errors import ConfigError, SpecError
 from chimein.training.data import SceneLoader, SourceSpec
 
-__all__ = ["collect_units", "fit_codebook", "kmeans", "scene_units"]
+__all__ = ["CodebookConfig", "collect_units", "fit_codebook", "kmeans", "scene_units"]
+
+
+@dataclass(frozen=True)
+class CodebookConfig:
+    """Settings of ``chimein train codebook`` (``chimein/configs/training/codebook.yaml``, the
+    ``codebook`` group): which scenes the units come from, how many, and the k-means fit."""
+
+    size: int = 512
+    """Centroids (codebook entries; 256-1024 are typical)."""
+    n_scenes: int = 240
+    """Scenes rendered for fitting (at most the dataset's size with ``dataset``)."""
+    scene_seed: int = 1000
+    """Base seed of those scenes (scene ``i``: ``scene_seed(scene_seed, i)``)."""
+    difficulties: tuple[str, ...] = ("easy", "default", "hard")
+    """Difficulty presets cycled over the scenes."""
+    dataset: str | None = None
+    """A dataset directory (``chimein scenes generate``) to fit on instead of the sampler."""
+    max_units_per_scene: int = 1500
+    """Units kept per scene: a seeded random subset of them (drawn with ``seed``), so long
+    scenes do not dominate the fit."""
+    seed: int = 0
+    """Seed of the k-means (its init and subsampling) and of the per-scene unit subsets."""
+    iters: int = 30
+    """Lloyd iterations at most: the fit stops early once the inertia changes by less than
+    1e-4 (relative)."""
+    init_sample: int = 20000
+    """Units the k-means++ init runs on."""
+    workers: int = 1
+    """Processes rendering the scenes (0: all cores); the units do not depend on it (scene
+    order is kept)."""
+    threads: int = 1
+    """Torch threads of the k-means (the fit is deterministic for a given number)."""
+    rir_cache_dir: str | None = None
+    """RIR cache root; None: the scene engine's default."""
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    """How audio becomes unit vectors (stored in the codebook)."""
+
+    def __post_init__(self) -> None:
+        for name, low in (("size", 2), ("n_scenes", 1), ("max_units_per_scene", 1), ("iters", 1),
+                          ("init_sample", 1), ("workers", 0), ("threads", 1)):
+            if getattr(self, name) < low:
+                raise ConfigError(f"codebook: field {name!r}: must be >= {low}, got {getattr(self, name)}")
+
+    @classmethod
+    def from_mapping(cls, d: Mapping[str, Any] | CodebookConfig | None, where: str = "codebook") -> CodebookConfig:
+        """Build from the ``codebook`` config group with :func:`chimein.config.read_config`
+        (unknown keys and wrong types are a :class:`~chimein.errors.ConfigError`)."""
+        return read_config(cls, d, where)
 
 
 def _sqdist(x: torch.Tensor, c: torch.Tensor, x2: torch.Tensor, c2: torch.Tensor) -> torch.Tensor:

@@ -44,7 +44,6 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from chimein.agents.lm.tokenizer import (
     PAD_ID,
-    UNIT_OFFSET,
     AudioTokenizer,
     interleave,
 )
@@ -64,7 +63,6 @@ __all__ = [
     "make_batch",
     "make_loader",
     "tokenize_scene",
-    "unit_targets",
 ]
 
 
@@ -447,11 +445,3 @@ def class_weights(counts: np.ndarray, power: float, max_weight: float) -> np.nda
     w = np.minimum((c[0] / c) ** float(power), float(max_weight))
     w[0] = 1.0
     return w.astype(np.float32)
-
-
-def unit_targets(input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Next-token targets and mask for the auxiliary audio-token loss: positions whose next
-    token is a unit token."""
-    tgt = input_ids[:, 1:]
-    mask = tgt >= UNIT_OFFSET
-    return tgt, mask

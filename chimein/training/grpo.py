@@ -55,8 +55,9 @@ import numpy as np
 import torch
 
 from chimein.agents.lm.tokenizer import ACTION_IDS, BOS_ID, EOS_ID, AudioTokenizer, interleave
+from chimein.config import to_plain
 from chimein.errors import ConfigError, SpecError
-from chimein.training.rl_common import RLRun, RLRunConfig, action_rates, plain, scenes_at
+from chimein.training.rl_common import RLRun, RLRunConfig, action_rates, scenes_at
 
 __all__ = [
     "EpisodeRollout",
@@ -64,6 +65,7 @@ __all__ = [
     "episode_reward",
     "restrict_to_actions",
     "sampled_reward",
+    "step_advantage_trainer",
     "step_advantages",
     "train_grpo",
 ]
@@ -145,7 +147,7 @@ class GRPORunConfig(RLRunConfig):
             raise ConfigError(f"grpo: field 'gamma': a number in (0, 1], got {self.gamma!r}")
         if isinstance(self.temperature, bool) or not 0 < float(self.temperature) <= 2:
             raise ConfigError(f"grpo: field 'temperature': a number in (0, 2], got {self.temperature!r}")
-        object.__setattr__(self, "reward", dict(plain(self.reward) or {}))
+        object.__setattr__(self, "reward", dict(to_plain(self.reward) or {}))
         from chimein.envs.scoring import RewardConfig
 
         RewardConfig.from_mapping(self.reward)  # fail early on bad fields
@@ -236,7 +238,7 @@ class EpisodeRollout:
         Returns ``actions`` (list of int arrays), ``logprobs`` (same) and ``kl`` (mean
         KL(pi || pi_init) over decisions, nan without a reference model).
         """
-        from chimein.agents.lm.decide import decide_logits
+        from chimein.agents.lm.decide import decide_kl, decide_logits
         from chimein.agents.lm.decoder import IncrementalDecoder, action_tokens, step_tokens
 
         n = len(units)
@@ -271,7 +273,7 @@ class EpisodeRollout:
             if ref is not None:
                 lq = torch.log_softmax(decide_logits(ref.step(toks).action_logits.float().cpu(),
                                                      ref_bias, t), -1)
-                kl = (logp.exp() * (logp - lq)).sum(-1)
+                kl = decide_kl(logp, lq)
                 live = torch.tensor([k < L for L in lengths])
                 kls.append(kl[live])
             a = torch.stack([torch.multinomial(logp[i].exp(), 1, generator=gens[i])[0]
@@ -437,7 +439,7 @@ def step_advantages(
     return out
 
 
-def _step_advantage_trainer(base: type) -> type:
+def step_advantage_trainer(base: type) -> type:
     """A ``GRPOTrainer`` subclass whose advantages are per decision (:func:`step_advantages`).
 
     TRL's loss accepts advantages of shape (batch, completion length) from subclasses; this
@@ -582,7 +584,7 @@ def train_grpo(
     groups = cfg.steps * cfg.episodes_per_step // cfg.num_generations + 1
     data = Dataset.from_dict({"prompt": [str(i) for i in range(groups)]})
     args = _grpo_config(cfg, out)
-    trainer = _step_advantage_trainer(GRPOTrainer)(
+    trainer = step_advantage_trainer(GRPOTrainer)(
         model=run.model.lm,
         reward_funcs=[episode_reward],
         args=args,

@@ -60,9 +60,12 @@ from stable_baselines3.common.distributions import CategoricalDistribution
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.vec_env import VecEnvWrapper
 
-from chimein.agents.lm.tokenizer import ACTION_IDS, BOS_ID, PAD_ID, UNIT_OFFSET, AudioTokenizer
+from chimein.agents.lm.decide import decide_kl, decide_logits
+from chimein.agents.lm.decoder import action_token_ids, step_token_ids
+from chimein.agents.lm.tokenizer import BOS_ID, PAD_ID, AudioTokenizer
+from chimein.config import to_plain
 from chimein.errors import SpecError
-from chimein.training.rl_common import RLRun, RLRunConfig, action_rates, plain, scenes_at
+from chimein.training.rl_common import RLRun, RLRunConfig, action_rates, scenes_at
 
 __all__ = ["LMActorCriticPolicy", "PPOConfig", "TokenContextVecEnv", "make_ppo_env", "train_ppo"]
 
@@ -112,10 +115,13 @@ class TokenContextVecEnv(VecEnvWrapper):
         self.last_raw: dict[str, np.ndarray] = {}
 
     def _units(self, i: int, audio: np.ndarray) -> np.ndarray:
-        return self.streams[i].push(audio[None, :, 0]).reshape(-1) + UNIT_OFFSET
+        """Codebook ids ``(units,)`` of sub-env ``i``'s next chunk of reference audio."""
+        return self.streams[i].push(audio[None, :, 0]).reshape(-1)
 
     def _append(self, ctx: np.ndarray, first: int, units: np.ndarray) -> np.ndarray:
-        return np.concatenate([ctx[self.upc + 1 :], [first], units])
+        """``ctx`` shifted left by one chunk, ending with the step's tokens (``first``, then
+        ``units``' tokens) as the decoder lays them out."""
+        return np.concatenate([ctx[self.upc + 1 :], step_token_ids(first, units)])
 
     def _start(self, i: int, audio: np.ndarray) -> None:
         self.streams[i].reset()
@@ -141,7 +147,7 @@ class TokenContextVecEnv(VecEnvWrapper):
         obs, rewards, dones, infos = self.venv.step_wait()
         self.last_raw = obs
         t1 = time.perf_counter()
-        act_tok = np.asarray(ACTION_IDS)[self._actions]
+        act_tok = action_token_ids(self._actions)
         for i in range(self.num_envs):
             if dones[i]:
                 term = infos[i].get("terminal_observation")
@@ -160,13 +166,9 @@ class TokenContextVecEnv(VecEnvWrapper):
     def set_scenes(self, scenes: Any, rir_cache_dir: str | None = None) -> None:
         """Replace the scene distribution of the underlying native vector env (curriculum);
         takes effect at the next reset."""
-        from chimein.envs.sources import Prefetcher, make_source
+        from chimein.envs.sources import make_source
 
-        raw = self.venv.venv
-        old = raw._prefetcher
-        raw.source = make_source(scenes, rir_cache_dir=rir_cache_dir)
-        raw._prefetcher = Prefetcher(raw.source, workers=old.workers, backend=old.backend)
-        old.close()
+        self.venv.venv.set_source(make_source(scenes, rir_cache_dir=rir_cache_dir))
 
 
 def make_ppo_env(
@@ -181,13 +183,13 @@ def make_ppo_env(
     from chimein.envs.sb3 import to_sb3_vecenv
     from chimein.envs.vector import ResponseTimingVectorEnv
 
-    opts = dict(plain(env) or {})
+    opts = dict(to_plain(env) or {})
     for bad in ("chunk_ms", "obs_mode", "sample_rate", "num_envs"):
         if bad in opts:
             raise SpecError(f"ppo: env option {bad!r} is set by the checkpoint; remove it")
     raw = ResponseTimingVectorEnv(
         int(num_envs),
-        plain(scenes),
+        to_plain(scenes),
         chunk_ms=ck.chunk_s * 1000.0,
         sample_rate=ck.codebook.features.sample_rate,
         **opts,
@@ -309,28 +311,28 @@ class LMActorCriticPolicy(ActorCriticPolicy):
         ids = obs.long()
         mask = (ids != PAD_ID).long()
         h = self.lm.hidden(ids, mask)[:, -1]
-        logits = self.lm.action_head(h) + self.action_bias
+        # the decide rule's logits at the sampling temperature (< 1: explore near the greedy
+        # policy that is deployed; argmax and the saved logit bias do not depend on it)
+        t = self._temperature
+        logits = decide_logits(self.lm.action_head(h), self.action_bias, t)
         values = self.lm.value_head(h)
         with torch.no_grad():
             if self.ref_lm is None:
                 assert self._norm_in is not None
                 h0 = self.ref_norm(self._norm_in[:, -1])
                 w = self.lm.lm.lm_head.weight[self.lm.action_ids]  # frozen in "head" mode
-                ref = h0 @ w.T + self.ref_bias.to(h0.device)
+                ref = decide_logits(h0 @ w.T, self.ref_bias.to(h0.device), t)
             else:
                 ref_lm = self.ref_lm[0].to(ids.device)
-                ref = ref_lm.action_head(ref_lm.hidden(ids, mask)[:, -1]) + self.ref_bias.to(ids.device)
+                ref = decide_logits(ref_lm.action_head(ref_lm.hidden(ids, mask)[:, -1]),
+                                    self.ref_bias.to(ids.device), t)
         self._norm_in = None
         self.forward_seconds += time.perf_counter() - t0
-        # sampling temperature (< 1: explore near the greedy policy that is deployed; argmax and
-        # the saved logit bias do not depend on it)
-        t = self._temperature
-        return (logits / t, values, ref / t) if t != 1.0 else (logits, values, ref)
+        return logits, values, ref
 
     @staticmethod
     def _kl(logits: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-        lp, lq = torch.log_softmax(logits, -1), torch.log_softmax(ref, -1)
-        return (lp.exp() * (lp - lq)).sum(-1)
+        return decide_kl(torch.log_softmax(logits, -1), torch.log_softmax(ref, -1))
 
     def forward(
         self, obs: torch.Tensor, deterministic: bool = False
@@ -428,7 +430,7 @@ class PPOConfig(RLRunConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(self, "env", dict(plain(self.env) or {}))
+        object.__setattr__(self, "env", dict(to_plain(self.env) or {}))
 
 
 class _Driver(BaseCallback):

@@ -42,7 +42,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import torch
 
-from chimein.config import read_config
+from chimein.config import read_config, to_plain
 from chimein.errors import ConfigError, SpecError
 
 __all__ = [
@@ -57,19 +57,10 @@ __all__ = [
 ]
 
 
-def plain(x: Any) -> Any:
-    """An OmegaConf node (or anything) as plain Python containers."""
-    if hasattr(x, "_content"):
-        from omegaconf import OmegaConf
-
-        return OmegaConf.to_container(x, resolve=True)
-    return x
-
-
 def check_curriculum(curriculum: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
     """Validate curriculum stages ``[{"from_step": int, "scenes": ...}, ...]`` (sorted by step)."""
     stages = []
-    for i, st in enumerate(plain(curriculum) or []):
+    for i, st in enumerate(to_plain(curriculum) or []):
         if not isinstance(st, Mapping) or set(st) != {"from_step", "scenes"}:
             raise SpecError(
                 f"rl: curriculum[{i}]: a mapping with exactly 'from_step' and 'scenes', got {st!r}"
@@ -77,13 +68,13 @@ def check_curriculum(curriculum: Sequence[Mapping[str, Any]] | None) -> list[dic
         fs = st["from_step"]
         if isinstance(fs, bool) or not isinstance(fs, int) or fs < 0:
             raise SpecError(f"rl: curriculum[{i}].from_step: a step >= 0, got {fs!r}")
-        stages.append({"from_step": int(fs), "scenes": plain(st["scenes"])})
+        stages.append({"from_step": int(fs), "scenes": to_plain(st["scenes"])})
     return sorted(stages, key=lambda s: s["from_step"])
 
 
 def scenes_at(scenes: Any, curriculum: Sequence[Mapping[str, Any]] | None, step: int) -> Any:
     """The scene distribution in force at ``step`` (see the module docstring)."""
-    out = plain(scenes)
+    out = to_plain(scenes)
     for st in check_curriculum(curriculum):
         if step >= st["from_step"]:
             out = st["scenes"]
@@ -136,8 +127,8 @@ class RLRunConfig:
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f"{self.algo}: field {k!r}: a positive integer, got {v!r}")
         object.__setattr__(self, "curriculum", tuple(check_curriculum(self.curriculum)))
-        object.__setattr__(self, "scenes", plain(self.scenes))
-        object.__setattr__(self, "val", dict(plain(self.val) or {}))
+        object.__setattr__(self, "scenes", to_plain(self.scenes))
+        object.__setattr__(self, "val", dict(to_plain(self.val) or {}))
 
     @classmethod
     def from_mapping(cls, d: Mapping[str, Any] | None) -> Self:
@@ -247,7 +238,7 @@ class Validator:
         eval_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         self.out = Path(out)
-        self.suite = plain(suite)
+        self.suite = to_plain(suite)
         if isinstance(self.suite, Mapping):  # an inline suite definition
             from chimein.eval.suites import SuiteDef
 
@@ -255,7 +246,7 @@ class Validator:
         self.every = int(every)
         self.metric = str(metric)
         self.kw = {"workers": 1, "progress": False, "report": False, "resamples": 200,
-                   **dict(plain(eval_kwargs) or {})}
+                   **dict(to_plain(eval_kwargs) or {})}
         self.state_file = self.out / "best.json"
         self.best: dict[str, Any] = (
             json.loads(self.state_file.read_text()) if self.state_file.is_file() else {}
@@ -271,14 +262,13 @@ class Validator:
     def __call__(self, step: int, ckpt: str | Path) -> dict[str, float]:
         """Evaluate ``ckpt`` (a checkpoint directory saved at ``step``); returns the overall
         metrics as ``val/<name>`` scalars and updates ``OUT/best`` when it improved."""
-        from chimein.eval import runner
-        from chimein.eval.runner import PolicySpec, evaluate
+        from chimein.eval.runner import PolicySpec, evaluate, forget_policy
 
         t0 = time.perf_counter()
         spec = PolicySpec(str(Path(ckpt).resolve()))
         res = evaluate(spec, self.suite, self.out / "val" / f"step-{step:07d}", **self.kw)
         # one cached policy per path: drop it, this path is not evaluated again
-        runner._POLICIES.pop(json.dumps(spec.to_dict(), sort_keys=True), None)
+        forget_policy(spec)
         overall = res["metrics"]["overall"]
         scalars = {}
         for k, v in overall.items():

@@ -15,7 +15,10 @@ the server's batched slots (:class:`~chimein.agents.lm.slots.LMSlots`) and GRPO'
    generator (so a stream's actions do not depend on which other streams share its batch).
 
 GRPO draws with ``torch.multinomial`` and a ``torch.Generator`` per episode instead of step 3
-(its checkpoints are reproducible from those draws); steps 1 and 2 are the same.
+(its checkpoints are reproducible from those draws); steps 1 and 2 are the same, and so is PPO's
+actor (:class:`~chimein.training.ppo.LMActorCriticPolicy`, which samples through SB3).
+:func:`decide_kl` is the divergence of two such distributions (the RL trainers' distance to the
+initial policy).
 
 Examples
 --------
@@ -35,7 +38,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-__all__ = ["action_probs", "choose_actions", "decide", "decide_logits"]
+__all__ = ["action_probs", "choose_actions", "decide", "decide_kl", "decide_logits"]
 
 
 def decide_logits(logits: torch.Tensor, logit_bias: torch.Tensor,
@@ -43,6 +46,13 @@ def decide_logits(logits: torch.Tensor, logit_bias: torch.Tensor,
     """``(logits + logit_bias) / temperature``: the decide head's logits ``(B, 3)`` as the
     policy samples from them."""
     return (logits + logit_bias) / temperature
+
+
+def decide_kl(logp: torch.Tensor, logq: torch.Tensor) -> torch.Tensor:
+    """``KL(p || q)`` per row of two decide distributions given as log-probabilities ``logp``,
+    ``logq`` ``(..., 3)`` (log-softmax of :func:`decide_logits`): how far the RL trainers' policy
+    has moved from the initial one (PPO's penalty; both log it as ``policy/kl_to_init``)."""
+    return (logp.exp() * (logp - logq)).sum(-1)
 
 
 def action_probs(logits: torch.Tensor, logit_bias: torch.Tensor,
@@ -67,6 +77,12 @@ def choose_actions(probs: np.ndarray, sample: bool = False, act_threshold: float
         Greedy only: act when ``1 - p(WAIT) >= act_threshold``; None takes the argmax.
     rngs
         One generator per row (needed when sampling).
+
+    Raises
+    ------
+    ValueError
+        Sampling without one generator per row (a bug of the caller, as the decoder's argument
+        errors are).
     """
     if sample:
         if rngs is None or len(rngs) != len(probs):

@@ -78,10 +78,9 @@ import torch
 
 from chimein.agents.lm.model import TimingLM
 from chimein.agents.lm.tokenizer import ACTION_IDS, UNIT_OFFSET
-from chimein.errors import SpecError
 
-__all__ = ["IncrementalDecoder", "StepOutput", "action_tokens", "full_action_logits",
-           "step_tokens"]
+__all__ = ["IncrementalDecoder", "StepOutput", "action_token_ids", "action_tokens",
+           "full_action_logits", "step_token_ids", "step_tokens", "unit_token_ids"]
 
 
 class StepOutput(NamedTuple):
@@ -92,19 +91,38 @@ class StepOutput(NamedTuple):
     log_action_mass: torch.Tensor | None  # (B,) log sum of full-vocab probs of the actions
 
 
+def unit_token_ids(unit_ids: np.ndarray) -> np.ndarray:
+    """Token ids of codebook units ``unit_ids`` (any shape; numpy int64)."""
+    return np.asarray(unit_ids) + UNIT_OFFSET
+
+
+def action_token_ids(actions: np.ndarray) -> np.ndarray:
+    """Token ids of ``actions`` (0 WAIT, 1 RESPOND, 2 INTERVENE; any shape; numpy int64)."""
+    return np.asarray(ACTION_IDS)[actions]
+
+
+def step_token_ids(prev: np.ndarray | int, unit_ids: np.ndarray) -> np.ndarray:
+    """Numpy form of :func:`step_tokens`: ``[prev, units...]`` along the last axis, for
+    ``prev`` ``(...)`` token ids and ``unit_ids`` ``(..., units)`` codebook ids (one stream:
+    a scalar and a vector). Used where token contexts live on the host (PPO's observations)."""
+    prev_ids = np.asarray(prev)[..., None]
+    return np.concatenate([prev_ids, unit_token_ids(unit_ids)], axis=-1)
+
+
 def step_tokens(prev: torch.Tensor, unit_ids: np.ndarray) -> torch.Tensor:
     """The tokens of one decision step ``(B, 1 + units)``: each stream's previous action token
     ``prev`` ``(B,)`` (``<bos>`` at its start), then the chunk's unit tokens (codebook ids
     ``unit_ids`` ``(B, units)``) -- the streaming form of
-    :func:`~chimein.agents.lm.tokenizer.interleave`. On ``prev``'s device."""
-    units = torch.from_numpy(np.asarray(unit_ids) + UNIT_OFFSET).to(prev.device)
+    :func:`~chimein.agents.lm.tokenizer.interleave`. On ``prev``'s device (no host round trip
+    of ``prev``; :func:`step_token_ids` is the same layout in numpy)."""
+    units = torch.from_numpy(unit_token_ids(unit_ids)).to(prev.device)
     return torch.cat([prev[:, None], units], dim=1)
 
 
 def action_tokens(actions: np.ndarray, device: Any = None) -> torch.Tensor:
     """Token ids ``(B,)`` of ``actions`` (0 WAIT, 1 RESPOND, 2 INTERVENE): what the next step
-    feeds back, so the model hears what it did."""
-    return torch.as_tensor(np.asarray(ACTION_IDS)[actions], device=device)
+    feeds back, so the model hears what it did (:func:`action_token_ids` on ``device``)."""
+    return torch.as_tensor(action_token_ids(actions), device=device)
 
 
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -132,6 +150,15 @@ class IncrementalDecoder:
         :meth:`reset` of one stream also restarts its ring at slot 0 (servers: a new stream
         then reads few slots); False keeps its ring pointer (lockstep: streams keep sharing
         one pointer, so steps write one slice per layer).
+
+    Raises
+    ------
+    ValueError
+        Here and in :meth:`step`: arguments that break this API (stream count, ring size,
+        token shape, stream indices). They are bugs of the calling code, not user input:
+        :class:`~chimein.agents.lm.policy.LMPolicy` and
+        :class:`~chimein.agents.lm.slots.LMSlots` check what users set before building or
+        stepping a decoder.
     """
 
     def __init__(self, model: TimingLM, n_streams: int, max_step_tokens: int = 3,
@@ -141,12 +168,12 @@ class IncrementalDecoder:
         self.model = model
         self.n = int(n_streams)
         if self.n < 1:
-            raise SpecError(f"incremental decoder: n_streams must be >= 1, got {n_streams}")
+            raise ValueError(f"incremental decoder: n_streams must be >= 1, got {n_streams}")
         self.window = int(cfg.sliding_window)
         self.max_step = int(max_step_tokens)
         self.S = self.window + self.max_step - 1
         if int(rebase_at) < 2 * self.S:
-            raise SpecError(
+            raise ValueError(
                 f"incremental decoder: rebase_at ({rebase_at}) must be at least twice the ring "
                 f"size ({self.S})"
             )
@@ -225,11 +252,11 @@ class IncrementalDecoder:
         else:
             ih = np.asarray(streams, np.int64)
         if ih.shape != (B,):
-            raise SpecError(f"incremental decoder: tokens for {B} streams, got stream indices of "
+            raise ValueError(f"incremental decoder: tokens for {B} streams, got stream indices of "
                             f"shape {ih.shape}")
         if streams is not None and B and (ih.min() < 0 or ih.max() >= self.n
                                           or len(np.unique(ih)) != B):
-            raise SpecError(f"incremental decoder: streams must be distinct indices in "
+            raise ValueError(f"incremental decoder: streams must be distinct indices in "
                             f"[0, {self.n}), got {ih.tolist()}")
         return ih
 
@@ -248,7 +275,7 @@ class IncrementalDecoder:
         tokens = tokens.to(self.device)
         B, t = tokens.shape
         if not 1 <= t <= self.max_step or (streams is None and self.n != B):
-            raise SpecError(
+            raise ValueError(
                 f"incremental decoder: expected tokens of shape "
                 f"({self.n if streams is None else 'B'}, 1..{self.max_step}), "
                 f"got {tuple(tokens.shape)}"

@@ -38,7 +38,6 @@ Examples
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -291,8 +290,3 @@ def action_log_probs(
     restricted = torch.log_softmax(sel, dim=-1)
     full = sel - torch.logsumexp(logits.float(), dim=-1, keepdim=True)
     return restricted, full
-
-
-def config_json(cfg: LMConfig) -> str:
-    """The LM config as canonical JSON (stored in ``chimein.json``)."""
-    return json.dumps(cfg.to_dict(), sort_keys=True)

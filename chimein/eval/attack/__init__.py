@@ -22,9 +22,9 @@ held-out check below).
 
 Each candidate is evaluated by :func:`evaluate_candidate`, a pure function of its job
 (parameters, scene seed, space, policy, env): build the scene, check the scene-only
-constraints, render it, play the target policy and the oracle through the evaluation runner's
+constraints, render it, play the target policy and the oracle through the env layer's
 :func:`~chimein.envs.rollout.rollout`. Jobs go through :func:`chimein.exec.imap_unordered`
-(local process pool, inline, later Ray); results are collected by key, so they do not depend
+(local process pool, inline or Ray); results are collected by key, so they do not depend
 on the number of workers.
 
 Outputs in ``DIR``:

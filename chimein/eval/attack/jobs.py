@@ -13,10 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from chimein.errors import ChimeinError
+from chimein.envs.episode import EpisodeRecord
+from chimein.errors import ChimeinError, SpecError
 from chimein.eval.attack.state import append_candidate
 
-__all__ = ["cached", "evaluate_candidate", "play_scene", "policy_instance", "render_job", "replay_job", "run_jobs"]
+__all__ = ["cached", "episode_entry", "episode_meta", "evaluate_candidate", "play_scene", "policy_instance", "render_job",
+           "replay_job", "row_episode", "run_jobs"]
 
 
 _CACHE: dict[str, Any] = {}
@@ -91,20 +93,48 @@ def evaluate_candidate(job: Mapping[str, Any]) -> dict[str, Any]:
 
 def play_scene(scene: Any, policy: Mapping[str, Any], env: Mapping[str, Any]) -> dict[str, Any]:
     """Play ``policy`` and the oracle on one rendered scene; the fields of
-    :func:`evaluate_candidate` that describe the episodes."""
+    :func:`evaluate_candidate` that describe the episodes (each role's :func:`episode_entry`)."""
     from chimein.envs.rollout import rollout
     from chimein.envs.scoring import RewardConfig
 
     played: dict[str, Any] = {}
     for role, pspec in (("policy", policy), ("oracle", {"name": "oracle", "kwargs": {}})):
-        rec = rollout([scene], policy_instance(pspec), dict(env), on_invalid="flag")[0]
-        assert rec.outcome is not None
-        played[role] = {"reward": float(rec.outcome.reward), "action_log": rec.action_log.to_dict(),
-                        "outcome": rec.outcome.to_dict(), "invalid": rec.invalid}
+        played[role] = episode_entry(rollout([scene], policy_instance(pspec), dict(env), on_invalid="flag")[0])
     max_r = float(played["oracle"]["outcome"]["max_reward"])
     norm = max(1.0, max_r / RewardConfig.from_mapping(env.get("reward")).hit)
     raw = played["oracle"]["reward"] - played["policy"]["reward"]
     return {**played, "max_reward": max_r, "norm": norm, "regret_raw": raw, "regret": raw / norm}
+
+
+#: The fields of an :class:`~chimein.envs.episode.EpisodeRecord`'s JSON that a candidate row
+#: keeps per role (with the episode's ``reward``).
+_ENTRY = ("action_log", "outcome", "invalid")
+
+
+def episode_entry(record: EpisodeRecord) -> dict[str, Any]:
+    """A candidate row's entry for one scored episode: ``reward`` and the record's
+    ``action_log``, ``outcome`` and ``invalid`` (JSON: rows are ``candidates.jsonl`` lines).
+    :func:`row_episode` reads it back."""
+    if record.outcome is None:
+        raise SpecError(f"{record.where}: a played episode has no outcome")
+    d = record.to_dict()
+    return {"reward": float(record.outcome.reward), **{k: d[k] for k in _ENTRY}}
+
+
+def row_episode(row: Mapping[str, Any], role: str, scene_id: str, meta: Mapping[str, Any]) -> EpisodeRecord:
+    """The :class:`~chimein.envs.episode.EpisodeRecord` of ``role``'s episode (``"policy"`` or
+    ``"oracle"``) of a candidate or replay row, named ``scene_id``, with the row's annotations and
+    ``meta`` (:func:`episode_meta`)."""
+    return EpisodeRecord.from_dict({"scene_id": scene_id, "annotations": row["annotations"],
+                                    **{k: row[role][k] for k in _ENTRY if k in row[role]}},
+                                   f"candidate {row.get('key')!r} ({role})").with_meta(**meta)
+
+
+def episode_meta(env: Mapping[str, Any], split: str, family: str, tier: str, duration_s: Any) -> dict[str, Any]:
+    """The meta fields of an attack's or replay's episode: where it belongs (``split``,
+    ``family``, ``tier``), the scene's duration, the env options and the reward configuration."""
+    return {"split": split, "family": family, "tier": tier, "duration_s": duration_s,
+            "env": {k: v for k, v in env.items() if k != "reward"}, "reward_cfg": env.get("reward") or {}}
 
 
 def replay_job(job: Mapping[str, Any]) -> dict[str, Any]:

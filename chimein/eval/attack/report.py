@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from chimein.eval.attack.jobs import render_job
+from chimein.eval.attack.jobs import episode_meta, render_job, row_episode
 from chimein.io import atomic_write_text
 
 __all__ = ["SETS", "bootstrap_mean", "finish", "importance", "markdown", "replay_summary", "summary"]
@@ -118,14 +118,6 @@ def importance(space: Any, prior_rows: Sequence[Mapping[str, Any]], all_rows: Se
                 "shift": mu - 0.5,
             }
     return out
-
-
-def _line(r: Mapping[str, Any], role: str, split: str, scene_id: str, env: Mapping[str, Any]) -> dict[str, Any]:
-    p = r[role]
-    return {"split": split, "family": r.get("family", "custom"), "tier": "attack", "scene_id": scene_id,
-            "duration_s": r.get("duration_s"), "annotations": r["annotations"], "action_log": p["action_log"],
-            "outcome": p["outcome"], "invalid": bool(p.get("invalid", False)),
-            "env": {k: v for k, v in env.items() if k != "reward"}, "reward_cfg": env.get("reward") or {}}
 
 
 def _fa_labels(rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
@@ -232,23 +224,21 @@ def _write_episodes(root: Path, space: Any, cfg: Any, pspec: Any, env: Mapping[s
                     seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """Write the comparison's episodes (``episodes.jsonl``, ``oracle_episodes.jsonl``: one split
     per set) and return the policy's and the oracle's evaluation metrics on them."""
-    from chimein.envs.episode import EpisodeRecord
     from chimein.eval.metrics import aggregate
 
-    pol_lines, orc_lines = [], []
+    pol, orc = [], []
     for name in SETS:
         for r, sid in zip(valid[name], ids[name], strict=True):
-            pol_lines.append(_line(r, "policy", name, sid, env))
-            orc_lines.append(_line(r, "oracle", name, sid, env))
+            meta = episode_meta(env, name, r.get("family", "custom"), "attack", r.get("duration_s"))
+            pol.append(row_episode(r, "policy", sid, meta))
+            orc.append(row_episode(r, "oracle", sid, meta))
     run = {"policy": pspec.name, "policy_kwargs": pspec.to_dict()["kwargs"], "suite": {"name": "attack", "revision": 0,
            "definition_hash": "", "fingerprint": space.fingerprint()}, "run": f"attack-{space.fingerprint()}"}
-    atomic_write_text(root / "episodes.jsonl", "".join(json.dumps({**run, **ln}, sort_keys=True) + "\n" for ln in pol_lines))
+    atomic_write_text(root / "episodes.jsonl", "".join(e.with_meta(**run).to_json() + "\n" for e in pol))
     atomic_write_text(root / "oracle_episodes.jsonl", "".join(
-        json.dumps({**run, "policy": "oracle", "policy_kwargs": {}, **ln}, sort_keys=True) + "\n" for ln in orc_lines))
-    metrics = aggregate([EpisodeRecord.from_dict(ln) for ln in pol_lines], resamples=cfg.resamples,
-                        seed=seed) if pol_lines else {}
-    oracle_metrics = aggregate([EpisodeRecord.from_dict(ln) for ln in orc_lines], resamples=cfg.resamples,
-                               seed=seed) if orc_lines else {}
+        e.with_meta(**{**run, "policy": "oracle", "policy_kwargs": {}}).to_json() + "\n" for e in orc))
+    metrics = aggregate(pol, resamples=cfg.resamples, seed=seed) if pol else {}
+    oracle_metrics = aggregate(orc, resamples=cfg.resamples, seed=seed) if orc else {}
     return metrics, oracle_metrics
 
 

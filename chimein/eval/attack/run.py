@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from chimein.errors import SpecError
-from chimein.eval.attack.jobs import policy_instance, replay_job, run_jobs
+from chimein.eval.attack.jobs import (
+    episode_meta,
+    policy_instance,
+    replay_job,
+    row_episode,
+    run_jobs,
+)
 from chimein.eval.attack.report import bootstrap_mean, finish
 from chimein.eval.attack.search import (
     SearchConfig,
@@ -140,7 +146,8 @@ def attack(
     search_keys = [k for g in range(n_gen) for k in (f"g{g:03d}-{j:03d}" for j in range(cfg.population))]
     searched = [results[k] for k in search_keys]
     found = select_elites(searched, cfg.top_k)
-    sets = {"found": found, "random": [results[k] for k, _, _ in rand], "holdout": [results[k] for k, _, _ in hold]}
+    sets: dict[str, Sequence[Mapping[str, Any]]] = {
+        "found": found, "random": [results[k] for k, _, _ in rand], "holdout": [results[k] for k, _, _ in hold]}
 
     return finish(root, sp, cfg, pspec, identity, state["history"][:n_gen], searched, sets, int(seed), n_gen,
                   timing, rir_cache_dir, report)
@@ -190,7 +197,6 @@ def replay(policy: str | Any, dataset: str | os.PathLike[str], *, policy_kwargs:
     >>> r["n"], r["score"]["oracle"]["value"], r["drop"]["value"]
     (2, 1.0, 1.5)
     """
-    from chimein.envs.episode import EpisodeRecord
     from chimein.eval.metrics import aggregate
     from chimein.eval.runner import PolicySpec, pack_scene
     from chimein.exec import imap_unordered, resolve_workers
@@ -223,10 +229,8 @@ def replay(policy: str | Any, dataset: str | os.PathLike[str], *, policy_kwargs:
         bar.close()
     rows.sort(key=lambda r: r["index"])
     env = cfg.env_options()
-    lines = [{"split": "replay", "family": r["family"], "tier": "replay", "scene_id": r["key"],
-              "duration_s": r["duration_s"], "annotations": r["annotations"], "action_log": r["policy"]["action_log"],
-              "outcome": r["policy"]["outcome"], "invalid": r["policy"]["invalid"],
-              "env": {k: v for k, v in env.items() if k != "reward"}, "reward_cfg": env["reward"]} for r in rows]
+    episodes = [row_episode(r, "policy", r["key"], episode_meta(env, "replay", r["family"], "replay", r["duration_s"]))
+                for r in rows]
     out: dict[str, Any] = {"policy": pspec.name, "dataset": root, "n": n, "score": {}}
     for role in ("policy", "oracle"):
         m, ci, _ = bootstrap_mean([r[role]["reward"] / r["norm"] for r in rows], cfg.resamples, seed, f"replay:{role}")
@@ -234,8 +238,7 @@ def replay(policy: str | Any, dataset: str | os.PathLike[str], *, policy_kwargs:
     m, ci, _ = bootstrap_mean([r["regret"] for r in rows], cfg.resamples, seed, "replay:drop")
     out["drop"] = {"value": m, "ci": ci}
     out["oracle_at_max"] = sum(abs(r["oracle"]["reward"] - r["max_reward"]) <= 1e-6 for r in rows)
-    out["metrics"] = aggregate([EpisodeRecord.from_dict(ln) for ln in lines], resamples=cfg.resamples,
-                               seed=seed)["overall"] if lines else {}
+    out["metrics"] = aggregate(episodes, resamples=cfg.resamples, seed=seed)["overall"] if episodes else {}
     out["per_scene"] = [{"id": r["key"], "regret": r["regret"], "policy_reward": r["policy"]["reward"],
                          "oracle_reward": r["oracle"]["reward"]} for r in rows]
     return out

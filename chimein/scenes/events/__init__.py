@@ -1,7 +1,7 @@
 """Procedural sound events: a registry of classes with a default decision, and their synthesis.
 
 Every class of :data:`EVENT_CLASSES` belongs to one of the six Proactive-Sound-Bench domains
-(Daily Living, Equipment, Human Signals, Music, Nature, Traffic; see /work/shared/REFERENCE.md)
+(Daily Living, Equipment, Human Signals, Music, Nature, Traffic, as in its taxonomy)
 and carries a default decision: ``INTERVENE`` (someone should act: PSB's RESPOND) or ``IGNORE``
 (benign). Many benign classes are look-alikes of a help event (``lookalike_of``): a fridge hum
 next to a grinding appliance, laughter next to a scream, a turn signal next to a seat-belt

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chimein.scenes.events import dsp
+import chimein.scenes.events.dsp as dsp
 from chimein.scenes.noise import VoiceQuality, colored_noise, mains_hum, smooth_random, voice
 
 

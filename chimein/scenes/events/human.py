@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chimein.scenes.events import dsp
+import chimein.scenes.events.dsp as dsp
 from chimein.scenes.noise import VoiceQuality, formant_filter, smooth_random, voice
 
 

@@ -16,7 +16,7 @@ from typing import Final, Literal
 
 import numpy as np
 
-from chimein.scenes.events import dsp
+import chimein.scenes.events.dsp as dsp
 from chimein.scenes.events.registry import DOMAINS, EventClass, Synth, register_event_class
 
 #: Where Debian's sound-theme-freedesktop puts its Ogg files (a value for

@@ -7,7 +7,7 @@ token) a cross-entropy over the **whole vocabulary** with the teacher's action t
 (:mod:`chimein.training.labels`), weighted per class (``(n_WAIT / n_c) ** class_weight_power``,
 capped at ``max_class_weight``: actions are rare) and by the teacher's mask; the whole-vocabulary
 softmax makes the decide head (restricted to the three action tokens) and the full softmax that
-TRL scores with agree (see :mod:`chimein.agents.lm`). An auxiliary next-token loss on the audio
+TRL scores with agree (see :mod:`chimein.training.grpo`). An auxiliary next-token loss on the audio
 unit tokens (``unit_loss_weight``) teaches the model how sound continues -- whether a turn is
 going on -- from every position, not only the rare decisions.
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ def validation_scenes(
     from chimein.scenes.sampler import sample_scene, scene_seed
 
     cache = RIRCache(cache_dir=rir_cache_dir)
-    out = []
+    out: list[Any] = []
     base = {k: v for k, v in dict(scenes_cfg).items() if k not in ("family", "difficulty")}
     for d in val.difficulties:
         for fam in val.families:
@@ -85,13 +85,15 @@ def rollout_metrics(
 ) -> tuple[dict[str, Any], list[EpisodeRecord]]:
     """Play ``scenes`` with the model as an :class:`~chimein.agents.lm.policy.LMPolicy` through the
     env; return the overall metrics of :func:`chimein.eval.metrics.aggregate` (all of its groups
-    with ``groups=True``) and the episode records (``meta["index"]``: the scene's index).
+    with ``groups=True``) on the episode records and the records themselves (with the scene's
+    annotations; ``meta``: ``split``, ``family``, ``tier``, ``env`` and ``index``, the scene's
+    index). The metrics judge the outcomes the env scored (default reward configuration).
 
     Runs with ``threads`` torch threads (restored afterwards): streaming steps are many small
     operations, which extra threads slow down on a busy machine."""
     from chimein.agents.lm.policy import LMPolicy
     from chimein.envs.rollout import rollout
-    from chimein.eval.metrics import aggregate, make_episode
+    from chimein.eval.metrics import aggregate
 
     was_training = model.training
     prev_threads = torch.get_num_threads()
@@ -109,33 +111,28 @@ def rollout_metrics(
     try:
         policy = LMPolicy(ck, device=next(model.parameters()).device)
         policy.name = "validation"
-        episodes, infos = [], []
+        env = {"chunk_ms": chunk_s * 1000.0, "speak_s": speak_s}
+        records: list[EpisodeRecord] = []
         order = sorted(range(len(scenes)), key=lambda i: scenes[i].audio.shape[0])
         for s in range(0, len(order), batch_size):
             idx = order[s : s + batch_size]
-            res = rollout(
-                [scenes[i] for i in idx], policy, {"chunk_ms": chunk_s * 1000.0, "speak_s": speak_s}
-            )
-            for i, info in zip(idx, res, strict=True):
+            played = rollout([scenes[i] for i in idx], policy, env)
+            for i, rec in zip(idx, played, strict=True):
                 spec = scenes[i].spec
-                tier = spec.difficulty
-                episodes.append(
-                    make_episode(
-                        spec.annotations,
-                        info.action_log,
-                        split=f"{tier}/{spec.family}",
+                records.append(
+                    replace(rec, annotations=spec.annotations).with_meta(
+                        split=f"{spec.difficulty}/{spec.family}",
                         family=spec.family,
-                        tier=tier,
-                        scene_id=spec.id,
-                        speak_s=speak_s,
+                        tier=spec.difficulty,
+                        env=env,
+                        index=i,
                     )
                 )
-                infos.append(info.with_meta(index=i))
     finally:
         torch.set_num_threads(prev_threads)
         model.train(was_training)
-    agg = aggregate(episodes, resamples=0)
-    return (agg if groups else agg["overall"]), infos
+    agg = aggregate(records, resamples=0)
+    return (agg if groups else agg["overall"]), records
 
 
 #: The rollout metrics logged at validation and recorded in the final checkpoint.
@@ -299,14 +296,14 @@ class Validator:
         was = model.training
         model.eval()
         self._teacher_forced(model, class_w, writer, step, aux)
-        metrics, infos = rollout_metrics(
+        metrics, records = rollout_metrics(
             model, self.codebook, scenes, train.chunk_s, batch_size=self.val.batch_size
         )
         for k in VAL_KEYS:
             v = metric_value(metrics, k)
             if v is not None:
                 writer.add_scalar(f"val/{k}", v, step)
-        _plot_examples(writer, infos, scenes, step, self.val.examples, tmpdir)
+        _plot_examples(writer, records, scenes, step, self.val.examples, tmpdir)
         writer.flush()
         model.train(was)
         return metrics
@@ -354,7 +351,7 @@ class Validator:
 
 def _plot_examples(
     writer: Any,
-    infos: Sequence[EpisodeRecord],
+    records: Sequence[EpisodeRecord],
     scenes: Sequence[Any],
     step: int,
     n: int,
@@ -368,11 +365,11 @@ def _plot_examples(
     from chimein.scenes.show import plot_scene
 
     picks = sorted(
-        infos, key=lambda i: (-(scenes[i.meta["index"]].spec.family == "multi_event"), i.meta["index"])
+        records, key=lambda r: (-(scenes[r.meta["index"]].spec.family == "multi_event"), r.meta["index"])
     )[:n]
-    for j, info in enumerate(picks):
-        sc = scenes[info.meta["index"]]
-        log = info.action_log
+    for j, rec in enumerate(picks):
+        sc = scenes[rec.meta["index"]]
+        log = rec.action_log
         acts = [
             (float(t), int(a))
             for t, a, e in zip(log.times_s, log.actions, log.effective, strict=True)
@@ -383,7 +380,7 @@ def _plot_examples(
             sc.audio,
             tmpdir / f"ex{j}.png",
             actions=acts,
-            title=f"step {step}: {sc.spec.id} reward {info.outcome.reward if info.outcome else float('nan'):.2f}",
+            title=f"step {step}: {sc.spec.id} reward {rec.outcome.reward if rec.outcome else float('nan'):.2f}",
             dpi=60,
         )
         writer.add_image(
