@@ -266,11 +266,11 @@ def test_always_wait_and_interface_checks() -> None:
 
 
 def test_format_validation() -> None:
-    with pytest.raises(SpecError, match="whole number of samples"):
+    with pytest.raises(ConfigError, match="whole number of samples"):
         AlwaysWait(chunk_s=0.0801)
-    with pytest.raises(SpecError, match="obs_mode"):
+    with pytest.raises(ConfigError, match="obs_mode"):
         EnergyEndpoint(obs_mode="logmel")
-    with pytest.raises(SpecError, match="obs_mode"):
+    with pytest.raises(ConfigError, match="obs_mode"):
         AlwaysWait(obs_mode="spectrogram")
     p = EnergyEndpoint(chunk_s=0.2)
     p.reset(1)

@@ -51,7 +51,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from chimein.errors import SpecError
+from chimein.errors import ConfigError, SpecError
 from chimein.scenes.spec import Action, SceneSpec
 
 __all__ = ["OBS_MODES", "N_ACTIONS", "BasePolicy", "Policy", "episode_rng", "one_hot"]
@@ -145,23 +145,23 @@ class BasePolicy(ABC):
 
         Raises
         ------
-        SpecError
+        ConfigError
             On a non-positive chunk, a chunk that is not a whole number of samples, or an
             observation mode this policy cannot use.
         """
         where = f"policy {self.name!r}"
         if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
-            raise SpecError(f"{where}: field 'sample_rate': must be a positive integer, got {sample_rate!r}")
+            raise ConfigError(f"{where}: field 'sample_rate': must be a positive integer, got {sample_rate!r}")
         if not (isinstance(chunk_s, (int, float)) and math.isfinite(chunk_s) and 0 < chunk_s <= 10):
-            raise SpecError(f"{where}: field 'chunk_s': must be in (0, 10] seconds, got {chunk_s!r}")
+            raise ConfigError(f"{where}: field 'chunk_s': must be in (0, 10] seconds, got {chunk_s!r}")
         samples = chunk_s * sample_rate
         if abs(samples - round(samples)) > 1e-6 * max(1.0, samples):
-            raise SpecError(f"{where}: field 'chunk_s': {chunk_s} s is not a whole number of samples "
+            raise ConfigError(f"{where}: field 'chunk_s': {chunk_s} s is not a whole number of samples "
                             f"at {sample_rate} Hz; use e.g. 0.08 (80 ms)")
         if obs_mode not in OBS_MODES:
-            raise SpecError(f"{where}: field 'obs_mode': unknown mode {obs_mode!r}; use one of {OBS_MODES}")
+            raise ConfigError(f"{where}: field 'obs_mode': unknown mode {obs_mode!r}; use one of {OBS_MODES}")
         if obs_mode not in self.obs_modes:
-            raise SpecError(f"{where}: field 'obs_mode': this policy needs obs_mode in {self.obs_modes}, "
+            raise ConfigError(f"{where}: field 'obs_mode': this policy needs obs_mode in {self.obs_modes}, "
                             f"got {obs_mode!r}; create the env with obs_mode='{self.obs_modes[0]}'")
         self.chunk_s = float(chunk_s)
         self.sample_rate = int(sample_rate)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from chimein.cli.common import container
-from chimein.errors import SpecError
+from chimein.errors import ConfigError
 
 
 def generate(cfg: Any) -> int:
@@ -41,7 +41,7 @@ def show(cfg: Any) -> int:
         audio = render(spec).audio
     out = Path(c["out"]) if c.get("out") else spec_path.with_suffix(".png")
     if out.suffix.lower() != ".png":
-        raise SpecError(f"scenes show: field 'out': {out} must end in .png")
+        raise ConfigError(f"scenes show: field 'out': {out} must end in .png")
     plot_scene(spec, audio, out)
     print(f"wrote {out}", file=sys.stderr)
     return 0

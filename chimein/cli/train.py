@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from chimein.cli.common import container, positional_runs, say
-from chimein.errors import ConfigError, SpecError
+from chimein.errors import ConfigError
 
 
 def codebook(cfg: Any) -> int:
@@ -28,7 +28,7 @@ def codebook(cfg: Any) -> int:
     cb = CodebookConfig.from_mapping(c["codebook"])
     out = Path(str(c["out"]))
     if out.suffix != ".safetensors":
-        raise SpecError(f"train codebook: field 'out': {out} should end in .safetensors")
+        raise ConfigError(f"train codebook: field 'out': {out} should end in .safetensors")
     torch.set_num_threads(cb.threads)
     src = source_from_config(c["scenes"], cb.difficulties, cb.scene_seed, cb.dataset, cb.rir_cache_dir)
     n = cb.n_scenes

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from chimein.agents.policy import Policy
-from chimein.errors import SpecError
+from chimein.errors import ConfigError, SpecError
 
 __all__ = ["LMSlots", "PerStreamSlots", "SlotPool", "make_slots"]
 
@@ -44,7 +44,7 @@ class SlotPool(ABC):
 
     def __init__(self, capacity: int) -> None:
         if not isinstance(capacity, (int, np.integer)) or capacity < 1:
-            raise SpecError(f"slots: field 'max_streams': a positive integer, got {capacity!r}")
+            raise ConfigError(f"slots: field 'max_streams': a positive integer, got {capacity!r}")
         self.capacity = int(capacity)
         self._free = list(range(self.capacity - 1, -1, -1))
         self.in_use: set[int] = set()
@@ -200,7 +200,7 @@ def make_slots(policy: str | Policy, capacity: int, chunk_s: float | None = None
 
     built = make_policy(policy, **kwargs) if isinstance(policy, str) else policy
     if chunk_s is not None and not (isinstance(chunk_s, (int, float)) and math.isfinite(chunk_s)):
-        raise SpecError(f"slots: field 'chunk_s': a number of seconds, got {chunk_s!r}")
+        raise ConfigError(f"slots: field 'chunk_s': a number of seconds, got {chunk_s!r}")
     if isinstance(built, LMPolicy):
         built.configure(built.chunk_s if chunk_s is None else chunk_s, sample_rate, "audio")
         lm = LMSlots(built, capacity)
