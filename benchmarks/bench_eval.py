@@ -51,7 +51,7 @@ def timed(shards: list[Shard], workers: int) -> dict[str, float]:
     t = time.perf_counter()
     eps = run_shards(shards, workers=workers)
     wall = time.perf_counter() - t
-    audio = sum(e["duration_s"] for e in eps)
+    audio = sum(e.meta["duration_s"] for e in eps)
     return {"episodes": len(eps), "wall_s": wall, "eps_per_s": len(eps) / wall, "audio_x": audio / wall}
 
 

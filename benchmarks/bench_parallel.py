@@ -107,10 +107,10 @@ def bench_episodes(suite: str, per_split: int, batch: int, policy: str, workers:
                 t = time.perf_counter()
                 eps = run_shards(shards, workers=w, backend=backend, ray_options=ray_opts)
                 wall = time.perf_counter() - t
-                got = sorted(json.dumps({k: v for k, v in e.items() if k != "wall_s"}, sort_keys=True) for e in eps)
+                got = sorted(json.dumps({k: v for k, v in e.to_dict().items() if k != "wall_s"}, sort_keys=True) for e in eps)
                 ref = ref or got
                 assert got == ref, f"{backend} x{w}: episodes differ"
-                audio = sum(e["duration_s"] for e in eps)
+                audio = sum(e.meta["duration_s"] for e in eps)
                 rows.append({"task": "episodes", "workers": w, "backend": backend, "call": call, "n": len(eps),
                              "wall_s": wall, "per_s": len(eps) / wall, "audio_x": audio / wall})
                 print(f"  episodes {backend:<5} x{w} call {call}: {len(eps) / wall:7.2f} episodes/s ({wall:.1f} s, "
