@@ -6,14 +6,25 @@ STAMP  := $(VENV)/.chimein-installed
 
 .PHONY: demo test lint bench clean
 
-# torch first and pinned: with no torch installed, a resolver pulling `torch` would fetch a
-# multi-GB CUDA build; torch==2.13.0 is the CPU build (see constraints.txt).
+# torch first and pinned (constraints.txt: torch==2.13.0+cpu, the CPU build): with no torch
+# installed, a resolver pulling `torch` would fetch a multi-GB CUDA build. The pinned build comes
+# from a local wheel or the configured indexes when they have it, else from PyTorch's wheel index
+# for that build. TORCH picks the build: `make test TORCH=cu128` installs torch 2.13.0+cu128 from
+# https://download.pytorch.org/whl/cu128 (the constraints are copied with that torch line).
 # The `ray` extra is installed so that CI tests the Ray backend (tests/test_ray_backend.py); the
 # core needs none of it (`pip install -e .` works without Ray).
+TORCH       ?= cpu
+TORCH_INDEX ?= https://download.pytorch.org/whl/$(TORCH)
+TORCH_PIN   := torch==$(shell sed -n 's/^torch==\([^+]*\).*/\1/p' constraints.txt)+$(TORCH)
+PIP         := $(PY) -m pip install -q --disable-pip-version-check
+
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check "torch==2.13.0" -c constraints.txt
-	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev,ray]" -c constraints.txt
+	sed 's/^torch==.*/$(TORCH_PIN)/' constraints.txt > $(VENV)/constraints.txt
+	$(PIP) "$(TORCH_PIN)" -c $(VENV)/constraints.txt >/dev/null 2>&1 || { \
+	  echo "$(TORCH_PIN): no local wheel; installing it from $(TORCH_INDEX)"; \
+	  $(PIP) "$(TORCH_PIN)" -c $(VENV)/constraints.txt --extra-index-url $(TORCH_INDEX); }
+	$(PIP) -e ".[dev,ray]" -c $(VENV)/constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -12,6 +12,14 @@ For each stream count ``N`` it runs, in one invocation so the ratios compare:
   worst case for batching) or spread over the chunk (``--phase staggered``).
 
 A configuration is *real-time* when p99 latency < the chunk (80 ms) and no tick was skipped.
+
+``--mode slow-reader`` measures instead what a client that never reads its replies costs the
+others: for each ``N``, the served latency of ``N`` well-behaved streams alone, then beside a
+*stalled reader* (a connection that sent chunks and STATUS requests until its unread replies
+backed up into the server, and keeps sending one chunk per tick without reading). The p99
+ratio shows whether the stalled reader delays anyone (the server gives every connection its own
+bounded outbox, so it should stay near 1; before, the batcher waited on the stalled socket and
+every stream froze until the keepalive dropped it, about 40 s).
 The policy is ``energy-endpoint`` (per-stream baseline), or ``lm``: a random-weight timing LM
 of the default size (``LMConfig()``, 1.75M parameters, 512 units), or ``--checkpoint DIR``.
 
@@ -20,6 +28,8 @@ Run::
     .venv/bin/python benchmarks/bench_server.py --policy lm --streams 1,16,64 --seconds 3
     .venv/bin/python benchmarks/bench_server.py --policy lm --device cuda --dtype bfloat16 \\
         --streams 64,1024,4096,10000 --client-procs 8 --seconds 5 --max-seconds 420 --json out.json
+    .venv/bin/python benchmarks/bench_server.py --mode slow-reader --policy energy-endpoint \\
+        --streams 4 --seconds 2
 
 Prints a markdown table (and writes JSON with ``--json``). ``--max-seconds`` bounds the whole
 run: points that would not fit are skipped (and listed).
@@ -29,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import multiprocessing as mp
@@ -175,6 +186,99 @@ def run_served(url: str, n: int, seconds: float, per_conn: int, procs: int,
             "busy": sum(r[2] for r in res), "answered": len(lat)}
 
 
+# ------------------------------------------------------------------------------ stalled reader
+async def _stall(url: str, ready: Any, done: Any) -> None:
+    """Open a stream, send chunks and STATUS requests (large replies) without reading until the
+    server holds at least 256 unread replies for this connection (or stops taking its frames);
+    then keep sending one chunk per tick, still reading nothing, until ``done``."""
+    from websockets.asyncio.client import connect
+
+    from chimein.agents import protocol as P
+    from chimein.agents.remote import AsyncClient, parse_url
+
+    host, port = parse_url(url)[len("ws://"):].rsplit(":", 1)
+    so = socket.socket()
+    so.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # back up into the server soon
+    so.connect((host, int(port)))
+    so.setblocking(False)
+    bad = await connect(parse_url(url), sock=so, max_queue=1, compression=None,
+                        ping_interval=None)  # max_queue=1: it stops reading at once
+    x = audio_pool(1)[0]
+    j = 0
+    try:
+        await bad.send(P.encode_open(1, CHUNK_S * 1000, SR, 1))
+        async with AsyncClient(url, timeout_s=60) as ctl:
+            while (await ctl.status()).get("outbox_max", 0) < 256:
+                await asyncio.wait_for(bad.send(P.encode_chunk(1, j, x)), 5)
+                for _ in range(64):
+                    await asyncio.wait_for(bad.send(P.encode(P.MsgType.STATUS, 0, j)), 5)
+                j += 1
+    except Exception:  # noqa: BLE001 - the server stopped reading it: stalled as well
+        pass
+    ready.set()
+    while not done.is_set():
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(bad.send(P.encode_chunk(1, j, x)), CHUNK_S)
+        j += 1
+        await asyncio.sleep(CHUNK_S)
+    bad.transport.abort()
+
+
+def _stall_proc(url: str, ready: Any, done: Any) -> None:
+    asyncio.run(_stall(url, ready, done))
+
+
+def run_slow_reader(url: str, n: int, seconds: float, per_conn: int, procs: int,
+                    phase: str) -> dict[str, Any]:
+    """Served latency of ``n`` streams alone, then beside a stalled reader."""
+    from chimein.agents.remote import RemotePolicy
+
+    row: dict[str, Any] = {"streams": n,
+                           "alone": run_served(url, n, seconds, per_conn, procs, phase)}
+    ctx = mp.get_context("fork")
+    ready, done = ctx.Event(), ctx.Event()
+    bad = ctx.Process(target=_stall_proc, args=(url, ready, done), daemon=True)
+    bad.start()
+    try:
+        if not ready.wait(300):
+            raise SystemExit("the stalled reader did not back up in 300 s")
+        before = RemotePolicy(url, timeout_s=30).status()
+        row["stalled"] = run_served(url, n, seconds, per_conn, procs, phase)
+        after = RemotePolicy(url, timeout_s=30).status()
+    finally:
+        done.set()
+        bad.join(30)
+    row["unread"] = [before.get("outbox_max"), after.get("outbox_max")]
+    row["dropped"] = after.get("dropped_connections")
+    return row
+
+
+def print_slow_reader(rows: list[dict[str, Any]]) -> None:
+    print("| good streams | alone p50 / p99 ms | beside a stalled reader p50 / p99 ms | p99 ratio | "
+          "stalled reader's unread replies (start / end) | skipped ticks (alone / beside) | "
+          "connections dropped |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        a, s = r["alone"], r["stalled"]
+        ratio = f"{s['p99_ms'] / a['p99_ms']:.2f}" if a["p99_ms"] > 0 else "-"
+        print(f"| {r['streams']} | {a['p50_ms']:.1f} / {a['p99_ms']:.1f} | {s['p50_ms']:.1f} / "
+              f"{s['p99_ms']:.1f} | {ratio} | {r['unread'][0]} / {r['unread'][1]} | "
+              f"{a['skipped_ticks']} / {s['skipped_ticks']} | {r['dropped']} |")
+
+
+def print_scale(rows: list[dict[str, Any]]) -> None:
+    print("| streams | in-process p50 / p99 ms | served p50 / p99 ms | p99 ratio | served "
+          "skipped ticks | busy | mean batch |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        s = r["served"]
+        ip = r.get("inprocess")
+        ipt = f"{ip['p50_ms']:.1f} / {ip['p99_ms']:.1f}" if ip else "-"
+        ratio = f"{s['p99_ms'] / ip['p99_ms']:.2f}" if ip and ip["p99_ms"] > 0 else "-"
+        print(f"| {r['streams']} | {ipt} | {s['p50_ms']:.1f} / {s['p99_ms']:.1f} | {ratio} | "
+              f"{s['skipped_ticks']} | {s['busy']} | {r['server_mean_batch']:.1f} |")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -182,12 +286,14 @@ def _free_port() -> int:
 
 
 def start_server(target: str, device: str, dtype: str, max_streams: int, is_lm: bool,
-                 max_wait_ms: float, threads: int | None) -> tuple[subprocess.Popen[str], str]:
+                 max_wait_ms: float, threads: int | None,
+                 per_conn: int = 64) -> tuple[subprocess.Popen[str], str]:
     """The server in a subprocess (its own GIL), started without the Hydra CLI."""
     port = _free_port()
     cfg: dict[str, Any] = {"port": port, "max_streams": max_streams, "max_batch": max_streams,
                            "max_queue": 4 * max_streams, "max_wait_ms": max_wait_ms,
-                           "threads": threads}
+                           "threads": threads, "max_conn_streams": max(256, per_conn),
+                           "outbox_size": max(4096, 4 * per_conn + 64)}
     if is_lm:
         cfg.update(device=device, policy_args={"dtype": dtype})
     code = ("import asyncio, json, sys; from chimein.agents.server import PolicyServer; "
@@ -212,6 +318,9 @@ def start_server(target: str, device: str, dtype: str, max_streams: int, is_lm: 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--mode", choices=("scale", "slow-reader"), default="scale",
+                    help="scale: in-process vs served per stream count; slow-reader: served "
+                         "streams alone vs beside a client that never reads")
     ap.add_argument("--policy", default="lm", help="lm | energy-endpoint | another policy name")
     ap.add_argument("--checkpoint", default=None, help="checkpoint dir (instead of a random LM)")
     ap.add_argument("--streams", default="1,8,32,64")
@@ -246,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(threads)
     proc, url = start_server(target, a.device, a.dtype, max(counts) + 8, is_lm, a.max_wait_ms,
-                             threads)
+                             threads, a.per_conn)
     rows: list[dict[str, Any]] = []
     skipped: list[int] = []
     try:
@@ -254,6 +363,11 @@ def main(argv: list[str] | None = None) -> int:
             per_point = (1 if a.skip_inprocess else 2) * (a.seconds + 2) + n / 1000
             if time.perf_counter() - t_begin + per_point > a.max_seconds:
                 skipped.append(n)
+                continue
+            if a.mode == "slow-reader":
+                rows.append(run_slow_reader(url, n, a.seconds, a.per_conn, a.client_procs,
+                                            a.phase))
+                print(json.dumps(rows[-1]), flush=True)
                 continue
             row: dict[str, Any] = {"streams": n}
             if not a.skip_inprocess:
@@ -276,16 +390,7 @@ def main(argv: list[str] | None = None) -> int:
             f"dtype={a.dtype} threads={a.threads} phase={a.phase} max_wait_ms={a.max_wait_ms} cpu={platform.processor() or platform.machine()} "
             f"cores={os.cpu_count()} seconds/point={a.seconds}")
     print(f"\n{head}\n")
-    print("| streams | in-process p50 / p99 ms | served p50 / p99 ms | p99 ratio | served "
-          "skipped ticks | busy | mean batch |")
-    print("|---|---|---|---|---|---|---|")
-    for r in rows:
-        s = r["served"]
-        ip = r.get("inprocess")
-        ipt = f"{ip['p50_ms']:.1f} / {ip['p99_ms']:.1f}" if ip else "-"
-        ratio = f"{s['p99_ms'] / ip['p99_ms']:.2f}" if ip and ip["p99_ms"] > 0 else "-"
-        print(f"| {r['streams']} | {ipt} | {s['p50_ms']:.1f} / {s['p99_ms']:.1f} | {ratio} | "
-              f"{s['skipped_ticks']} | {s['busy']} | {r['server_mean_batch']:.1f} |")
+    (print_slow_reader if a.mode == "slow-reader" else print_scale)(rows)
     if skipped:
         print(f"\nskipped (over --max-seconds): {skipped}")
     if a.json:

@@ -75,9 +75,16 @@ def to_plain(data: Any) -> Any:
     """
     if type(data).__module__.startswith("omegaconf"):
         from omegaconf import Container, OmegaConf
+        from omegaconf.errors import OmegaConfBaseException
 
         if isinstance(data, Container):
-            return OmegaConf.to_container(data, resolve=True)
+            try:
+                return OmegaConf.to_container(data, resolve=True)
+            except OmegaConfBaseException as e:  # e.g. an override key=${missing}
+                key = getattr(e, "full_key", None)
+                first = (str(e).splitlines() or [type(e).__name__])[0]
+                raise ConfigError(f"{f'key {key!r}: ' if key else ''}cannot resolve the config: "
+                                  f"{first}; fix the ${{...}} reference (or quote a literal value)") from None
     return data
 
 

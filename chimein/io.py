@@ -28,7 +28,7 @@ from typing import Any
 from chimein.errors import SpecError
 
 __all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_dir", "atomic_write_text",
-           "canonical_safetensors", "canonicalize_safetensors_file", "read_jsonl", "safe_join"]
+           "canonical_safetensors", "canonicalize_safetensors_file", "read_jsonl", "read_utf8", "safe_join"]
 
 
 def _umask() -> int:
@@ -128,6 +128,16 @@ def safe_join(root: str | Path, rel: str | Path, what: str = "path") -> Path:
     return full
 
 
+def read_utf8(path: str | Path, what: str) -> str:
+    """The text of a file that must be UTF-8; :class:`SpecError` naming the file and the fix
+    (save ``what`` as UTF-8) when it is not, instead of a ``UnicodeDecodeError``."""
+    p = Path(path)
+    try:
+        return p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{p}: not UTF-8 text ({e}); save {what} as UTF-8") from None
+
+
 def read_jsonl(path: str | Path, hint: str) -> tuple[list[tuple[int, Any]], bool]:
     """The values of a JSON-lines file with their 1-based line numbers, and whether a cut-off
     last line was dropped.
@@ -147,7 +157,7 @@ def read_jsonl(path: str | Path, hint: str) -> tuple[list[tuple[int, Any]], bool
     Raises
     ------
     SpecError
-        A line that is not valid JSON, naming the file and line.
+        A line that is not valid JSON, naming the file and line; a file that is not UTF-8.
 
     Examples
     --------
@@ -161,7 +171,7 @@ def read_jsonl(path: str | Path, hint: str) -> tuple[list[tuple[int, Any]], bool
     import sys
 
     p = Path(path)
-    lines = p.read_text(encoding="utf-8").split("\n")
+    lines = read_utf8(p, "the file").split("\n")
     rows: list[tuple[int, Any]] = []
     for i, raw in enumerate(lines):
         if not raw.strip():

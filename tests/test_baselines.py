@@ -397,6 +397,12 @@ def test_registry_resolves_names_and_explains_errors(tmp_path) -> None:
     with pytest.raises(SpecError, match="valid names: always-wait, random") as e:
         make_policy("enrgy-endpoint")
     assert "remote://" in str(e.value)
+    # the closest name, and no claim that checkpoints and remote:// are unsupported (both work)
+    assert "did you mean 'energy-endpoint'?" in str(e.value)
+    assert "checkpoint directory" in str(e.value) and "later versions" not in str(e.value)
+    with pytest.raises(SpecError, match="unknown policy name") as e:
+        make_policy("xyzzy")
+    assert "did you mean" not in str(e.value)
     with pytest.raises(SpecError, match="not a (chimein )?checkpoint"):
         make_policy(str(tmp_path))
     with pytest.raises(SpecError, match="no such file"):

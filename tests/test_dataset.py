@@ -125,3 +125,67 @@ def test_cli_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     bad.write_text('{"id": "x", "duration_s": -1, "room": {"dims": [3, 3, 3]}, "mics": {"positions": [[1, 1, 1]]}}')
     assert cli_main(["scenes", "show", str(bad)]) == 2
     assert "duration_s" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# Audio files are checked against the manifest on first read, and generate repairs them
+# ---------------------------------------------------------------------------------------------
+def _swap_audio(d: Path) -> Path:
+    """Replace scene 0's audio with scene 1's: another valid FLAC, same rate and channels."""
+    a = d / "audio" / "scene-000000.flac"
+    a.write_bytes((d / "audio" / "scene-000001.flac").read_bytes())
+    return a
+
+
+def test_replaced_audio_is_refused_without_verify(small: Path, tmp_path: Path) -> None:
+    import shutil
+
+    d = tmp_path / "swapped"
+    shutil.copytree(small, d)
+    a = _swap_audio(d)
+    with pytest.raises(SpecError) as ei:
+        SceneDataset(d).load(0)  # verify=False: still checked, on first read in the process
+    msg = str(ei.value)
+    assert str(a) in msg and "checksum" in msg and "chimein scenes generate" in msg, msg
+    assert SceneDataset(d).load(1).audio.shape[0] > 0  # the untouched scene loads
+
+
+def test_checked_once_per_process(small: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    import chimein.scenes.dataset as dataset_mod
+
+    d = tmp_path / "once"
+    shutil.copytree(small, d)
+    first = SceneDataset(d).load(2).audio
+
+    def no_hashing(*a, **k):
+        raise AssertionError("re-hashed a file already verified in this process")
+
+    monkeypatch.setattr(dataset_mod.hashlib, "sha256", no_hashing)
+    again = SceneDataset(d).load(2).audio  # another SceneDataset, same file: not re-hashed
+    assert np.array_equal(first, again)
+
+
+def test_generate_repairs_a_replaced_scene(small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    d = tmp_path / "repair"
+    shutil.copytree(small, d)
+    a = _swap_audio(d)
+    keep = (d / "audio" / "scene-000002.flac").stat().st_mtime_ns
+    generate_dataset(CFG, n=3, seed=7, out=d, workers=1, progress=False, cache_dir=str(tmp_path / "c"))
+    assert a.read_bytes() == (small / "audio" / "scene-000000.flac").read_bytes()  # bit-identical again
+    assert (d / MANIFEST).read_bytes() == (small / MANIFEST).read_bytes()
+    assert (d / "audio" / "scene-000002.flac").stat().st_mtime_ns == keep  # intact scenes are kept
+    assert "scene-000000" in capsys.readouterr().err  # it says what it regenerates
+    SceneDataset(d).load(0)
+
+
+@pytest.mark.parametrize("override", ["n=abc", "seed=x", "workers=1.5", "progress=maybe", "n=0", "seed=-1", "workers=-2"])
+def test_cli_generate_bad_numbers_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               override: str) -> None:
+    rc = cli_main(["scenes", "generate", f"out={tmp_path / 'o'}", "progress=false", override])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err, err
+    assert f"'{override.split('=')[0]}'" in err and err.startswith("chimein: error:"), err

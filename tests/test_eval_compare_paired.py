@@ -101,8 +101,10 @@ def test_reference_option_cli_and_bad_input(runs: dict[str, Path], tmp_path: Pat
     assert cli_main(["eval", "compare", *dirs, f"reference={runs['oracle']}", f"out={tmp_path / 'cli.md'}",
                      "eval.resamples=100"]) == 0
     out = capsys.readouterr().out
-    assert "| 1 | oracle |" in out and "against the reference `oracle`" in out and "100 resamples" in out
-    (row,) = paired_rows(out)
+    assert "1  oracle" in out and "vs `oracle`" in out and "100 paired bootstrap resamples" in out
+    md = (tmp_path / "cli.md").read_text()  # the full tables, with intervals
+    assert "| 1 | oracle |" in md and "against the reference `oracle`" in md and "100 resamples" in md
+    (row,) = paired_rows(md)
     assert row.startswith("| always-wait | 6 | -1.000 [-1.000, -1.000]*")
     assert (tmp_path / "cli.paired.json").is_file()
     with pytest.raises(SpecError, match="'reference'"):
@@ -113,3 +115,34 @@ def test_reference_option_cli_and_bad_input(runs: dict[str, Path], tmp_path: Pat
     assert rows is not None
     with pytest.raises(SpecError, match="same"):
         paired_differences(rows, dict(list(rows.items())[:3]))
+
+
+def test_terminal_tables_fit_120_columns_with_direction_marks(runs: dict[str, Path], tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    dirs = [str(runs["always-wait"]), str(runs["oracle"]), str(runs["energy-endpoint"])]
+    md_text, md = compare(dirs, out=tmp_path / "lb.md", resamples=100)
+    assert md is not None
+    written = md.read_text()
+    text, md2 = compare(dirs, out=tmp_path / "lb.md", resamples=100, terminal=True)
+    # the file is the same full Markdown (intervals, image link); only the returned text is compact
+    assert md2 == md and md.read_text() == written == md_text and "![" in written and " [" in written
+    assert cli_main(["eval", "compare", *dirs, f"out={tmp_path / 'cli.md'}", "eval.resamples=100"]) == 0
+    out = capsys.readouterr().out
+    assert (tmp_path / "cli.md").read_text() == written.replace("lb_latency.png", "cli_latency.png")
+    for t in (text, out):
+        lines = t.splitlines()
+        assert max(len(x) for x in lines) <= 120, max(lines, key=len)
+        assert "![" not in t and "](" not in t and "| " not in t
+        heads = [x for x in lines if x.startswith("#  policy")]
+        assert len(heads) == 1 and heads[0].split()[2:12] == ["(+)"] * 4 + ["(-)"] * 5 + ["(+)"]
+        assert "(+) higher is better, (-) lower is better" in t
+        assert "1  oracle" in t and "+1.000*" in t and "not paired: different scenes" in t
+        assert "[" not in t.split("Full tables")[0].replace("[95", "")  # no intervals on screen
+        assert t.rstrip().splitlines()[-1].endswith("lb.md" if t is text else "cli.md")
+    # a run name too long for the width is cut, not allowed to widen the table
+    res = json.loads((runs["oracle"] / "results.json").read_text())
+    long = tmp_path / "long"
+    long.mkdir()
+    (long / "results.json").write_text(json.dumps({**res, "policy_kwargs": {"x" * 40: "y" * 80}}))
+    t, _ = compare([runs["oracle"], long], resamples=0, terminal=True)
+    assert max(len(x) for x in t.splitlines()) <= 120 and "~" in t

@@ -215,11 +215,16 @@ def test_compare_and_cli(runs: dict[str, Path], suite: MaterializedSuite, tmp_pa
     assert written is not None and written.read_text().startswith(text.splitlines()[0])
     assert (tmp_path / "lb_latency.png").is_file()
     assert cli_main(["eval", "compare", *(str(runs[p]) for p in BASELINES), f"out={tmp_path / 'cli.md'}"]) == 0
-    assert "| 1 | oracle |" in capsys.readouterr().out
+    out = capsys.readouterr().out  # the compact table (tests/test_eval_compare_paired.py)
+    assert "1  oracle" in out and "| 1 | oracle |" in (tmp_path / "cli.md").read_text()
     # the demo's one call: every run above is resumed, nothing is recomputed
     text2, path = evaluate_many(list(BASELINES), suite, out=runs["oracle"].parent, workers=1, batch_size=4,
                                 progress=False, report=False, resamples=200)
     assert path == runs["oracle"].parent / "leaderboard.md" and text2.splitlines()[:7] == text.splitlines()[:7]
+    short, _ = evaluate_many(list(BASELINES), suite, out=runs["oracle"].parent, workers=1, batch_size=4,
+                             progress=False, report=False, resamples=200, terminal=True)
+    assert max(map(len, short.splitlines())) <= 120 and "1  oracle" in short and "![" not in short
+    assert path.read_text().startswith(text.splitlines()[0])  # the file keeps the full table
     assert all(load_results(runs[p])["timing"]["episodes_run"] == 0 for p in BASELINES)
     other = tmp_path / "fake"
     other.mkdir()
@@ -242,6 +247,9 @@ def test_cli_eval_on_a_suite_file(suite: MaterializedSuite, tmp_path: Path, caps
                    f"eval.cache_dir={cache}", "eval.report=false", "eval.resamples=0", "eval.progress=false",
                    "+policy_args.rate=0.05", "eval.splits=[clean/addressed]"])
     assert rc == 0
-    assert "random on tiny-eval (2 episodes" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "random on tiny-eval (2 episodes" in out
+    assert "normalized_reward (+)" in out and "false_alarms_per_min (-)" in out and "(+) higher is better" in out
+    assert max(map(len, out.splitlines())) <= 120 and "![" not in out
     res = load_results(tmp_path / "run")
     assert res["policy_kwargs"] == {"rate": 0.05} and res["suite"]["fingerprint"] == suite.fingerprint

@@ -129,3 +129,34 @@ def test_mini_suite_materialises_every_scene(tmp_path: Path) -> None:
                     rir_cache_dir=str(tmp_path))
     assert sum(len(m.dataset(s.name)) for s in m.definition.splits) == SUITES["chimein-bench-v0-mini"].n_scenes
     assert {m.dataset(s.name).spec(0).family for s in m.definition.splits} == set(FAMILIES)
+
+
+def test_replaced_audio_in_a_materialised_suite_is_refused(tmp_path: Path) -> None:
+    from chimein.eval.runner import load_dataset_scenes, pack_scene
+
+    d = SuiteDef(**TINY)
+    m = materialize(d, cache_dir=tmp_path, workers=1, progress=False, rir_cache_dir=str(tmp_path / "rir"))
+    ds = m.dataset("clean/proactive")
+    a = m.split_dir("clean/proactive") / ds.entries[0].audio
+    a.write_bytes((m.split_dir("clean/proactive") / ds.entries[1].audio).read_bytes())  # a valid FLAC
+    again = materialize(d, cache_dir=tmp_path, workers=1, progress=False)
+    assert again.fingerprint == m.fingerprint  # the manifest still says the old audio: loading must refuse
+    for load in (lambda: ds.load(0), lambda: pack_scene(m.dataset("clean/proactive"), 0),
+                 lambda: load_dataset_scenes([(str(m.split_dir("clean/proactive")), 0, "clean/proactive",
+                                               "proactive", "clean")])):
+        with pytest.raises(SpecError) as ei:
+            load()
+        msg = str(ei.value)
+        assert str(a) in msg and "checksum" in msg and f"delete {m.root}" in msg, msg
+
+
+def test_suite_file_not_utf8(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from chimein.cli import main as cli_main
+
+    bad = tmp_path / "suite.yaml"
+    bad.write_bytes(b"name: caf\xe9\nfamilies: [addressed]\n")
+    with pytest.raises(SpecError, match=r"suite\.yaml.*UTF-8"):
+        get_suite(bad)
+    assert cli_main(["eval", "materialize", f"suite={bad}", f"eval.cache_dir={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert "UTF-8" in err and str(bad) in err and "Traceback" not in err, err

@@ -263,3 +263,57 @@ def test_float_wav_bytes_do_not_depend_on_the_clock(tmp_path) -> None:
     assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
     y, sr = sf.read(tmp_path / "a.wav", dtype="float32")
     assert sr == 16000 and np.array_equal(x, y)
+
+
+@pytest.mark.parametrize("sr", [1, 999, 384_001])
+def test_load_audio_refuses_absurd_file_rates(tmp_path: Path, sr: int) -> None:
+    p = tmp_path / "odd.wav"
+    sf.write(p, tone(0.1, sr, dur=2000 / sr), sr)
+    with pytest.raises(AudioError, match=rf"odd\.wav: sample rate {sr} Hz .*1000.*384000"):
+        load_audio(p, 16000)
+
+
+def test_load_audio_bounds_the_resampled_length(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import chimein.scenes.audio as audio_mod
+
+    p = tmp_path / "long.wav"
+    sf.write(p, tone(440, 8000, dur=3.0), 8000)
+    monkeypatch.setattr(audio_mod, "MAX_AUDIO_S", 2.0)  # as if the file were hours long
+    with pytest.raises(AudioError, match=r"long\.wav: .*too long"):
+        load_audio(p, 16000)
+
+
+def _episodes_file(tmp_path: Path) -> Path:
+    from chimein.envs.episode import EpisodeRecord
+    from chimein.envs.scoring import ActionLog
+    from chimein.eval.episodes import append_episodes
+    from chimein.scenes.spec import Annotations, Cue
+
+    ann = Annotations(cues=(Cue(id="c", expected="RESPOND", window=(0.1, 0.3), label="x"),))
+    p = tmp_path / "episodes.jsonl"
+    append_episodes(p, [EpisodeRecord(f"s{i}", ActionLog.from_actions([0, 1, 0, 0], chunk_s=0.08), annotations=ann)
+                        for i in range(3)])
+    return p
+
+
+def test_rescore_warns_about_a_truncated_last_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from chimein.cli import main as cli_main
+
+    p = _episodes_file(tmp_path)
+    p.write_bytes(p.read_bytes()[:-30])  # the last append cut off by a kill
+    assert cli_main(["eval", "rescore", str(p), f"out={tmp_path / 'r'}"]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {p}:3:" in err and "incomplete last line" in err, err
+
+
+def test_episodes_not_utf8_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from chimein.cli import main as cli_main
+    from chimein.eval.episodes import read_episodes
+
+    p = _episodes_file(tmp_path)
+    p.write_bytes(p.read_bytes().replace(b'"s1"', b'"s\xe91"'))
+    with pytest.raises(SpecError, match=rf"{p}: not UTF-8.*UTF-8"):
+        read_episodes(p)
+    assert cli_main(["eval", "rescore", str(p), f"out={tmp_path / 'r'}"]) == 2
+    err = capsys.readouterr().err
+    assert str(p) in err and "UTF-8" in err and "Traceback" not in err, err

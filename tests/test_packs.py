@@ -357,3 +357,16 @@ def test_write_manifest_refuses_bad_entries(pack_dir: Path, tmp_path_factory: An
         write_manifest(pack_dir / "none.jsonl", [])
     assert not (elsewhere / "manifest.jsonl").exists()
     assert not (pack_dir / "dup.jsonl").exists() and not (pack_dir / "none.jsonl").exists()
+
+
+def test_absurd_sample_rate_is_refused_naming_the_file(tmp_path: Path) -> None:
+    # 200,000 samples at 1 Hz would be resampled to 3.2e9 samples (12 GB): refused up front
+    put(tmp_path, "mine/slow.wav", tone(0.1, 1, dur=200_000), 1)
+    write_lines(tmp_path, [line("slow", "./mine/slow.wav")])
+    pack = SoundPack.load(tmp_path)
+    with pytest.raises(AudioError) as ei:
+        pack.entries[0].load(16000)
+    msg = str(ei.value)
+    assert "slow.wav" in msg and "1 Hz" in msg and "1000" in msg, msg
+    with pytest.raises(AudioError, match="slow.wav"):
+        SoundPack.load(tmp_path, check_audio=True)

@@ -113,6 +113,14 @@ def test_protocol_roundtrip_and_rejections() -> None:
     with pytest.raises(P.ProtocolError) as e:
         P.decode_audio(P.decode_header(f2), f2)
     assert e.value.code == P.ErrorCode.NOT_FINITE
+    # short replies and unknown error codes: the project's errors, not struct.error/ValueError
+    from chimein.agents.remote import _raise_reply
+
+    for kind in (P.MsgType.ACTION, P.MsgType.ERROR):
+        with pytest.raises(P.ProtocolError, match="reply of 25 bytes"):
+            (P.decode_action if kind == P.MsgType.ACTION else P.decode_error)(P.encode(kind, 1, 1, b"\x01"))
+    with pytest.raises(RemoteError, match="server error code 999: odd"):
+        _raise_reply(P.encode_error(999, "odd"), "here")
     assert parse_url("remote://127.0.0.1:8765") == "ws://127.0.0.1:8765"
     with pytest.raises(ConfigError, match="remote://HOST:PORT"):
         parse_url("remote://nohost")
@@ -309,6 +317,182 @@ def test_overload_answers_busy_instead_of_queueing() -> None:
         asyncio.run(main(st.url))
 
 
+def _slow_reader_socket(url: str):
+    """A TCP socket to the server whose receive buffer is small, so that unread replies back up
+    into the server soon."""
+    import socket
+
+    so = socket.socket()
+    so.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    so.connect(("127.0.0.1", int(url.rsplit(":", 1)[1])))
+    so.setblocking(False)
+    return so
+
+
+async def _never_reading_client(url: str):
+    """A connection with stream 1 open that reads nothing (``max_queue=1``: its reading stops
+    at the first unread reply)."""
+    from websockets.asyncio.client import connect
+
+    bad = await connect(parse_url(url), sock=_slow_reader_socket(url), max_queue=1,
+                        compression=None, ping_interval=None)
+    await bad.send(P.encode_open(1, 80, 16000, 1))
+    return bad
+
+
+async def _flood(bad, j: int, per_round: int = 64) -> None:
+    """One chunk and ``per_round`` STATUS requests, whose replies are large."""
+    await bad.send(P.encode_chunk(1, j, np.zeros(CH, np.float32)))
+    for _ in range(per_round):
+        await bad.send(P.encode(P.MsgType.STATUS, 0, j))
+
+
+def test_a_client_that_never_reads_is_dropped_without_stalling_other_streams() -> None:
+    """A client sends chunks (and STATUS requests, whose replies are large) but reads nothing;
+    beside it a well-behaved stream plays its audio, one chunk per round of the flood. The
+    order of events: the good stream is answered while the bad client's unread replies pile up
+    in its outbox, the bad connection is dropped when the outbox is full, and the good stream
+    goes on (before the fix the batcher waited on the bad socket and every stream froze)."""
+    k, outbox = 600, 256
+    audio = _audio(1, k, 11)
+    ref_a, _ = _reference("energy-endpoint", audio)
+    events: list[tuple[int, int, int, int, int]] = []  # (j, action, outbox_max, dropped, streams)
+
+    async def main(url: str) -> int:
+        bad = await _never_reading_client(url)
+        async with AsyncClient(url, timeout_s=20) as good:
+            sid = await good.open(80, 16000)
+            flooding, after = True, 0
+            for j in range(k):
+                if flooding:
+                    try:
+                        await asyncio.wait_for(_flood(bad, j), 5)
+                    except Exception:  # noqa: BLE001 - the server closed it or stopped reading
+                        flooding = False
+                a, _, _ = await good.act(sid, audio[0, j * CH : (j + 1) * CH])
+                s = await good.status()
+                events.append((j, a, s.get("outbox_max", 0), s.get("dropped_connections", 0),
+                               s["streams_open"]))
+                after += bool(events[-1][3])
+                if after > 10:
+                    break
+            for _ in range(2000):  # the dropped connection goes (close handshake or abort)
+                if (await good.status())["connections"] == 1:
+                    return 1
+                await asyncio.sleep(0.01)
+            return 2
+
+    with ServerThread(PolicyServer("energy-endpoint", port=0, outbox_size=outbox,
+                                   max_conn_streams=8)) as st:
+        connections_left = asyncio.run(main(st.url))
+    drops = [e[3] for e in events]
+    assert drops[-1] == 1, "the client that never reads was not dropped"
+    d = drops.index(1)
+    assert drops == [0] * d + [1] * (len(drops) - d)
+    # the good stream was answered while the bad client's replies piled up unread ...
+    # (more than 64: beyond the 32 a handler may queue before its sender runs)
+    assert any(e[2] > 64 for e in events[:d]), events[d - 5 : d + 1]
+    # ... and after the drop, which closed the bad client's stream at once
+    assert len(events) - d > 10 and events[d][4] == 1
+    assert [e[1] for e in events] == ref_a[0, : len(events)].tolist()
+    assert connections_left == 1
+
+
+def test_a_stalled_connection_is_dropped_after_send_timeout_s() -> None:
+    """A client that stops reading, then stops sending, does not hold its streams forever: its
+    outbox never fills, and it is dropped once a reply has waited ``send_timeout_s``."""
+
+    async def main(url: str) -> list[tuple[int, int, int]]:
+        bad = await _never_reading_client(url)
+        async with AsyncClient(url) as ctl:
+            for j in range(5000):  # until its replies back up in the server (see above)
+                if (await ctl.status())["outbox_max"] > 64:
+                    break
+                await _flood(bad, j)
+            seen = []  # then it sends nothing more
+            for _ in range(5000):
+                s = await ctl.status()
+                seen.append((s["outbox_max"], s["dropped_connections"], s["streams_open"]))
+                if s["dropped_connections"]:
+                    break
+                await asyncio.sleep(0.01)
+            return seen
+
+    with ServerThread(PolicyServer("always-wait", port=0, send_timeout_s=0.5)) as st:
+        seen = asyncio.run(main(st.url))
+    assert seen[0][:2] != (0, 0) and seen[-1][1:] == (1, 0), seen[-3:]
+    assert max(o for o, _, _ in seen) < st.server.config.outbox_size  # dropped before full
+    with pytest.raises(ConfigError, match="send_timeout_s"):
+        PolicyServer("always-wait", port=0, send_timeout_s=0)
+
+
+def test_per_connection_stream_cap_refuses_and_keeps_the_connection() -> None:
+    async def main(url: str) -> None:
+        async with AsyncClient(url) as c:
+            sids = [await c.open(80, 16000) for _ in range(3)]
+            with pytest.raises(RemoteError, match="CAPACITY.*max_conn_streams"):
+                await c.open(80, 16000)
+            a, _, _ = await c.act(sids[0], np.zeros(CH, np.float32))  # still usable
+            assert a == 0
+            await c.close_stream(sids[1])
+            await c.open(80, 16000)  # a freed place can be taken again
+            async with AsyncClient(url) as other:  # the cap is per connection
+                await other.open(80, 16000)
+                assert (await c.status())["streams_open"] == 4
+            # the server frees `other`'s stream when it sees the close: wait for that event
+            for _ in range(500):
+                if (await c.status())["streams_open"] == 3:
+                    break
+                await asyncio.sleep(0.01)
+            assert (await c.status())["streams_open"] == 3
+
+    with ServerThread(PolicyServer("always-wait", port=0, max_streams=16,
+                                   max_conn_streams=3)) as st:
+        asyncio.run(main(st.url))
+    with pytest.raises(ConfigError, match="outbox_size"):
+        PolicyServer("always-wait", port=0, max_conn_streams=64, outbox_size=100)
+
+
+@pytest.mark.parametrize("chunk_ms", [7.0, 1.0, 1000 / 16000, float("nan"), float("inf"), 401.0])
+def test_chunk_ms_held_to_the_env_range(chunk_ms: float) -> None:
+    from chimein.envs.core import CHUNK_MS_RANGE
+
+    with pytest.raises(ConfigError, match="'chunk_ms'"):
+        PolicyServer("always-wait", port=0, chunk_ms=chunk_ms)
+
+    async def main(url: str) -> None:
+        async with AsyncClient(url) as c:
+            r = await c.request(P.encode_open(5, chunk_ms, 16000, 1, 1), 5, 1)
+            code, msg = P.decode_error(r)
+            assert code == P.ErrorCode.FORMAT and "OPEN field 'chunk_ms'" in msg, msg
+            assert (await c.status())["streams_open"] == 0
+
+    with ServerThread(PolicyServer("always-wait", port=0)) as st:
+        asyncio.run(main(st.url))
+    for ok in CHUNK_MS_RANGE:  # the bounds themselves are served
+        PolicyServer("always-wait", port=0, chunk_ms=ok)
+
+
+def test_remote_policy_raises_remote_error_naming_the_server_when_it_stops() -> None:
+    st = ServerThread(PolicyServer("always-wait", port=0)).start()
+    url = st.url
+    try:
+        pol = RemotePolicy(url, timeout_s=10)
+        pol.reset(1)
+        pol.act({"audio": np.zeros((1, CH, 1), np.float32)})
+    finally:
+        st.stop()
+    where = parse_url(url)
+    with pytest.raises(RemoteError, match=f"server at {where} closed the connection") as e:
+        pol.act({"audio": np.zeros((1, CH, 1), np.float32)})
+    assert "ConnectionClosed" in type(e.value.__cause__).__name__
+    with pytest.raises(RemoteError, match=where):  # the connection is gone: no stream left
+        pol.act({"audio": np.zeros((1, CH, 1), np.float32)})
+    with pytest.raises(RemoteError, match=f"cannot connect to {where}"):
+        pol.reset(1)
+    pol.close()
+
+
 def _load(url: str, audio: np.ndarray, n_drop: int) -> dict[int, list[int]]:
     """Every stream on its own connection plays its audio; ``n_drop`` of them abort mid-way."""
     n, k = audio.shape[0], audio.shape[1] // CH
@@ -392,7 +576,7 @@ def test_cli_serve_stops_cleanly_on_sigterm(tmp_path) -> None:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
         assert proc.returncode == 0 and "stopped" in out
-        with pytest.raises(Exception):  # noqa: B017 - the connection was closed by the server
+        with pytest.raises(RemoteError, match="closed the connection"):  # not websockets' own
             pol.act({"audio": np.zeros((2, CH, 1), np.float32)})
     finally:
         if proc.poll() is None:

@@ -166,7 +166,7 @@ def test_calibrate_outputs_sweeps_at_least_the_default_grid(tmp_path, monkeypatc
 
     seen: list[dict] = []
     monkeypatch.setattr(sup, "calibrate_checkpoint",
-                        lambda d, scenes, val, log=None: seen.append(dict(val)) or [0.0, 0.0, 0.0])
+                        lambda d, scenes, val, log=None, progress=False: seen.append(dict(val)) or [0.0, 0.0, 0.0])
     (tmp_path / "final").mkdir()
     (tmp_path / "final" / "chimein.json").write_text("{}")
     init = SimpleNamespace(meta={"training": {"train": {"val": {"biases": [-0.25, 2.5], "seed": 9}}}})

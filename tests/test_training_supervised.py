@@ -245,6 +245,16 @@ def test_resume_after_interruption_gives_the_same_model(codebook_path, tiny_lm, 
         )
 
 
+def test_progress_bar_shows_the_loss_without_a_warning(codebook_path, tiny_lm, train_scenes, tmp_path,
+                                                       recwarn, capsys) -> None:
+    """The demo trains with its progress bar on: the bar's loss must not warn about reading a
+    tensor that requires grad (a torch UserWarning printed into the bar)."""
+    train_supervised(codebook_path, tmp_path / "run", tiny_lm, _train_cfg(2, progress=True), train_scenes,
+                     log=lambda m: None)
+    assert not [w for w in recwarn if "requires_grad" in str(w.message)]
+    assert "train supervised" in capsys.readouterr().err
+
+
 def test_hydra_configs_compose_into_the_dataclasses() -> None:
     from chimein.agents.lm.tokenizer import FeatureConfig
     from chimein.cli import compose

@@ -22,7 +22,10 @@ reserved   u16     0
 
 Payloads
 --------
-- OPEN: ``<fIH`` chunk_ms (float32), sample_rate (u32), n_mics (u16). Reply OPENED.
+- OPEN: ``<fIH`` chunk_ms (float32), sample_rate (u32), n_mics (u16). Reply OPENED, or ERROR
+  FORMAT naming the field that differs from the server's stream format (``chunk_ms`` must be
+  finite and within the env's range, :data:`chimein.envs.core.CHUNK_MS_RANGE`), or ERROR
+  CAPACITY (the server's slots, or the connection's ``max_conn_streams``, are taken).
 - CHUNK: ``samples * channels`` float32 LE, sample-major ``(samples, channels)``.
   Reply ACTION: ``<B3fff`` action (u8), p(WAIT), p(RESPOND), p(INTERVENE), queue_ms, model_ms.
 - RESET (new episode of the stream), CLOSE: empty. Reply OK.
@@ -93,7 +96,7 @@ class ErrorCode(enum.IntEnum):
     FORMAT = 5  # chunk size / sample rate / mics do not match the server's stream format
     UNKNOWN_STREAM = 6  # chunk/reset/close for a stream that is not open
     STREAM_EXISTS = 7  # open of a stream id already open on this connection
-    CAPACITY = 8  # the server holds its maximum number of streams
+    CAPACITY = 8  # the server holds its maximum number of streams, or the connection its cap
     SHUTDOWN = 9  # the server is stopping
     INTERNAL = 10  # the policy failed on this batch
 
@@ -196,8 +199,15 @@ def encode_action(stream: int, seq: int, action: int, probs: np.ndarray, queue_m
                   _ACTION.pack(int(action), float(p[0]), float(p[1]), float(p[2]), queue_ms, model_ms))
 
 
+def _check_payload(frame: bytes, need: struct.Struct, what: str) -> None:
+    if len(frame) < HEADER.size + need.size:
+        raise ProtocolError(ErrorCode.MALFORMED, f"{what} reply of {len(frame)} bytes; it needs "
+                            f"{HEADER.size + need.size} (header + payload)")
+
+
 def decode_action(frame: bytes) -> tuple[int, np.ndarray, float, float]:
     """(action, probs float32 (3,), queue_ms, model_ms) of an ACTION reply."""
+    _check_payload(frame, _ACTION, "ACTION")
     a, p0, p1, p2, q, m = _ACTION.unpack_from(frame, HEADER.size)
     return int(a), np.array([p0, p1, p2], np.float32), float(q), float(m)
 
@@ -209,6 +219,7 @@ def encode_error(code: int, message: str, stream: int = 0, seq: int = 0) -> byte
 
 def decode_error(frame: bytes) -> tuple[int, str]:
     """(code, message) of an ERROR reply."""
+    _check_payload(frame, _ERROR, "ERROR")
     (code,) = _ERROR.unpack_from(frame, HEADER.size)
     return int(code), bytes(frame[HEADER.size + _ERROR.size :]).decode("utf-8", "replace")
 

@@ -1,8 +1,8 @@
-"""Resolve a policy name (and, in later versions, a checkpoint path or URL) to a policy.
+"""Resolve a policy name, a checkpoint path or a ``remote://`` URL to a policy.
 
 ``make_policy`` is what ``policy=<...>`` on the command line goes through. Names map to
 factories in :data:`POLICY_FACTORIES`; anything that looks like a path or a ``remote://``
-URL goes to the path/URL hooks, where checkpoint loading and the policy server plug in.
+URL goes to the checkpoint loader or the client of the policy server (``chimein serve``).
 
 Examples
 --------
@@ -25,7 +25,7 @@ from chimein.errors import SpecError
 
 __all__ = ["POLICY_FACTORIES", "POLICY_NAMES", "REMOTE_SCHEME", "looks_like_path", "make_policy", "register_policy"]
 
-#: URL scheme of a policy served by ``chimein serve`` (a later issue).
+#: URL scheme of a policy served by ``chimein serve``.
 REMOTE_SCHEME = "remote://"
 
 
@@ -121,8 +121,9 @@ def make_policy(name_or_path: str, **kwargs: Any) -> Policy:
     Parameters
     ----------
     name_or_path : str
-        One of :data:`POLICY_NAMES` (case-insensitive, ``_`` accepted for ``-``); checkpoint
-        directories and ``remote://host:port`` are resolved by hooks filled in by later issues.
+        One of :data:`POLICY_NAMES` (case-insensitive, ``_`` accepted for ``-``), a checkpoint
+        directory (``chimein train supervised|ppo|grpo`` output) or ``remote://host:port`` (a
+        policy served by ``chimein serve``).
     **kwargs
         Passed to the policy's constructor (e.g. ``chunk_s=0.08``, ``rate=0.05``,
         ``silence_timeout_s=0.5``, ``speak_s=2.0``).
@@ -130,8 +131,8 @@ def make_policy(name_or_path: str, **kwargs: Any) -> Policy:
     Raises
     ------
     SpecError
-        Unknown name (the message lists the valid ones), a path that is not a checkpoint, or
-        keyword arguments the policy does not take.
+        Unknown name (the message lists the valid ones and the closest), a path that is not a
+        checkpoint, or keyword arguments the policy does not take.
 
     Examples
     --------
@@ -153,5 +154,10 @@ def make_policy(name_or_path: str, **kwargs: Any) -> Policy:
             raise SpecError(f"policy {key!r}: bad arguments {sorted(kwargs)}: {e}") from None
     if looks_like_path(s):
         return _from_checkpoint(s, **kwargs)
-    raise SpecError(f"policy {s!r}: unknown policy name; valid names: " + ", ".join(POLICY_FACTORIES)
-                    + f" (checkpoint directories and {REMOTE_SCHEME}host:port come in later versions)")
+    import difflib
+
+    close = difflib.get_close_matches(key, list(POLICY_FACTORIES), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise SpecError(f"policy {s!r}: unknown policy name; {hint}valid names: " + ", ".join(POLICY_FACTORIES)
+                    + f", a checkpoint directory (e.g. runs/sup/final) or {REMOTE_SCHEME}host:port "
+                    "(a policy served by `chimein serve`)")

@@ -25,9 +25,10 @@ Examples
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -91,9 +92,25 @@ def _raise_reply(frame: bytes, where: str) -> None:
     h = P.decode_header(frame)
     if h.type == P.MsgType.ERROR:
         code, msg = P.decode_error(frame)
-        raise RemoteError(f"{where}: server error {P.ErrorCode(code).name}: {msg}")
+        name = P.ErrorCode(code).name if code in set(P.ErrorCode) else f"code {code}"
+        raise RemoteError(f"{where}: server error {name}: {msg}")
     if h.type == P.MsgType.BUSY:
         raise ServerBusy(f"{where}: server busy: {P.decode_text(frame)}")
+
+
+def _wire_error(e: BaseException, url: str, timeout_s: float) -> RemoteError | None:
+    """The project's error for a websockets exception or timeout talking to the server at
+    ``url`` (None for any other exception)."""
+    from websockets.exceptions import ConnectionClosed, WebSocketException
+
+    if isinstance(e, ConnectionClosed):
+        return RemoteError(f"the policy server at {url} closed the connection ({e}); is "
+                           "`chimein serve` still running? Reconnect with reset()")
+    if isinstance(e, WebSocketException):
+        return RemoteError(f"policy server at {url}: {type(e).__name__}: {e}")
+    if isinstance(e, TimeoutError):
+        return RemoteError(f"policy server at {url}: no reply within {timeout_s:g} s")
+    return None
 
 
 class RemotePolicy(BasePolicy):
@@ -136,20 +153,41 @@ class RemotePolicy(BasePolicy):
     # ---------------------------------------------------------------- connection
     def _conn(self) -> Any:
         if self._ws is None:
+            from websockets.exceptions import InvalidURI, WebSocketException
             from websockets.sync.client import connect
 
             try:
                 self._ws = connect(self.url, max_size=1 << 22, compression=None,
                                    open_timeout=self.timeout_s).__enter__()
-            except (OSError, TimeoutError) as e:
+            except (OSError, TimeoutError, InvalidURI) as e:
                 raise RemoteError(f"policy {self.name!r}: cannot connect to {self.url}: {e}; start "
                                 "it with `chimein serve checkpoint=...`") from None
+            except WebSocketException as e:  # something else listens there
+                raise RemoteError(f"policy {self.name!r}: {self.url} is not a chimein policy "
+                                  f"server ({type(e).__name__}: {e})") from None
         return self._ws
+
+    @contextlib.contextmanager
+    def _wire(self) -> Iterator[None]:
+        """Raise websockets' exceptions (the server stopped, a timeout) as RemoteError naming the
+        server; a closed connection is forgotten (its streams are gone: reset() reconnects)."""
+        try:
+            yield
+        except Exception as e:
+            err = _wire_error(e, self.url, self.timeout_s)
+            if err is None:
+                raise
+            from websockets.exceptions import ConnectionClosed
+
+            if isinstance(e, ConnectionClosed):
+                self._ws, self._sids = None, []
+            raise RemoteError(f"policy {self.name!r}: {err}") from e
 
     def _request(self, frame: bytes) -> bytes:
         ws = self._conn()
-        ws.send(frame)
-        reply = ws.recv(timeout=self.timeout_s)
+        with self._wire():
+            ws.send(frame)
+            reply = ws.recv(timeout=self.timeout_s)
         _raise_reply(reply, f"policy {self.name!r}")
         return reply
 
@@ -207,6 +245,9 @@ class RemotePolicy(BasePolicy):
             raise AudioError(f"policy {self.name!r}: observation 'audio' contains NaN or inf")
         speaking = self._assistant_speaking(obs)
         n = self.n_streams
+        if len(self._sids) != n:
+            raise RemoteError(f"policy {self.name!r}: no open streams on {self.url} (the connection "
+                              "was lost); call reset()")
         if self.realtime:
             due = max(self._t0[i] + self._k[i] * self.chunk_s for i in range(n))
             delay = due - time.perf_counter()
@@ -217,6 +258,18 @@ class RemotePolicy(BasePolicy):
         self._seq += n
         frames = [P.encode_chunk(self._sids[i], seq0 + i, audio[i], bool(speaking[i]))
                   for i in range(n)]
+        with self._wire():
+            actions, probs, lat = self._exchange(ws, frames, seq0)
+        if self.realtime:  # one value per stream, in stream order (the eval runner attributes them)
+            self.latencies_ms.extend(lat.tolist())
+        for i in range(n):
+            self._k[i] += 1
+        return actions, probs
+
+    def _exchange(self, ws: Any, frames: list[bytes], seq0: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Send one chunk per stream, gather the actions (resending BUSY chunks)."""
+        n = len(frames)
         sent = np.zeros(n)
         for i in range(n):
             sent[i] = time.perf_counter()
@@ -243,11 +296,7 @@ class RemotePolicy(BasePolicy):
             actions[i], probs[i] = a, p
             lat[i] = (time.perf_counter() - sent[i]) * 1000
             todo -= 1
-        if self.realtime:  # one value per stream, in stream order (the eval runner attributes them)
-            self.latencies_ms.extend(lat.tolist())
-        for i in range(n):
-            self._k[i] += 1
-        return actions, probs
+        return actions, probs, lat
 
     def __repr__(self) -> str:
         return f"RemotePolicy(url={self.url!r}, realtime={self.realtime}, chunk_s={self.chunk_s})"
@@ -276,7 +325,16 @@ class AsyncClient:
     async def __aenter__(self) -> AsyncClient:
         from websockets.asyncio.client import connect
 
-        self._ws = await connect(self.url, max_size=1 << 22, compression=None)
+        try:
+            self._ws = await connect(self.url, max_size=1 << 22, compression=None,
+                                     open_timeout=self.timeout_s)
+        except (OSError, TimeoutError) as e:
+            raise RemoteError(f"cannot connect to the policy server at {self.url}: {e}") from None
+        except Exception as e:
+            err = _wire_error(e, self.url, self.timeout_s)
+            if err is None:
+                raise
+            raise err from e
         self._reader = asyncio.create_task(self._read())
         return self
 
@@ -303,15 +361,23 @@ class AsyncClient:
         finally:
             for fut in self._waiting.values():
                 if not fut.done():
-                    fut.set_exception(RemoteError("policy server: connection closed"))
+                    fut.set_exception(RemoteError(f"the policy server at {self.url} closed the "
+                                                  "connection"))
             self._waiting.clear()
 
     async def request(self, frame: bytes, sid: int, seq: int) -> bytes:
         """Send ``frame`` and wait for the reply to ``(sid, seq)`` (raw, not checked)."""
         fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._waiting[(sid, seq)] = fut
-        await self._ws.send(frame)
-        return await asyncio.wait_for(fut, self.timeout_s)
+        try:
+            await self._ws.send(frame)
+            return await asyncio.wait_for(fut, self.timeout_s)
+        except Exception as e:
+            self._waiting.pop((sid, seq), None)
+            err = _wire_error(e, self.url, self.timeout_s)
+            if err is None:
+                raise
+            raise err from e
 
     def _next(self) -> int:
         self._seq += 1

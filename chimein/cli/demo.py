@@ -13,10 +13,15 @@
    ``out/lm/grpo/final``, evaluates both on the mini suite and prints
    ``chimein eval compare``. A demo-sized model is far weaker than the README's checkpoint: the
    point is the pipeline, which ``lm=false`` skips.
+
+Every long stage shows a progress bar; the demo ends with a summary (:func:`summary`): what was
+built and where, the key numbers, what they mean for a demo-sized model, and the commands of
+the README's recipe.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,14 +39,18 @@ def main(cfg: Any, run: Callable[[list[str]], int]) -> int:
     c = container(cfg)
     out = Path(c["out"])
     t0 = time.perf_counter()
+    if hasattr(sys.stdout, "reconfigure"):  # stage lines in order with the progress bars (stderr)
+        sys.stdout.reconfigure(line_buffering=True)
     print(f"[1/6] scenes: {c['scenes_per_family']} per family x {len(FAMILIES)} families "
           f"(difficulty={c['scenes']['difficulty']}) -> {out / 'scenes'}")
-    for k, fam in enumerate(FAMILIES):  # one seed per family, so each family gets its own rooms
+    from tqdm import tqdm
+
+    for k, fam in enumerate(tqdm(FAMILIES, desc="scenes", unit="family", file=sys.stderr)):
+        # one seed per family, so each family gets its own rooms
         generate_dataset({**c["scenes"], "family": fam}, n=int(c["scenes_per_family"]), seed=int(c["seed"]) + k,
                          out=out / "scenes" / fam, workers=int(c["workers"]) or None, progress=False)
     print(f"      done in {time.perf_counter() - t0:.1f} s")
     print(f"[2/6] timelines -> {out / 'timelines'}")
-    rows = []
     for fam in FAMILIES:
         ds = SceneDataset(out / "scenes" / fam)
         for i in range(len(ds)):
@@ -49,13 +58,14 @@ def main(cfg: Any, run: Callable[[list[str]], int]) -> int:
             spec = scene.spec
             png = plot_scene(spec, scene.audio, out / "timelines" / f"{fam}-{spec.id}.png")
             cues = ", ".join(f"{cu.expected}@{cu.window[0]:.1f}s" for cu in spec.annotations.cues) or "-"
-            rows.append(f"  {fam:<12} {spec.duration_s:6.1f} s  rt60={spec.room.rt60:.2f}  cues: {cues}  -> {png.name}")
-    print("\n".join(rows))
+            print(f"  {fam:<12} {spec.duration_s:6.1f} s  rt60={spec.room.rt60:.2f}  cues: {cues}  -> {png.name}")
     _baseline_through_env(out, FAMILIES)
     _leaderboard(out, int(c["workers"]) or 1)
-    if c.get("lm", {}).get("enabled", True):
+    lm = bool(c.get("lm", {}).get("enabled", True))
+    if lm:
         _timing_lm(out, c["lm"], run)
-    print(f"demo finished in {time.perf_counter() - t0:.1f} s; outputs in {out}/")
+    print()
+    print(summary(out, lm, time.perf_counter() - t0))
     return 0
 
 
@@ -92,9 +102,9 @@ def _leaderboard(out: Path, workers: int) -> None:
     from chimein.eval import evaluate_many
 
     print(f"[4/6] baselines on chimein-bench-v0-mini -> {out / 'eval'}")
-    table, path = evaluate_many(list(POLICY_NAMES), "chimein-bench-v0-mini", out=out / "eval", workers=1)
-    print(table)
-    print(f"  leaderboard: {path}")
+    table, _ = evaluate_many(list(POLICY_NAMES), "chimein-bench-v0-mini", out=out / "eval", workers=1,
+                             terminal=True)
+    print(table)  # its last line names the full leaderboard file
 
 
 def _chimein(run: Callable[[list[str]], int], *argv: str) -> None:
@@ -118,5 +128,89 @@ def _timing_lm(out: Path, c: dict[str, Any], run: Callable[[list[str]], int]) ->
     _chimein(run, "train", "grpo", f"init={lm / 'sup' / 'final'}", f"out={lm / 'grpo'}", *c["grpo"])
     for name in ("sup", "grpo"):
         _chimein(run, "eval", f"policy={lm / name / 'final'}", "suite=chimein-bench-v0-mini",
-                 f"out={lm / 'eval' / name}", "eval.progress=false")
+                 f"out={lm / 'eval' / name}")
+    print(f"  {DEMO_SIZED}", flush=True)
     _chimein(run, "eval", "compare", str(lm / "eval" / "sup"), str(lm / "eval" / "grpo"))
+
+
+#: What a demo-sized model's numbers mean (printed next to them).
+DEMO_SIZED = ("note: a demo-sized timing LM (minutes of CPU training) only shows that the pipeline "
+              "runs;\n  its numbers below are not a result (the summary at the end says more)")
+
+#: The README's recipe, from a fresh clone (``chimein/configs/training/``: the defaults).
+RECIPE = (
+    "chimein train codebook out=runs/codebook.safetensors codebook.workers=2    # ~1 min",
+    "chimein train supervised codebook=runs/codebook.safetensors out=runs/sup    # ~20 min",
+    "chimein train grpo init=runs/sup/final out=runs/grpo                       # ~20 min",
+    "chimein eval policy=runs/grpo/final suite=chimein-bench-v0 out=runs/v0/grpo workers=2",
+    "chimein eval policy=silero-endpoint suite=chimein-bench-v0 out=runs/v0/silero-endpoint",
+    "chimein eval compare runs/v0/grpo runs/v0/silero-endpoint    # paired differences",
+)
+
+
+def _numbers(results: Path) -> tuple[float | None, ...]:
+    """normalized_reward, timeliness and intervene_f1 of an eval run (None: missing)."""
+    import json
+
+    try:
+        o = json.loads((results / "results.json").read_text())["metrics"]["overall"]
+    except (OSError, ValueError, KeyError):
+        return (None, None, None)
+
+    def value(k: str) -> float | None:
+        v = o.get(k)
+        v = v.get("value") if isinstance(v, dict) else v
+        return None if v is None else float(v)
+
+    return value("normalized_reward"), value("timeliness"), value("intervene_f1")
+
+
+def summary(out: Path, lm: bool, seconds: float) -> str:
+    """The demo's closing summary: what was built and where, the key numbers on the mini suite,
+    what they mean for a demo-sized model, and the commands of the real recipe."""
+    from chimein.agents import POLICY_NAMES
+
+    rule = "=" * 100
+    built = [
+        (out / "scenes", "a scene per task family (audio, spec, annotations)"),
+        (out / "timelines", "their spectrograms and annotated timelines"),
+        (out / "eval" / "leaderboard.md", "the baselines on chimein-bench-v0-mini"),
+    ]
+    if lm:
+        built += [
+            (out / "lm" / "codebook.safetensors", "the audio codebook"),
+            (out / "lm" / "sup" / "final", "the demo-sized timing LM (supervised)"),
+            (out / "lm" / "grpo" / "final", "the same after a short GRPO run"),
+            (out / "lm" / "eval" / "leaderboard.md", "both on chimein-bench-v0-mini (eval compare)"),
+        ]
+    width = max(len(str(p)) for p, _ in built) + 2
+    lines = [rule, f"demo finished in {seconds / 60:.1f} min; everything is in {out}/", "", "built:"]
+    for p, what in built:  # the description beside the path, or below it when it would not fit
+        lines += [f"  {str(p):<{width}}{what}"] if width + len(what) <= 98 else [f"  {p}", f"      {what}"]
+    rows = [(name, out / "eval" / name) for name in POLICY_NAMES]
+    if lm:
+        rows += [("demo LM (supervised)", out / "lm" / "eval" / "sup"),
+                 ("demo LM (+ GRPO)", out / "lm" / "eval" / "grpo")]
+
+    def cell(v: float | None) -> str:
+        return f"{'-' if v is None else f'{v:.2f}':>14}"
+
+    lines += ["", "numbers on chimein-bench-v0-mini (normalized reward: oracle 1, always-wait 0; higher is "
+              "better):", f"  {'policy':<22}{'norm. reward':>14}{'timeliness':>14}{'intervene F1':>14}"]
+    lines += [f"  {name:<22}" + "".join(cell(v) for v in _numbers(d)) for name, d in rows]
+    if lm:
+        lines += [
+            "",
+            "what they mean: the demo-sized timing LM (a few minutes of CPU training, then a few GRPO",
+            "steps on a few dozen episodes) only shows that the pipeline runs end to end; its numbers",
+            "are not results. At this size it misses the emergencies (intervene F1 near 0), lands near",
+            "or below the endpointers, and GRPO's few steps often make it worse. The README's recipe",
+            "(700 supervised steps, ~21 min on a 2-core CPU; 200 GRPO steps, ~20 min) reaches normalized",
+            "reward 0.35 (GRPO 0.39) and intervene F1 0.45 on chimein-bench-v0, against 0.15 and",
+            "<= 0.10 for silero-endpoint.",
+            "",
+            "the real recipe (README, \"The streaming timing policy\" and \"RL refinement\"):",
+        ]
+        lines += [f"  {cmd}" for cmd in RECIPE]
+    lines.append(rule)
+    return "\n".join(lines)

@@ -11,29 +11,36 @@ from pathlib import Path
 from typing import Any
 
 from chimein.cli.common import container, positional_runs
-from chimein.errors import SpecError
+from chimein.errors import ConfigError, SpecError
 
 
 def _workers(v: Any) -> int | None:
-    return int(v) or None if v is not None else None
+    if v is None:
+        return None
+    try:
+        return int(v) or None
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"field 'workers': expected a number of processes (0: all cores), "
+                          f"got {v!r}") from None
 
 
 def _summary(results: Mapping[str, Any]) -> str:
     from chimein.eval.report import LEADERBOARD_COLUMNS, fmt, latency_text
+    from chimein.eval.terminal import LEGEND, direction
 
     o = results["metrics"]["overall"]
-    rows = [(k, fmt(o.get(k))) for k in LEADERBOARD_COLUMNS]
+    rows = [(f"{k} {direction(k)}", fmt(o.get(k))) for k in LEADERBOARD_COLUMNS]
     t = results.get("timing") or {}
     if t.get("episodes_per_s"):
         rows.append(("episodes/s", f"{t['episodes_per_s']:.2f} ({t['episodes_run']} run, "
                                    f"{t['episodes_resumed']} resumed)"))
     lat = results.get("decision_latency_ms")
     if lat and lat.get("n"):
-        rows.append(("decision latency", f"{latency_text(lat)} (real time: network + queue + model, "
-                                         f"{lat['n']} chunks)"))
+        rows.append(("decision latency", f"{latency_text(lat)} (network + queue + model, {lat['n']} chunks)"))
     head = (f"{results['policy']} on {results['suite']['name']} ({o['n_episodes']} episodes, "
             f"fingerprint {results['suite']['fingerprint'][:12]}):")
-    return "\n".join([head] + [f"  {name:<24} {value}" for name, value in rows])
+    legend = "  " + LEGEND.replace("n/a", "-") + "; [95 % bootstrap interval]"
+    return "\n".join([head] + [f"  {name:<28} {value}" for name, value in rows] + [legend])
 
 
 def _run_kwargs(c: Mapping[str, Any]) -> dict[str, Any]:
@@ -100,7 +107,7 @@ def compare(cfg: Any) -> int:
     text, written = cmp(runs, out=out, sort_by=str(c.get("sort_by", "normalized_reward")),
                         reference=c.get("reference"),
                         paired_metrics=PAIRED_METRICS if metrics is None else [str(m) for m in metrics],
-                        resamples=int(e.get("resamples", 1000)), seed=int(e.get("seed", 0)))
+                        resamples=int(e.get("resamples", 1000)), seed=int(e.get("seed", 0)), terminal=True)
     print(text, end="")
     if written is not None:
         js = written.with_name(written.stem + PAIRED_SUFFIX)

@@ -5,13 +5,14 @@ installed wheel has them) that pulls the package config groups it needs
 (``chimein/configs/scenes``, ``chimein/configs/agents``, ``chimein/configs/training``, ...). Arguments of the form
 ``key=value`` (and ``+key=value``, ``~key``) are Hydra overrides; a command may also take
 positional arguments (e.g. the spec path of ``scenes show``). ``--cfg`` prints the composed
-config and exits. This module holds the command table and dispatches to the handlers of
-``chimein/cli/<group>.py``, which call the library.
+config and exits; ``--help`` lists every key with its meaning (:mod:`chimein.cli.usage`).
+This module holds the command table and dispatches to the handlers of ``chimein/cli/<group>.py``,
+which call the library.
 
 Examples::
 
-    chimein scenes generate n=200 seed=3 out=data/train scenes=hard
-    chimein scenes show data/train/specs/scene-000000.json out=scene.png
+    chimein scenes generate n=200 seed=3 out=runs/train scenes=hard
+    chimein scenes show runs/train/specs/scene-000000.json out=runs/scene.png
     chimein demo
 """
 
@@ -146,10 +147,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     show_cfg = "--cfg" in rest
     rest = [a for a in rest if a != "--cfg"]
     if any(a in ("-h", "--help") for a in rest):
-        print(f"chimein {' '.join(cmd.words)}: {cmd.help}\n\nconfig (override with key=value):\n")
-        from omegaconf import OmegaConf
+        import textwrap
 
-        print(OmegaConf.to_yaml(compose(cmd.config)))
+        from chimein.cli.common import container
+        from chimein.cli.usage import key_help
+
+        print("\n".join(textwrap.wrap(f"chimein {' '.join(cmd.words)}: {cmd.help}", 100, subsequent_indent="  ",
+                                     break_on_hyphens=False)) + "\n")
+        print(key_help(config_dir(), cmd.config, container(compose(cmd.config))))
         return 0
     positional = [a for a in rest if "=" not in a and not a.startswith("~")]
     overrides = [a for a in rest if a not in positional]

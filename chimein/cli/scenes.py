@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from chimein.cli.common import container
+from chimein.config import read_config
 from chimein.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class GenerateCounts:
+    """The numeric and boolean keys of ``chimein scenes generate``, checked by name."""
+
+    n: int
+    seed: int
+    workers: int
+    progress: bool
+
+    def __post_init__(self) -> None:
+        for key, low, what in (("n", 1, "scenes"), ("seed", 0, "the seed"), ("workers", 0, "processes (0: all cores)")):
+            if getattr(self, key) < low:
+                raise ConfigError(f"scenes generate: field {key!r}: {what} must be >= {low}, got {getattr(self, key)}")
 
 
 def generate(cfg: Any) -> int:
@@ -16,9 +33,10 @@ def generate(cfg: Any) -> int:
     from chimein.scenes.dataset import generate_dataset
 
     c = container(cfg)
+    k = read_config(GenerateCounts, {f: c[f] for f in ("n", "seed", "workers", "progress")}, "scenes generate")
     manifest = generate_dataset(
-        c["scenes"], n=int(c["n"]), seed=int(c["seed"]), out=c["out"], workers=int(c["workers"]) or None,
-        audio_format=str(c["format"]), cache_dir=c.get("cache_dir"), progress=bool(c["progress"]),
+        c["scenes"], n=k.n, seed=k.seed, out=c["out"], workers=k.workers or None,
+        audio_format=str(c["format"]), cache_dir=c.get("cache_dir"), progress=k.progress,
         backend=str(c["backend"]), ray_options=ray_options_from_config(c),
     )
     n = len(manifest.read_text().splitlines())

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ def codebook(cfg: Any) -> int:
     from chimein.training.codebook import (
         CodebookConfig,
         collect_units,
+        describe,
         fit_codebook,
         source_from_config,
         usage,
@@ -62,7 +64,7 @@ def codebook(cfg: Any) -> int:
         {**dict(book.meta or {}), **usage(book, held)},
     )
     book.save(out)
-    say(f"codebook: {out} ({json.dumps(book.meta, sort_keys=True, default=str)})")
+    say(describe(book, out))
     return 0
 
 
@@ -94,17 +96,44 @@ def calibrate(cfg: Any) -> int:
 
     c = container(cfg)
     bias = calibrate_checkpoint(str(c["checkpoint"]), c.get("scenes") or {}, c["train"]["val"],
-                                log=say)
+                                log=say, progress=True)
     print(f"{c['checkpoint']}: logit_bias {bias}")
     return 0
 
 
+@contextmanager
+def _step_bar(desc: str, total: int, unit: str) -> Iterator[tuple[Callable[[str], None], Callable[..., None]]]:
+    """A tqdm bar on stderr over an RL run's optimizer steps (updates): yields the run's ``log``
+    (lines printed above the bar) and its per-step callback (``(step, scalars)``: absolute step,
+    so a resumed run starts where it stopped)."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr)
+
+    def log(msg: str) -> None:
+        bar.write(msg, file=sys.stderr)
+
+    def on_step(step: int, scalars: Any = None) -> None:
+        bar.update(max(0, min(int(step), total) - bar.n))
+        if bar.n >= total:  # done: what follows (calibration) shows its own bar in its place
+            bar.close()
+
+    try:
+        yield log, on_step
+    finally:
+        bar.close()
+
+
 def ppo(cfg: Any) -> int:
     """Refine a checkpoint with SB3 PPO: ``init=CKPT out=DIR [train.total_steps=N] ...``."""
+    import math
+
     from chimein.training.ppo import PPOConfig, train_ppo
 
     c = container(cfg)
-    final = train_ppo(str(c["init"]), str(c["out"]), PPOConfig.from_mapping(c.get("train")), log=say)
+    pc = PPOConfig.from_mapping(c.get("train"))
+    with _step_bar("train ppo", math.ceil(pc.total_steps / (pc.num_envs * pc.n_steps)), "update") as (log, step):
+        final = train_ppo(str(c["init"]), str(c["out"]), pc, log=log, on_update=step)
     print(final)
     return 0
 
@@ -114,8 +143,10 @@ def grpo(cfg: Any) -> int:
     from chimein.training.grpo import GRPORunConfig, train_grpo
 
     c = container(cfg)
-    final = train_grpo(str(c["init"]), str(c["out"]), GRPORunConfig.from_mapping(c.get("train")),
-                       log=say)
+    gc = GRPORunConfig.from_mapping(c.get("train"))
+    say(f"train grpo: {gc.steps} steps of {gc.episodes_per_step} episodes (starting TRL)")
+    with _step_bar("train grpo", gc.steps, "step") as (log, step):
+        final = train_grpo(str(c["init"]), str(c["out"]), gc, log=log, on_step=step)
     print(final)
     return 0
 

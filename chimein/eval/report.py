@@ -154,54 +154,87 @@ def hit_latencies(episodes: Sequence[EpisodeRecord]) -> dict[str, list[float]]:
     return out
 
 
-def plot_latency_cdf(series: Mapping[str, Sequence[float]], path: Path, title: str) -> Path:
-    """Empirical CDFs of hit latency, one line per series."""
-    import numpy as np
-
+def latency_cdf_figure(series: Mapping[str, Sequence[float]], title: str) -> Any:
+    """The figure of :func:`plot_latency_cdf`; a series without hits gets a legend entry
+    ``name: no hits`` (and no line) rather than vanishing."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, vals in series.items():
         v = np.sort(np.asarray(vals, float))
         if v.size:
             ax.step(np.concatenate([[0.0], v]), np.arange(v.size + 1) / v.size, where="post", label=f"{name} (n={v.size})")
+        else:
+            ax.plot([], [], ls="none", marker="", label=f"{name}: no hits (n/a)")
     ax.set_xlabel("latency from window start (s)")
     ax.set_ylabel("fraction of hits")
     ax.set_ylim(0, 1.02)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    _save(fig, path)
+    return fig
+
+
+def plot_latency_cdf(series: Mapping[str, Sequence[float]], path: Path, title: str) -> Path:
+    """Empirical CDFs of hit latency, one line per series."""
+    _save(latency_cdf_figure(series, title), path)
     return path
 
 
-def plot_family_bars(metrics: Mapping[str, Any], path: Path, cols: Sequence[str] = (
-        "hit_rate", "timeliness", "normalized_reward", "false_alarms_per_min")) -> Path:
-    """Per-split bars (families on the x axis, one bar per tier) with CI whiskers."""
-    import numpy as np
+#: Label drawn where a metric is undefined (e.g. hit rate on scenes without action cues).
+NA = "n/a"
+
+
+def family_figure(metrics: Mapping[str, Any], cols: Sequence[str], title: str) -> Any:
+    """The figure of :func:`plot_family_bars`: one panel per metric, families on the x axis, one
+    bar per tier with its 95 % interval; an undefined value gets no bar but a grey ``n/a``
+    (not a 0); one legend for the figure (tiers, direction of each metric in the panel titles)."""
+    from matplotlib.patches import Patch
 
     plt = _plt()
     splits = metrics["by_split"]
     tiers = list(dict.fromkeys(s.split("/", 1)[0] for s in splits))
     fams = list(dict.fromkeys(s.split("/", 1)[-1] for s in splits))
-    fig, axes = plt.subplots(1, len(cols), figsize=(4.2 * len(cols), 3.6))
+    fig, axes = plt.subplots(1, len(cols), figsize=(4.2 * len(cols), 3.9), squeeze=False)
     width = 0.8 / max(1, len(tiers))
-    for ax, col in zip(np.atleast_1d(axes), cols, strict=False):
+    for ax, col in zip(axes[0], cols, strict=True):
         for j, tier in enumerate(tiers):
-            vals, lo, hi = [], [], []
-            for f in fams:
+            x = np.arange(len(fams)) + (j - (len(tiers) - 1) / 2) * width
+            pts = []
+            for xi, f in zip(x, fams, strict=True):
                 g = splits.get(f"{tier}/{f}", {}).get(col) or {}
                 v = g.get("value")
-                ci = g.get("ci") or [None, None]
-                vals.append(np.nan if v is None else v)
-                lo.append(0 if v is None or ci[0] is None else max(0.0, v - ci[0]))
-                hi.append(0 if v is None or ci[1] is None else max(0.0, ci[1] - v))
-            x = np.arange(len(fams)) + (j - (len(tiers) - 1) / 2) * width
-            ax.bar(x, vals, width, yerr=[lo, hi], capsize=2, label=tier)
+                if v is None:  # undefined here: no bar (a 0-height bar would read as a true 0)
+                    ax.axvspan(xi - width / 2, xi + width / 2, facecolor="none", edgecolor="0.75", hatch="///",
+                               lw=0, gid=NA)
+                    ax.text(xi, 0.5, NA, transform=ax.get_xaxis_transform(), rotation=90, ha="center",
+                            va="center", fontsize=7.5, color="0.3", gid=NA)
+                    continue
+                lo, hi = (g.get("ci") or [None, None])[:2]
+                pts.append((xi, v, 0.0 if lo is None else max(0.0, v - lo), 0.0 if hi is None else max(0.0, hi - v)))
+            if pts:
+                px, pv, plo, phi = (list(t) for t in zip(*pts, strict=True))
+                ax.bar(px, pv, width, yerr=[plo, phi], capsize=2, color=f"C{j}", label=tier)
+        ax.axhline(0, color="0.3", lw=0.6)
         ax.set_xticks(np.arange(len(fams)), fams, rotation=30, ha="right", fontsize=8)
-        ax.set_title(col, fontsize=10)
+        hib = METRICS[col][1] if col in METRICS else None
+        ax.set_title(col.replace("_", " ") + ("" if hib is None else " (higher better)" if hib else " (lower better)"),
+                     fontsize=10)
         ax.grid(axis="y", alpha=0.3)
-    np.atleast_1d(axes)[0].legend(fontsize=8)
-    _save(fig, path)
+    handles = [Patch(color=f"C{j}", label=f"tier {t}") for j, t in enumerate(tiers)]
+    handles.append(Patch(facecolor="none", edgecolor="0.6", hatch="///",
+                         label=f"{NA}: undefined there (e.g. no action cues), not 0"))
+    fig.suptitle(title, fontsize=11, y=0.99)
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.94), ncol=len(handles), fontsize=8,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    return fig
+
+
+def plot_family_bars(metrics: Mapping[str, Any], path: Path, cols: Sequence[str] = (
+        "hit_rate", "timeliness", "normalized_reward", "false_alarms_per_min"), title: str = "Per-family metrics") -> Path:
+    """Per-split bars (families on the x axis, one bar per tier) with CI whiskers
+    (:func:`family_figure`); ``title`` names the policy and suite."""
+    _save(family_figure(metrics, cols, title), path)
     return path
 
 
@@ -234,9 +267,11 @@ def _pick_examples(episodes: Sequence[EpisodeRecord], n: int) -> list[EpisodeRec
     return chosen[:n]
 
 
-def plot_examples(episodes: Sequence[EpisodeRecord], outdir: Path, n: int, suite: Any = None) -> list[Path]:
+def plot_examples(episodes: Sequence[EpisodeRecord], outdir: Path, n: int, suite: Any = None,
+                  label: str | None = None) -> list[Path]:
     """Timelines of ``n`` example episodes: the scene (spectrogram when the suite's audio is
-    at hand) with the policy's effective actions over the annotations."""
+    at hand) with the policy's effective actions over the annotations; titled ``label`` (e.g.
+    ``POLICY on SUITE``; default: the policy and suite recorded in each episode) and the episode."""
     from chimein.eval.metrics import bare_spec
     from chimein.scenes.show import plot_scene
     from chimein.scenes.spec import Annotations
@@ -257,12 +292,20 @@ def plot_examples(episodes: Sequence[EpisodeRecord], outdir: Path, n: int, suite
             dur = max(float(meta.get("duration_s") or 0.0), float(log.times_s[-1]) if log.n_steps else 1.0)
             spec = bare_spec(e.scene_id, e.annotations or Annotations(), dur, str(meta.get("family", "custom")))
         o = e.outcome
-        summary = ", ".join(f"{c.expected[0]}:{c.outcome}" for c in (o.cue_outcomes if o else ()))
-        title = (f"{meta.get('split', '')} {e.scene_id}  reward={o.reward if o else float('nan'):.2f}  "
-                 f"FA={len(o.false_alarms) if o else 0} interr.={len(o.interruptions) if o else 0}  [{summary}]")
+        summary = ", ".join(f"{c.expected} {c.outcome}" for c in (o.cue_outcomes if o else ())) or "none"
+        title = (f"{label or _episode_label(meta)}: {meta.get('split', '')} {e.scene_id}\n"
+                 f"reward {o.reward if o else float('nan'):.2f}, false alarms {len(o.false_alarms) if o else 0}, "
+                 f"interruptions {len(o.interruptions) if o else 0}; cues: {summary}")
         name = f"{str(meta.get('split', 'x')).replace('/', '-')}-{e.scene_id}.png"
-        paths.append(plot_scene(spec, audio, outdir / name, actions=acts, title=title[:160]))
+        paths.append(plot_scene(spec, audio, outdir / name, actions=acts, title=title[:200]))
     return paths
+
+
+def _episode_label(meta: Mapping[str, Any]) -> str:
+    """``POLICY on SUITE`` from an episode's ``meta``."""
+    suite = meta.get("suite")
+    name = suite.get("name") if isinstance(suite, Mapping) else suite
+    return f"{meta.get('policy', 'policy')} on {name or 'scenes'}"
 
 
 # ============================================================================================
@@ -285,14 +328,16 @@ def write_results(results: Mapping[str, Any], outdir: str | os.PathLike[str], ep
         plots: list[tuple[str, str]] = []
         pdir = out / "plots"
         lat = hit_latencies(episodes)
+        label = f"{results['policy']} on {results['suite']['name']}"
         if any(lat.values()):
-            plot_latency_cdf(lat, pdir / "latency_cdf.png", f"{results['policy']}: hit latency")
+            plot_latency_cdf(lat, pdir / "latency_cdf.png", f"{label}: hit latency CDF")
             plots.append(("Latency CDF of hits", "plots/latency_cdf.png"))
         if results["metrics"].get("by_split"):
-            plot_family_bars(results["metrics"], pdir / "families.png")
+            plot_family_bars(results["metrics"], pdir / "families.png",
+                             title=f"{label}: per-family metrics by tier (95 % CI)")
             plots.append(("Per-family metrics by tier (95 % CI)", "plots/families.png"))
         if examples and episodes:
-            for p in plot_examples(episodes, pdir, examples, suite):
+            for p in plot_examples(episodes, pdir, examples, suite, label):
                 plots.append((f"Example timeline {p.stem}", f"plots/{p.name}"))
         atomic_write_text(out / (REPORT if name == RESULTS else Path(name).stem + ".md"),
                           markdown_report(results, plots))
@@ -486,7 +531,7 @@ def _run_name(r: Mapping[str, Any]) -> str:
 def compare(runs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] | None = None,
             sort_by: str = "normalized_reward", reference: str | os.PathLike[str] | None = None,
             paired_metrics: Sequence[str] = PAIRED_METRICS, resamples: int = 1000,
-            seed: int = 0) -> tuple[str, Path | None]:
+            seed: int = 0, terminal: bool = False) -> tuple[str, Path | None]:
     """A leaderboard of several ``chimein eval`` output folders, and paired differences.
 
     Rows are sorted by ``sort_by`` (best first); every value carries its 95 % interval. Runs on
@@ -517,11 +562,15 @@ def compare(runs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] 
         Metrics of the paired table (empty: no table).
     resamples, seed
         Paired bootstrap resamples and seed (``eval.resamples``, ``eval.seed`` on the command line).
+    terminal
+        Return the compact tables for a terminal (:mod:`chimein.eval.terminal`: at most 120
+        columns, direction marks, no intervals, where the full table is) instead of the Markdown;
+        the file written is the same.
 
     Returns
     -------
     (str, Path or None)
-        The Markdown table and the file written.
+        The Markdown table (or, with ``terminal``, the compact text) and the file written.
     """
     if not runs:
         raise SpecError("eval compare: give at least one result folder (chimein eval compare DIR1 DIR2 ...)")
@@ -549,20 +598,38 @@ def compare(runs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] 
     res.sort(key=key, reverse=True)
     s = res[0][1]["suite"]
     lines = _leaderboard_table(res)
-    if audio_note:
-        lines += ["", audio_note]
+    notes = [audio_note] if audio_note else []
     if len(envs) > 1:
-        lines += ["", "Note: the runs used different env options: "
-                  + "; ".join(f"{r['policy']}: {json.dumps(r.get('env'), sort_keys=True)}" for _, r in res)]
+        notes.append("Note: the runs used different env options: "
+                     + "; ".join(f"{r['policy']}: {json.dumps(r.get('env'), sort_keys=True)}" for _, r in res))
+    for n in notes:
+        lines += ["", n]
     paired = None
     if paired_metrics and len(res) > 1:
         paired = _paired(ref, [pr for pr in res if pr is not ref], paired_metrics, int(resamples), int(seed))
         lines += ["", _paired_table(paired["reference"]["name"], paired["runs"], paired_metrics,
                                     paired["reference"]["n_scenes"], int(resamples), int(seed))]
     text = "\n".join(lines) + "\n"
-    if out is None:
-        return text, None
-    return _write_leaderboard(Path(out), text, res, s["name"], paired)
+    md = None if out is None else _write_leaderboard(Path(out), text, res, s["name"], paired)
+    if not terminal:
+        return (text, None) if md is None else md
+    return _terminal_text(res, sort_by, notes, paired, None if md is None else md[1]), None if md is None else md[1]
+
+
+def _terminal_text(res: Sequence[tuple[Path, Mapping[str, Any]]], sort_by: str, notes: Sequence[str],
+                   paired: Mapping[str, Any] | None, md: Path | None) -> str:
+    """The compact leaderboard (and paired table) of :func:`compare` for a terminal."""
+    from chimein.eval.terminal import leaderboard_text, paired_text, wrap
+
+    s = res[0][1]["suite"]
+    title = (f"Leaderboard on {s['name']} revision {s['revision']} (fingerprint {s['fingerprint'][:12]}), "
+             f"{res[0][1]['metrics']['overall']['n_episodes']} episodes, best {sort_by} first")
+    lines = leaderboard_text([(_run_name(r), r) for _, r in res], LEADERBOARD_COLUMNS, title, notes)
+    if paired is not None:
+        lines += ["", *paired_text(paired)]
+    if md is not None:
+        lines += ["", *wrap(f"Full tables, every value with its 95 % interval, and the latency plot: {md}")]
+    return "\n".join(lines) + "\n"
 
 
 def _leaderboard_table(res: Sequence[tuple[Path, Mapping[str, Any]]]) -> list[str]:
@@ -598,7 +665,7 @@ def _write_leaderboard(o: Path, text: str, res: Sequence[tuple[Path, Mapping[str
             series[r["policy"]] = lat["RESPOND"] + lat["INTERVENE"]
     if any(series.values()):
         png = md.with_name(md.stem + "_latency.png")
-        plot_latency_cdf(series, png, f"hit latency CDF on {suite_name}")
+        plot_latency_cdf(series, png, f"hit latency CDF per policy on {suite_name}")
         text += f"\n![hit latency CDF per policy]({png.name})\n"
     atomic_write_text(md, text)
     if paired is not None:

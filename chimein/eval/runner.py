@@ -163,9 +163,8 @@ def pack_scene(ds: Any, i: int) -> tuple[bytes, str, str]:
     worker on another machine does not need the dataset's disk (see :func:`unpack_scene`)."""
     from chimein.io import safe_join
 
-    e = ds.entries[int(i)]
-    audio = safe_join(ds.root, e.audio)
-    return audio.read_bytes(), str(audio), safe_join(ds.root, e.spec).read_text(encoding="utf-8")
+    data, audio = ds.audio_bytes(int(i))  # checked against the manifest's checksum
+    return data, str(audio), safe_join(ds.root, ds.entries[int(i)].spec).read_text(encoding="utf-8")
 
 
 def unpack_scene(packed: tuple[bytes, str, str]) -> Any:
@@ -515,9 +514,10 @@ def _timing(outdir: Path, run_key: str, new: Sequence[EpisodeRecord], n_done: in
 
 
 def evaluate_many(policies: Sequence[str], suite: Any = "chimein-bench-v0-mini", out: str | os.PathLike[str] = "eval_out",
-                  **kwargs: Any) -> tuple[str, Path]:
+                  terminal: bool = False, **kwargs: Any) -> tuple[str, Path]:
     """Evaluate several policies (``out/<policy>``) and write their leaderboard
-    (``out/leaderboard.md``); returns ``(markdown table, path)``. ``kwargs`` go to
+    (``out/leaderboard.md``); returns ``(markdown table, path)`` (with ``terminal``: the compact
+    text of :func:`chimein.eval.report.compare` instead). ``kwargs`` go to
     :func:`evaluate` (``workers``, ``batch_size``, ``cache_dir``, ...).
 
     Examples
@@ -539,7 +539,7 @@ def evaluate_many(policies: Sequence[str], suite: Any = "chimein-bench-v0-mini",
                             progress=kwargs.get("progress", True), rir_cache_dir=kwargs.get("rir_cache_dir"))
     for p in policies:
         evaluate(p, suite, out=root / p.replace("/", "_"), **kwargs)
-    text, path = compare([root / p.replace("/", "_") for p in policies], out=root / "leaderboard.md")
+    text, path = compare([root / p.replace("/", "_") for p in policies], out=root / "leaderboard.md", terminal=terminal)
     assert path is not None
     return text, path
 

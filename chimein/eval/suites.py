@@ -65,12 +65,12 @@ import numpy as np
 from chimein.config import read_config, to_plain
 from chimein.envs.core import DEFAULT_ENV, default_env
 from chimein.errors import ChimeinError, ConfigError, SpecError
-from chimein.io import atomic_write_text
+from chimein.io import atomic_write_text, read_utf8
+from chimein.scenes.dataset import SUITE_FILE  # written last, with the fingerprints
 
 __all__ = ["SUITES", "MaterializedSuite", "SplitDef", "SuiteDef", "audio_fingerprint_of", "get_suite",
            "materialize", "same_audio", "same_scenes", "spec_fingerprint", "suite_cache_dir", "tiny_suite"]
 
-SUITE_FILE = "suite.json"
 
 
 def _canon(x: Any) -> str:
@@ -296,7 +296,7 @@ def get_suite(name_or_path: str | os.PathLike[str] | SuiteDef) -> SuiteDef:
     if p.suffix.lower() in (".yaml", ".yml", ".json"):
         if not p.is_file():
             raise SpecError(f"{p}: suite definition file not found")
-        text = p.read_text(encoding="utf-8")
+        text = read_utf8(p, "the suite file")
         try:
             if p.suffix.lower() == ".json":
                 data = json.loads(text)

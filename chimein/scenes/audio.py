@@ -15,7 +15,14 @@ import numpy as np
 from chimein.errors import AudioError
 from chimein.io import atomic_write
 
-__all__ = ["load_audio", "resample", "write_audio"]
+__all__ = ["MAX_AUDIO_S", "MAX_FILE_RATE", "MIN_FILE_RATE", "load_audio", "resample", "write_audio"]
+
+#: Sample rates a file read by :func:`load_audio` may have (Hz): below 1 kHz nothing audible is
+#: left, above 384 kHz no recorder writes; outside, the file is broken or not audio.
+MIN_FILE_RATE, MAX_FILE_RATE = 1_000, 384_000
+#: The longest audio :func:`load_audio` returns (seconds, after resampling): an hour, the
+#: longest scene a spec allows; longer would only fill memory.
+MAX_AUDIO_S = 3600.0
 
 
 def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
@@ -44,7 +51,9 @@ def load_audio(
     ------
     AudioError
         The file is missing, unreadable/corrupt, empty, contains NaN/Inf, or is silent
-        (RMS of the returned signal, after any downmix, below ``silence_dbfs``).
+        (RMS of the returned signal, after any downmix, below ``silence_dbfs``); its sample
+        rate is outside [:data:`MIN_FILE_RATE`, :data:`MAX_FILE_RATE`], or it would last longer
+        than :data:`MAX_AUDIO_S` (checked from the header, before decoding).
     """
     import soundfile as sf
 
@@ -56,9 +65,14 @@ def load_audio(
     if p.stat().st_size == 0:
         raise AudioError(f"{p}: audio file is empty (0 bytes)")
     try:
+        info = sf.info(str(p))
+        _check_size(p, int(info.samplerate), int(info.frames))
         data, sr = sf.read(str(p), dtype="float32", always_2d=True)
+    except AudioError:
+        raise
     except Exception as e:  # soundfile.LibsndfileError and friends
         raise AudioError(f"{p}: cannot decode audio ({e}); is it a valid WAV/FLAC/OGG/MP3 file?") from None
+    _check_size(p, int(sr), data.shape[0])  # the header's frame count may be an estimate (MP3)
     if data.shape[0] == 0:
         raise AudioError(f"{p}: audio file is empty (0 samples)")
     if not np.isfinite(data).all():
@@ -71,6 +85,16 @@ def load_audio(
         raise AudioError(f"{p}: audio is silent (RMS {20 * np.log10(rms + 1e-30):.1f} dBFS < {silence_dbfs} dBFS)")
     data = resample(data, int(sr), sample_rate)
     return np.ascontiguousarray(data[:, 0] if mono else data, dtype=np.float32)
+
+
+def _check_size(p: Path, sr: int, frames: int) -> None:
+    """Refuse a file whose rate is absurd or that would last longer than :data:`MAX_AUDIO_S`."""
+    if not MIN_FILE_RATE <= sr <= MAX_FILE_RATE:
+        raise AudioError(f"{p}: sample rate {sr} Hz is outside {MIN_FILE_RATE}-{MAX_FILE_RATE} Hz; the file "
+                         "is damaged or not audio: re-export it at a common rate (16000, 44100 or 48000 Hz)")
+    if frames / sr > MAX_AUDIO_S:
+        raise AudioError(f"{p}: audio is too long ({frames / sr:.0f} s > {MAX_AUDIO_S:.0f} s); cut it into "
+                         "shorter clips")
 
 
 def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int, subtype: str | None = None) -> None:

@@ -29,6 +29,7 @@ Examples
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import sys
@@ -48,6 +49,12 @@ MANIFEST = "manifest.jsonl"
 HEADER = "dataset.json"
 AUDIO_FORMATS = ("flac", "wav")
 _REQUIRED = ("id", "index", "seed", "duration_s", "audio", "spec", "sha256")
+#: The file a materialised suite (``chimein.eval.suites``) keeps above its split datasets.
+SUITE_FILE = "suite.json"
+#: Audio files whose bytes matched their manifest checksum in this process, by (path, checksum,
+#: inode, size, mtime): each file is hashed once however often it is loaded, and a file
+#: replaced since is hashed again.
+_VERIFIED: set[tuple[str, str, int, int, int]] = set()
 
 
 def sha256_file(path: str | Path) -> str:
@@ -124,11 +131,22 @@ def read_manifest(root: str | Path, drop_partial_tail: bool = False) -> list[Man
 # ============================================================================================
 # Reading
 # ============================================================================================
+def _restore_hint(root: Path) -> str:
+    """How to restore a damaged file of the dataset at ``root``: regenerate the dataset, or
+    the materialised suite it is a split of."""
+    for up in root.resolve().parents[:3]:  # a suite's splits are <suite>/<tier>/<family>
+        if (up / SUITE_FILE).is_file():
+            return f"delete {up} (the materialised suite) and rerun to regenerate it"
+    return ("delete it and rerun the `chimein scenes generate` command that made this dataset: "
+            "it regenerates the scene")
+
+
 class SceneDataset:
     """A generated scene dataset (or any directory in the same format).
 
-    Validates the manifest and that every referenced file exists when opened; ``load``
-    verifies the checksum when ``verify=True``.
+    Validates the manifest and that every referenced file exists when opened. Each audio file
+    is checked against the manifest's sha256 when it is first read in the process (the bytes
+    read for decoding are hashed: no second read); ``verify=True`` checks it on every read.
     """
 
     def __init__(self, root: str | Path, verify: bool = False) -> None:
@@ -185,19 +203,39 @@ class SceneDataset:
         e = self.entries[i]
         return SceneSpec.load(safe_join(self.root, e.spec))
 
+    def audio_bytes(self, i: int) -> tuple[bytes, Path]:
+        """The bytes and path of scene ``i``'s audio file, checked against the manifest's sha256
+        (the first time the file is read in this process; every time with ``verify=True``).
+
+        Raises
+        ------
+        SpecError
+            The bytes differ from the manifest's checksum (the file was replaced or corrupted),
+            naming the file and how to restore it.
+        """
+        e = self.entries[i]
+        path = safe_join(self.root, e.audio)
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            data = f.read()
+        key = (str(path), e.sha256, st.st_ino, st.st_size, st.st_mtime_ns)
+        if self.verify or key not in _VERIFIED:
+            if hashlib.sha256(data).hexdigest() != e.sha256:
+                raise SpecError(f"{path}: checksum mismatch with {self.root / MANIFEST}: the file was replaced or "
+                                f"corrupted; {_restore_hint(self.root)}")
+            _VERIFIED.add(key)
+        return data, path
+
     def load(self, i: int) -> Any:
-        """The rendered scene ``i`` as :class:`~chimein.scenes.render.RenderedScene`."""
+        """The rendered scene ``i`` as :class:`~chimein.scenes.render.RenderedScene` (its audio
+        checked as :meth:`audio_bytes` says)."""
         import soundfile as sf
 
         from chimein.scenes.render import RenderedScene
 
-        e = self.entries[i]
-        path = safe_join(self.root, e.audio)
-        if self.verify and sha256_file(path) != e.sha256:
-            raise SpecError(f"{path}: checksum mismatch with {MANIFEST}; the file was modified or corrupted — "
-                            "delete it and its manifest line, then rerun generate")
+        data, path = self.audio_bytes(i)
         try:
-            audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
+            audio, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
         except Exception as ex:
             raise SpecError(f"{path}: cannot read scene audio ({ex})") from None
         spec = self.spec(i)
@@ -378,8 +416,13 @@ def generate_dataset(
     done: dict[int, ManifestEntry] = {}
     if mpath.exists():
         for e in read_manifest(root, drop_partial_tail=True):
-            if (root / e.audio).is_file() and (root / e.spec).is_file():
-                done[e.index] = e
+            if not ((root / e.audio).is_file() and (root / e.spec).is_file()):
+                continue
+            if sha256_file(root / e.audio) != e.sha256:  # replaced or corrupted: make it again
+                print(f"warning: {root / e.audio}: checksum differs from {mpath}; regenerating scene {e.id}",
+                      file=sys.stderr)
+                continue
+            done[e.index] = e
         # rewrite without a partial tail so appends start on a fresh line
         atomic_write_text(mpath, "".join(e.to_json() + "\n" for e in sorted(done.values(), key=lambda e: e.index)))
     todo = [i for i in range(int(n)) if i not in done]

@@ -38,7 +38,8 @@ Files are read with libsndfile (WAV, FLAC, OGG/Vorbis, MP3, ...) at any sample r
 :func:`chimein.scenes.audio.load_audio`: multi-channel recordings are **downmixed by averaging the
 channels**, then **resampled with a polyphase filter** (``scipy.signal.resample_poly``, Kaiser
 window, rate ratio reduced to a fraction), so durations and pitches are preserved. The result is
-mono float32, shape ``(samples,)``.
+mono float32, shape ``(samples,)``. A file whose rate is outside 1-384 kHz, or that would last
+more than an hour, is refused from its header, before anything is decoded.
 
 Validation
 ----------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,13 +35,31 @@ def plot_scene(
     ``actions`` are ``(time_s, action)`` pairs with action 1 = RESPOND, 2 = INTERVENE.
     The file is written atomically.
     """
+    import matplotlib.pyplot as plt
+
+    from chimein.io import atomic_write
+
+    fig = scene_figure(spec, audio, actions, title)
+    out = Path(out)
+
+    def _save(tmp: Path) -> None:
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+
+    atomic_write(out, _save)
+    plt.close(fig)
+    return out
+
+
+def scene_figure(spec: SceneSpec, audio: np.ndarray | None, actions: Sequence[tuple[float, int]] = (),
+                 title: str | None = None) -> Any:
+    """The matplotlib figure of :func:`plot_scene`, with one legend below the timeline for
+    every colour, the safety hatch and (when there are ``actions``) the policy's action markers."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch, Rectangle
-
-    from chimein.io import atomic_write
 
     dur = spec.duration_s
     rows: list[tuple[str, list[tuple[float, float, str, str]]]] = []  # label, [(s, e, color, text)]
@@ -96,18 +115,18 @@ def plot_scene(
     ax_t.set_ylim(-0.5 if actions else 0, n_rows)
     ax_t.set_xlim(0, dur)
     ax_t.set_xlabel("time (s)")
-    ax_t.legend(handles=[Patch(color=COLORS[k], alpha=0.55, label=k) for k in COLORS]
-                + [Patch(color=ROLE_COLORS["user"], alpha=0.55, label="user to assistant"),
-                   Patch(color="#ffd700", alpha=0.55, label="mid-turn pause")],
-                fontsize=6.5, loc="upper right", ncol=5, bbox_to_anchor=(1.0, -0.35 if not actions else -0.5))
-    out = Path(out)
-
-    def _save(tmp: Path) -> None:
-        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
-
-    atomic_write(out, _save)
-    plt.close(fig)
-    return out
+    handles = [Patch(color=COLORS[k], alpha=0.55, label=f"{k} cue") for k in COLORS]
+    handles += [Patch(facecolor="white", edgecolor="0.3", hatch="//", label="safety-critical cue (!)"),
+                Patch(color=ROLE_COLORS["user"], alpha=0.55, label="user to assistant"),
+                Patch(color=ROLE_COLORS["bystander"], alpha=0.55, label="people to each other"),
+                Patch(color="#ffd700", alpha=0.55, label="mid-turn pause"),
+                Patch(color=ROLE_COLORS["media"], alpha=0.55, label="TV/radio"),
+                Patch(color=ROLE_COLORS["event"], alpha=0.55, label="sound event")]
+    handles += [Line2D([], [], color=COLORS[k], ls="--", lw=1.2, marker="^", ms=6, label=f"policy acts: {k}")
+                for a, k in ((1, "RESPOND"), (2, "INTERVENE")) if any(x == a for _, x in actions)]
+    ax_t.legend(handles=handles, fontsize=6.5, loc="upper center", ncol=5, frameon=False,
+                bbox_to_anchor=(0.5, -0.3))
+    return fig
 
 
 def find_scene_audio(spec_path: str | Path) -> np.ndarray | None:

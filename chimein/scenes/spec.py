@@ -7,6 +7,8 @@ intervene or stay quiet, and when the user is speaking (so that acting then is a
 
 Specs round-trip through JSON and YAML (``to_dict`` / ``from_dict``, ``save`` / ``load``) and are
 validated when built or loaded: a bad field raises :class:`SpecError` naming the file and field.
+Loading is strict about types: a number field takes a JSON number (never ``true`` or a string
+such as ``"6.6"``), an integer field an integer, a flag ``true`` or ``false``.
 
 Examples
 --------
@@ -22,12 +24,14 @@ from __future__ import annotations
 import enum
 import json
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
 from chimein.errors import ChimeinError, SpecError
+from chimein.io import atomic_write_text, read_utf8
 
 SPEC_VERSION = 1
 
@@ -61,14 +65,41 @@ def _err(where: str, fld: str, msg: str) -> SpecError:
     return SpecError(f"{where}: field '{fld}': {msg}")
 
 
+def _not_number(value: Any) -> str:
+    """Why ``value`` is refused where a number belongs (a bool or string is not one)."""
+    if isinstance(value, bool):
+        return f"true or false is not a number, got {value!r}"
+    if isinstance(value, str):
+        return f"a string is not a number, got {value!r}; write the number without quotes (YAML: 1.0e-3, not 1e-3)"
+    return f"expected a number, got {value!r}"
+
+
 def _finite(where: str, fld: str, value: Any) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise _err(where, fld, f"expected a number, got {value!r}") from None
+    """A finite number (an int or a float; never a bool or a string), as a float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise _err(where, fld, _not_number(value))
+    v = float(value)
     if not math.isfinite(v):
         raise _err(where, fld, f"expected a finite number, got {value!r}")
     return v
+
+
+def _int(where: str, fld: str, value: Any) -> int:
+    """An integer (an integral float such as 3.0 too; never a bool or a string)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise _err(where, fld, _not_number(value).replace("a number", "an integer"))
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if not (math.isfinite(value) and value == int(value)):
+        raise _err(where, fld, f"expected an integer, got {value!r}")
+    return int(value)
+
+
+def _bool(where: str, fld: str, value: Any) -> bool:
+    """``true`` or ``false`` (never a string such as "false", nor 0/1)."""
+    if not isinstance(value, bool):
+        raise _err(where, fld, f"expected true or false, got {value!r}")
+    return value
 
 
 def _vec3(where: str, fld: str, value: Any) -> Vec3:
@@ -122,8 +153,8 @@ class Room:
             dims=_vec3(where, "dims", d["dims"]),
             rt60=None if d.get("rt60", 0.4) is None else _finite(where, "rt60", d.get("rt60", 0.4)),
             absorption=None if d.get("absorption") is None else _finite(where, "absorption", d["absorption"]),
-            max_order=None if d.get("max_order") is None else int(d["max_order"]),
-            ray_tracing=bool(d.get("ray_tracing", False)),
+            max_order=None if d.get("max_order") is None else _int(where, "max_order", d["max_order"]),
+            ray_tracing=_bool(where, "ray_tracing", d.get("ray_tracing", False)),
         )
         room.validate(where)
         return room
@@ -174,10 +205,12 @@ class Mics:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], where: str = "mics") -> Mics:
+        if not isinstance(d, Mapping):
+            raise SpecError(f"{where}: expected a mapping (JSON object), got {type(d).__name__}")
         if "positions" not in d:
             if "shape" in d and "center" in d:
-                return cls.array(_vec3(where, "center", d["center"]), str(d["shape"]), int(d.get("n", 1)),
-                                 float(d.get("spacing", 0.05)))
+                return cls.array(_vec3(where, "center", d["center"]), str(d["shape"]), _int(where, "n", d.get("n", 1)),
+                                 _finite(where, "spacing", d.get("spacing", 0.05)))
             raise _err(where, "positions", "missing; give a list of [x, y, z] or shape+center")
         pos = d["positions"]
         if not isinstance(pos, Sequence) or len(pos) == 0:
@@ -275,7 +308,8 @@ class Source:
             level_db=_finite(where, "level_db", d.get("level_db", -26.0)),
             position=None if d.get("position") is None else _vec3(where, "position", d["position"]),
             duration_s=None if d.get("duration_s") is None else _finite(where, "duration_s", d["duration_s"]),
-            words=tuple(Word(str(w["text"]), float(w["start_s"]), float(w["end_s"])) for w in d.get("words", ())),
+            words=tuple(Word(str(w["text"]), _finite(f"{where}.words[{i}]", "start_s", w["start_s"]),
+                             _finite(f"{where}.words[{i}]", "end_s", w["end_s"])) for i, w in enumerate(d.get("words", ()))),
             label=str(d.get("label", "")),
         )
 
@@ -324,7 +358,7 @@ class Cue:
             expected=exp,
             window=(_finite(where, "window[0]", w[0]), _finite(where, "window[1]", w[1])),
             label=str(d.get("label", "")),
-            safety_critical=bool(d.get("safety_critical", False)),
+            safety_critical=_bool(where, "safety_critical", d.get("safety_critical", False)),
             source_ids=tuple(str(s) for s in d.get("source_ids", ())),
             onset_s=None if d.get("onset_s") is None else _finite(where, "onset_s", d["onset_s"]),
         )
@@ -353,7 +387,7 @@ class Span:
             end_s=_finite(where, "end_s", d.get("end_s")),
             speaker=str(d.get("speaker", "")),
             kind=kind,
-            addressed=bool(d.get("addressed", False)),
+            addressed=_bool(where, "addressed", d.get("addressed", False)),
         )
 
 
@@ -387,8 +421,8 @@ class Annotations:
     def from_dict(cls, d: Mapping[str, Any], where: str = "annotations") -> Annotations:
         _no_unknown(d, cls, where)
         return cls(
-            cues=tuple(Cue.from_dict(c, f"{where}.cues[{i}]") for i, c in enumerate(d.get("cues", ()))),
-            spans=tuple(Span.from_dict(s, f"{where}.spans[{i}]") for i, s in enumerate(d.get("spans", ()))),
+            cues=tuple(Cue.from_dict(c, f"{where}.cues[{i}]") for i, c in enumerate(_items(where, "cues", d))),
+            spans=tuple(Span.from_dict(s, f"{where}.spans[{i}]") for i, s in enumerate(_items(where, "spans", d))),
         )
 
 
@@ -459,19 +493,19 @@ class SceneSpec:
         for req in ("id", "duration_s", "room", "mics"):
             if req not in d:
                 raise _err(where, req, "missing")
-        version = int(d.get("version", SPEC_VERSION))
+        version = _int(where, "version", d.get("version", SPEC_VERSION))
         if version > SPEC_VERSION:
             raise _err(where, "version", f"spec version {version} is newer than this chimein ({SPEC_VERSION}); upgrade chimein")
         try:
             return cls(
                 id=str(d["id"]),
-                seed=int(d.get("seed", 0)),
+                seed=_int(where, "seed", d.get("seed", 0)),
                 duration_s=_finite(where, "duration_s", d["duration_s"]),
                 room=Room.from_dict(d["room"], f"{where}.room"),
                 mics=Mics.from_dict(d["mics"], f"{where}.mics"),
                 sources=tuple(Source.from_dict(s, f"{where}.sources[{i}]") for i, s in enumerate(d.get("sources", ()))),
                 annotations=Annotations.from_dict(d.get("annotations", {}), f"{where}.annotations"),
-                sample_rate=int(d.get("sample_rate", 16000)),
+                sample_rate=_int(where, "sample_rate", d.get("sample_rate", 16000)),
                 family=str(d.get("family", "custom")),
                 difficulty=str(d.get("difficulty", "default")),
                 augment=tuple(dict(a) for a in d.get("augment", ())),
@@ -488,8 +522,6 @@ class SceneSpec:
 
     def save(self, path: str | Path) -> None:
         """Write as JSON (``.json``) or YAML (``.yaml``/``.yml``), atomically."""
-        from chimein.io import atomic_write_text
-
         p = Path(path)
         if p.suffix in (".yaml", ".yml"):
             import yaml
@@ -504,7 +536,7 @@ class SceneSpec:
         p = Path(path)
         if not p.is_file():
             raise SpecError(f"{p}: scene spec not found")
-        text = p.read_text(encoding="utf-8")
+        text = read_utf8(p, "the spec")
         try:
             if p.suffix in (".yaml", ".yml"):
                 import yaml
@@ -514,6 +546,11 @@ class SceneSpec:
                 data = json.loads(text)
         except Exception as e:  # json.JSONDecodeError, yaml.YAMLError
             raise SpecError(f"{p}: not valid {'YAML' if p.suffix in ('.yaml', '.yml') else 'JSON'}: {e}") from None
+        try:  # a spec is JSON: YAML's dates, binary, sets and self-referencing anchors are not
+            json.dumps(data, allow_nan=True)
+        except (TypeError, ValueError, RecursionError) as e:
+            raise SpecError(f"{p}: holds a value JSON cannot represent ({e}); write plain numbers, "
+                            "strings, lists and mappings (quote dates)") from None
         try:
             return cls.from_dict(data, where=str(p))
         except ChimeinError as e:
@@ -533,7 +570,18 @@ def _plain(x: Any) -> Any:
 
 
 def _no_unknown(d: Mapping[str, Any], cls: type, where: str) -> None:
+    """``d`` is a mapping with only ``cls``'s fields (the first check of every ``from_dict``)."""
+    if not isinstance(d, Mapping):
+        raise SpecError(f"{where}: expected a mapping (JSON object), got {type(d).__name__}")
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(d) - known)
     if unknown:
         raise _err(where, unknown[0], f"unknown field; known fields are {sorted(known)}")
+
+
+def _items(where: str, fld: str, d: Mapping[str, Any]) -> list[Any]:
+    """The list ``d[fld]`` (absent: empty); anything else is an error naming the field."""
+    v = d.get(fld, ())
+    if not isinstance(v, (list, tuple)):
+        raise _err(where, fld, f"expected a list, got {type(v).__name__}")
+    return list(v)

@@ -40,7 +40,7 @@ from chimein.config import read_config
 from chimein.errors import ConfigError, SpecError
 from chimein.training.data import SceneLoader, SourceSpec
 
-__all__ = ["CodebookConfig", "collect_units", "fit_codebook", "kmeans", "scene_units"]
+__all__ = ["CodebookConfig", "collect_units", "describe", "fit_codebook", "kmeans", "scene_units"]
 
 
 @dataclass(frozen=True)
@@ -259,6 +259,34 @@ def usage(codebook: Codebook, units: np.ndarray) -> dict[str, float]:
     p = np.bincount(ids, minlength=codebook.size) / max(1, len(ids))
     nz = p[p > 0]
     return {"perplexity": float(np.exp(-(nz * np.log(nz)).sum())), "unused": float((p == 0).mean())}
+
+
+def describe(codebook: Codebook, path: Any = None) -> str:
+    """A readable summary of a fitted codebook (its ``meta``: :func:`fit_codebook`'s record,
+    :func:`usage`, the caller's ``n_scenes`` and ``collect_s``), for a terminal: what was fitted
+    on what, how long it took, and how evenly the entries are used."""
+    m = dict(codebook.meta or {})
+    k = codebook.size
+
+    def num(key: str, fmt: str) -> str:
+        v = m.get(key)
+        return "?" if not isinstance(v, (int, float)) else format(v, fmt)
+
+    where = f" -> {path}" if path is not None else ""
+    scenes = f" from {m['n_scenes']} scenes" if "n_scenes" in m else ""
+    took = [f"{num('iterations', 'd')} k-means iterations"]
+    took += [f"{what} {num(key, '.1f')} s" for what, key in (("fit", "fit_s"), ("collect", "collect_s"))
+             if key in m]
+    lines = [
+        f"codebook{where}",
+        f"  {k} entries of {codebook.features.unit_s * 1000:g} ms log-mel units, fitted on "
+        f"{num('units', 'd')} units{scenes} ({', '.join(took)})",
+    ]
+    if "perplexity" in m:
+        pp, unused = float(m["perplexity"]), float(m.get("unused", 0.0))
+        lines.append(f"  usage: perplexity {pp:.1f} of {k} entries ({100 * pp / k:.0f} % of an even use), "
+                     f"{round(unused * k)} unused; inertia {num('inertia_per_unit', '.2f')} per unit")
+    return "\n".join(lines)
 
 
 def source_from_config(

@@ -175,7 +175,7 @@ def calibrate_outputs(
         d = Path(out) / name
         if (d / "chimein.json").is_file():
             t0 = time.perf_counter()
-            chosen[name] = calibrate_checkpoint(d, scenes, val, log=None)
+            chosen[name] = calibrate_checkpoint(d, scenes, val, log=log, progress=True)
             log(f"calibrated {d}: logit_bias {chosen[name]} ({time.perf_counter() - t0:.0f} s)")
     return chosen
 

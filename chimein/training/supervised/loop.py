@@ -98,7 +98,7 @@ def train_supervised(
             meter.add(loss, parts, gnorm, n_tokens)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{float(loss):.3f}")
+                bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
             if on_step is not None:
                 on_step(
                     step, {"loss": float(loss.detach()), **{k: float(v) for k, v in parts.items()}}
@@ -207,6 +207,7 @@ def finish(
         "stopped_early": stopped_early,
     }
     if validator.scenes:
+        run.say(f"validating on {len(validator.scenes)} held-out scenes")
         metrics = validator.run(learner.model, class_w, writer, step, tmpdir, aux=learner.module.aux)
         extra["validation"] = {k: metric_value(metrics, k) for k in VAL_KEYS}
         if val.calibrate:
@@ -219,6 +220,7 @@ def finish(
                 val.batch_size,
                 run.say,
                 val.max_interruptions_per_turn,
+                progress=run.train.progress,
             )
             extra["calibration"] = cal
             writer.add_scalar("val/calibrated_bias", bias[1], step)

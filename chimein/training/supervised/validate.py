@@ -35,6 +35,7 @@ __all__ = [
     "Validator",
     "calibrate_bias",
     "calibrate_checkpoint",
+    "calibration_lines",
     "metric_value",
     "rollout_metrics",
     "validation_scenes",
@@ -163,6 +164,10 @@ def metric_value(m: Mapping[str, Any], k: str) -> float | None:
     return None if v is None or not math.isfinite(float(v)) else float(v)
 
 
+#: The metrics of the calibration table (``calibration.table`` of a checkpoint).
+_CAL_KEYS = ("mean_reward", "timeliness", "interruptions_per_turn", "false_alarms_per_min")
+
+
 def calibrate_bias(
     model: TimingLM,
     codebook: Codebook,
@@ -172,26 +177,34 @@ def calibrate_bias(
     batch_size: int = 64,
     log: Any = None,
     max_interruptions_per_turn: float | None = None,
+    progress: bool = False,
 ) -> tuple[list[float], dict[str, Any]]:
     """Pick the decide-head logit bias ``[0, b, b]`` on ``scenes`` (streaming rollouts through
     the env for every ``b`` in ``biases``): the best mean reward among the biases whose
     interruption rate is at most ``max_interruptions_per_turn`` (all of them when None; the
-    least interrupting one when none qualifies). Returns the bias and a summary table."""
+    least interrupting one when none qualifies, which ``log`` is told). Returns the bias and a
+    summary table; ``log`` gets the table (rounded) and the choice, ``progress`` shows a bar."""
     rows: list[tuple[float, Mapping[str, Any]]] = []
     table = []
-    for b in biases:
-        m, _ = rollout_metrics(
-            model, codebook, scenes, chunk_s, (0.0, float(b), float(b)), batch_size
-        )
-        rows.append((float(b), m))
-        keys = ("mean_reward", "timeliness", "interruptions_per_turn", "false_alarms_per_min")
-        table.append({"bias": float(b), **{k: metric_value(m, k) for k in keys}})
-        if log is not None:
-            log(
-                f"calibration: bias {b:+.2f} -> mean reward {metric_value(m, 'mean_reward')}, "
-                f"timeliness {metric_value(m, 'timeliness')}, "
-                f"interruptions/turn {metric_value(m, 'interruptions_per_turn')}"
+    bar = None
+    if progress:
+        import sys
+
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(biases), desc="calibrating the decide bias", unit="bias", file=sys.stderr)
+    try:
+        for b in biases:
+            m, _ = rollout_metrics(
+                model, codebook, scenes, chunk_s, (0.0, float(b), float(b)), batch_size
             )
+            rows.append((float(b), m))
+            table.append({"bias": float(b), **{k: metric_value(m, k) for k in _CAL_KEYS}})
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
 
     def reward(row: tuple[float, Mapping[str, Any]]) -> float:
         r = metric_value(row[1], "mean_reward")
@@ -208,6 +221,9 @@ def calibrate_bias(
         return [0.0, 0.0, 0.0], {"logit_bias": [0.0, 0.0, 0.0], "table": table}
     best = max(ok, key=reward) if ok else min(rows, key=lambda r: (interruptions(r), -reward(r)))
     bias = [0.0, best[0], best[0]]
+    if log is not None:
+        for line in calibration_lines(table, best[0], max_interruptions_per_turn, len(ok), len(scenes)):
+            log(line)
     return bias, {
         "logit_bias": bias,
         "n_scenes": len(scenes),
@@ -217,14 +233,54 @@ def calibrate_bias(
     }
 
 
+def calibration_lines(
+    table: Sequence[Mapping[str, Any]],
+    chosen: float,
+    budget: float | None,
+    n_within: int,
+    n_scenes: int,
+) -> list[str]:
+    """The calibration's report: its table (one row per bias, rounded) and the choice, with a
+    warning when no bias kept within the interruption ``budget`` (``n_within`` == 0)."""
+
+    def cell(v: float | None, width: int, digits: int) -> str:
+        return f"{'-' if v is None else f'{v:.{digits}f}':>{width}}"
+
+    cond = "no interruption budget" if budget is None else f"budget <= {budget:g} interruptions/turn"
+    lines = [f"calibration of the decide bias [0, b, b] on {n_scenes} validation scenes ({cond}):",
+             "    bias b  mean reward  timeliness  interruptions/turn  false alarms/min"]
+    for row in table:
+        mark = "  <- chosen" if row["bias"] == chosen else ""
+        lines.append(f"  {row['bias']:+8.2f}" + cell(row.get("mean_reward"), 13, 3)
+                     + cell(row.get("timeliness"), 12, 3) + cell(row.get("interruptions_per_turn"), 20, 3)
+                     + cell(row.get("false_alarms_per_min"), 18, 2) + mark)
+    if budget is None:
+        lines.append(f"calibration: bias {chosen:+.2f}, the best mean reward")
+    elif n_within:
+        within = "the only bias" if n_within == 1 else f"the {n_within} biases"
+        lines.append(f"calibration: bias {chosen:+.2f}, the best mean reward of {within} within the budget")
+    else:
+        import textwrap
+
+        fewest = min((r.get("interruptions_per_turn") or 0.0) for r in table)
+        lines += textwrap.wrap(
+            f"calibration: warning: no bias keeps interruptions/turn <= {budget:g} (the fewest: {fewest:.3f}); "
+            f"falling back to the least interrupting, bias {chosen:+.2f}. Add lower biases "
+            "(train.val.biases) or raise train.val.max_interruptions_per_turn; `chimein train calibrate "
+            "CKPT` redoes the choice for any checkpoint.", 100, subsequent_indent="  ")
+    return lines
+
+
 def calibrate_checkpoint(
     path: str | Path,
     scenes_cfg: Mapping[str, Any],
     val: ValConfig | Mapping[str, Any] | None = None,
     log: Any = None,
+    progress: bool = False,
 ) -> list[float]:
     """Calibrate an existing checkpoint's ``inference.logit_bias`` on the validation scenes of
-    ``val`` (e.g. after training elsewhere) and rewrite its ``chimein.json`` atomically."""
+    ``val`` (e.g. after training elsewhere) and rewrite its ``chimein.json`` atomically
+    (``log``, ``progress``: as :func:`calibrate_bias`)."""
     from chimein.agents.lm.checkpoint import META_FILE, load_checkpoint
 
     v = read_config(ValConfig, val, "val")
@@ -239,6 +295,7 @@ def calibrate_checkpoint(
         v.batch_size,
         log,
         v.max_interruptions_per_turn,
+        progress,
     )
     meta = dict(ck.meta)
     meta["inference"] = {**dict(meta.get("inference", {})), "logit_bias": bias}
