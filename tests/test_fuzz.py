@@ -466,11 +466,12 @@ def _cli_ok_or_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> Non
 
     try:
         rc = main(argv)
-    except SystemExit as e:
+    except SystemExit as e:  # an unknown command: the usage
         assert isinstance(e.code, str) and e.code.strip(), f"SystemExit without a message: {e.code!r}"
         return
     finally:
-        capsys.readouterr()
+        err = capsys.readouterr().err
+        assert "Traceback" not in err, err
     assert rc in (0, 2), f"exit status {rc}"
 
 

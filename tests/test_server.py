@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from chimein.agents import protocol as P
 from chimein.agents.lm.slots import make_slots
@@ -365,9 +366,9 @@ def test_a_client_that_never_reads_is_dropped_without_stalling_other_streams() -
             flooding, after = True, 0
             for j in range(k):
                 if flooding:
-                    try:
-                        await asyncio.wait_for(_flood(bad, j), 5)
-                    except Exception:  # noqa: BLE001 - the server closed it or stopped reading
+                    try:  # the bound only keeps a stuck send from hanging the test
+                        await asyncio.wait_for(_flood(bad, j), 60)
+                    except (ConnectionClosed, OSError):  # the server dropped it
                         flooding = False
                 a, _, _ = await good.act(sid, audio[0, j * CH : (j + 1) * CH])
                 s = await good.status()
@@ -408,7 +409,10 @@ def test_a_stalled_connection_is_dropped_after_send_timeout_s() -> None:
             for j in range(5000):  # until its replies back up in the server (see above)
                 if (await ctl.status())["outbox_max"] > 64:
                     break
-                await _flood(bad, j)
+                try:
+                    await _flood(bad, j)
+                except (ConnectionClosed, OSError):  # dropped already (a slow machine): fine
+                    break
             seen = []  # then it sends nothing more
             for _ in range(5000):
                 s = await ctl.status()
@@ -418,7 +422,7 @@ def test_a_stalled_connection_is_dropped_after_send_timeout_s() -> None:
                 await asyncio.sleep(0.01)
             return seen
 
-    with ServerThread(PolicyServer("always-wait", port=0, send_timeout_s=0.5)) as st:
+    with ServerThread(PolicyServer("always-wait", port=0, send_timeout_s=2.0)) as st:
         seen = asyncio.run(main(st.url))
     assert seen[0][:2] != (0, 0) and seen[-1][1:] == (1, 0), seen[-3:]
     assert max(o for o, _, _ in seen) < st.server.config.outbox_size  # dropped before full

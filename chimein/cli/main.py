@@ -138,6 +138,12 @@ def _find(argv: Sequence[str]) -> tuple[Command, list[str]]:
     return best, list(argv[len(best.words):])
 
 
+def _error(msg: str) -> int:
+    """Bad input: one message on stderr, exit status 2 (as for every ChimeinError)."""
+    print(f"chimein: error: {msg}", file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -159,13 +165,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     positional = [a for a in rest if "=" not in a and not a.startswith("~")]
     overrides = [a for a in rest if a not in positional]
     if len(positional) > len(cmd.positional):
-        raise SystemExit(f"chimein {' '.join(cmd.words)}: unexpected argument {positional[len(cmd.positional)]!r} "
-                         "(options are key=value)")
+        return _error(f"{' '.join(cmd.words)}: unexpected argument {positional[len(cmd.positional)]!r} "
+                      "(options are key=value)")
     overrides += [f"{k}={v}" for k, v in zip(cmd.positional, positional, strict=False)]
     try:
         cfg = compose(cmd.config, overrides)
     except Exception as e:  # hydra's errors name the bad override; keep them, drop the trace
-        raise SystemExit(f"chimein {' '.join(cmd.words)}: {e}") from None
+        return _error(f"{' '.join(cmd.words)}: {e}")
     if show_cfg:
         from omegaconf import OmegaConf
 

@@ -54,7 +54,7 @@ SUITE_FILE = "suite.json"
 #: Audio files whose bytes matched their manifest checksum in this process, by (path, checksum,
 #: inode, size, mtime): each file is hashed once however often it is loaded, and a file
 #: replaced since is hashed again.
-_VERIFIED: set[tuple[str, str, int, int, int]] = set()
+_VERIFIED: set[tuple[str, str, int, int, int, int]] = set()
 
 
 def sha256_file(path: str | Path) -> str:
@@ -218,7 +218,7 @@ class SceneDataset:
         with open(path, "rb") as f:
             st = os.fstat(f.fileno())
             data = f.read()
-        key = (str(path), e.sha256, st.st_ino, st.st_size, st.st_mtime_ns)
+        key = (str(path), e.sha256, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         if self.verify or key not in _VERIFIED:
             if hashlib.sha256(data).hexdigest() != e.sha256:
                 raise SpecError(f"{path}: checksum mismatch with {self.root / MANIFEST}: the file was replaced or "
