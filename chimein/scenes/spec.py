@@ -205,8 +205,7 @@ class Mics:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], where: str = "mics") -> Mics:
-        if not isinstance(d, Mapping):
-            raise SpecError(f"{where}: expected a mapping (JSON object), got {type(d).__name__}")
+        _mapping(d, where)
         if "positions" not in d:
             if "shape" in d and "center" in d:
                 return cls.array(_vec3(where, "center", d["center"]), str(d["shape"]), _int(where, "n", d.get("n", 1)),
@@ -487,8 +486,6 @@ class SceneSpec:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], where: str = "scene") -> SceneSpec:
-        if not isinstance(d, Mapping):
-            raise SpecError(f"{where}: expected a mapping (JSON object), got {type(d).__name__}")
         _no_unknown(d, cls, where)
         for req in ("id", "duration_s", "room", "mics"):
             if req not in d:
@@ -569,10 +566,15 @@ def _plain(x: Any) -> Any:
     return x
 
 
-def _no_unknown(d: Mapping[str, Any], cls: type, where: str) -> None:
-    """``d`` is a mapping with only ``cls``'s fields (the first check of every ``from_dict``)."""
+def _mapping(d: Any, where: str) -> None:
+    """``d`` is a mapping (a JSON object), or an error naming where it was found."""
     if not isinstance(d, Mapping):
         raise SpecError(f"{where}: expected a mapping (JSON object), got {type(d).__name__}")
+
+
+def _no_unknown(d: Mapping[str, Any], cls: type, where: str) -> None:
+    """``d`` is a mapping with only ``cls``'s fields (the first check of every ``from_dict``)."""
+    _mapping(d, where)
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(d) - known)
     if unknown:
