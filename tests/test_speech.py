@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from chimein.errors import SpecError
-from chimein.scenes import speech, templates
+from chimein.scenes import templates
+from chimein.scenes.speech import espeak
 from chimein.scenes.speech import VOICES, Speech, available_voice, synthesize
 
 TEXT = "hey chime, what's the weather tomorrow"
@@ -61,7 +62,7 @@ def test_output_format_and_read_only() -> None:
 
 def test_deterministic_regardless_of_history() -> None:
     a = synthesize(TEXT, voice="en-us")
-    speech._synthesize.cache_clear()
+    espeak._synthesize.cache_clear()
     # other utterances and voices in between must not change the next result (espeak-ng
     # keeps C state across calls; the helper's fork-per-call makes each call pristine)
     synthesize("okay let's go, right now", voice="en-us+whisper", rate=300, pitch=90)
@@ -82,7 +83,7 @@ def test_identical_in_a_spawned_process() -> None:
 def test_threads_share_the_engine_safely() -> None:
     texts = [f"number {w} please" for w in ("one", "two", "three", "four", "five", "six")]
     seq = [_digest(synthesize(t, voice="en-us+m3")) for t in texts]
-    speech._synthesize.cache_clear()
+    espeak._synthesize.cache_clear()
     with ThreadPoolExecutor(max_workers=3) as ex:
         par = list(ex.map(lambda t: _digest(synthesize(t, voice="en-us+m3")), texts))
     assert par == seq
@@ -152,7 +153,7 @@ def test_resampling_keeps_timing() -> None:
         assert s.words == out[22050].words
         assert abs(s.duration_s - out[22050].duration_s) < 2.0 / 8000
     # 16 kHz is the 22.05 kHz signal band-limited: compare on a common grid
-    ref = speech.resample(np.asarray(out[22050].audio), 22050, 16000)
+    ref = espeak.resample(np.asarray(out[22050].audio), 22050, 16000)
     n = min(len(ref), len(out[16000].audio))
     assert np.allclose(ref[:n], out[16000].audio[:n], atol=1e-6)
 

@@ -1,4 +1,4 @@
-"""Offline speech synthesis with espeak-ng, with word-level timings.
+"""The espeak-ng generator: offline formant synthesis with word-level timings.
 
 The PyPI wheel ``espeakng-loader`` ships ``libespeak-ng`` 1.52 and its data, so speech needs no
 system package and no download (see REFERENCE.md, "Speech without a system package"). The
@@ -42,7 +42,6 @@ import struct
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +49,7 @@ import numpy as np
 from chimein.errors import SpecError
 from chimein.scenes.audio import resample
 from chimein.scenes.spec import Word
+from chimein.scenes.speech.base import Speech
 
 __all__ = [
     "NATIVE_SAMPLE_RATE",
@@ -365,25 +365,6 @@ def available_voice(voice: str) -> str:
 # ------------------------------------------------------------------------------------------
 # Public API
 # ------------------------------------------------------------------------------------------
-@dataclass(frozen=True, eq=False)
-class Speech:
-    """A synthesised utterance: mono float32 audio and word timings.
-
-    ``words`` times are seconds from the start of ``audio``; ``audio`` starts and ends with
-    speech (silence trimmed) and is read-only, because results are shared through a cache.
-    Compared by identity (it holds an array).
-    """
-
-    audio: np.ndarray
-    sample_rate: int
-    words: tuple[Word, ...]
-
-    @property
-    def duration_s(self) -> float:
-        """Length of the audio in seconds."""
-        return self.audio.shape[0] / self.sample_rate
-
-
 def _int_field(name: str, value: object, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise SpecError(f"speech: field '{name}': need an integer in [{lo}, {hi}], got {value!r}")
