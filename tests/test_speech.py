@@ -11,8 +11,7 @@ import pytest
 
 from chimein.errors import SpecError
 from chimein.scenes import templates
-from chimein.scenes.speech import espeak
-from chimein.scenes.speech import VOICES, Speech, available_voice, synthesize
+from chimein.scenes.speech import VOICES, Speech, available_voice, espeak, synthesize
 
 TEXT = "hey chime, what's the weather tomorrow"
 
