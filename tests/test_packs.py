@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -370,3 +371,87 @@ def test_absurd_sample_rate_is_refused_naming_the_file(tmp_path: Path) -> None:
     assert "slow.wav" in msg and "1 Hz" in msg and "1000" in msg, msg
     with pytest.raises(AudioError, match="slow.wav"):
         SoundPack.load(tmp_path, check_audio=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Domains outside Proactive-Sound-Bench's taxonomy, the speech flag, the onset-delay rule
+# ---------------------------------------------------------------------------------------------
+def test_unknown_domain_warns_naming_the_entry_and_the_closest_domain(tmp_path: Path) -> None:
+    from chimein.scenes.packs import PSB_DOMAINS, PackWarning
+
+    put(tmp_path, "a.wav", tone(500, 16000), 16000)
+    m = write_lines(tmp_path, [
+        line("a", "./a.wav", domain="Daily Livng"),
+        line("b", "./a.wav", domain="Nature"),
+        line("c", "./a.wav", domain="Daily Livng"),
+        line("d", "./a.wav", domain="Vehicles"),
+    ])
+    with pytest.warns(PackWarning) as rec:
+        pack = SoundPack.load(tmp_path)
+    msgs = [str(w.message) for w in rec]
+    assert len(msgs) == 2, msgs  # one warning per unknown domain, at its first entry
+    first, second = msgs
+    assert first.startswith(f"{m}:1: pack entry 'a': field 'domain': 'Daily Livng' is not one of "), first
+    assert all(d in first for d in PSB_DOMAINS), first
+    assert "closest: 'Daily Living'" in first and "also on line 3" in first, first
+    assert second.startswith(f"{m}:4: pack entry 'd': field 'domain': 'Vehicles'"), second
+    closest = re.search(r"closest: '([^']+)'", second)
+    assert closest is not None and closest.group(1) in PSB_DOMAINS, second
+    # the entries load as written: a warning, not an error (custom taxonomies are allowed)
+    assert [e.domain for e in pack] == ["Daily Livng", "Nature", "Daily Livng", "Vehicles"]
+
+
+def test_domain_spelling_is_forgiven_like_in_paths_and_chimein_families_are_known(
+        tmp_path: Path, recwarn: pytest.WarningsRecorder) -> None:
+    from chimein.scenes.packs import CHIMEIN_DOMAINS, PackWarning
+    from chimein.scenes.sampler import FAMILIES
+
+    assert set(CHIMEIN_DOMAINS) == set(FAMILIES)  # what export-psb writes as the domain
+    put(tmp_path, "a.wav", tone(500, 16000), 16000)
+    write_lines(tmp_path, [line("a", "./a.wav", domain="daily_living"),
+                           line("b", "./a.wav", domain="HUMAN SIGNALS"),
+                           line("c", "./a.wav", domain="pauses"),
+                           line("d", "./a.wav", domain="unknown"),
+                           line("e", "./a.wav", domain="Unknown")])
+    pack = SoundPack.load(tmp_path)
+    assert [e.domain for e in pack] == ["Daily Living", "Human Signals", "pauses", "unknown", "unknown"]
+    assert not [w for w in recwarn if issubclass(w.category, PackWarning)]
+
+
+def test_speech_flag_inferred_from_the_subcategory_or_given(tmp_path: Path) -> None:
+    put(tmp_path, "a.wav", tone(500, 16000), 16000)
+    put(tmp_path, "Human Signals/Conversation/IGNORE/chat.wav", tone(500, 16000), 16000)
+    put(tmp_path, "Human_Signals/chit-chat/IGNORE/chat2.wav", tone(500, 16000), 16000)
+    put(tmp_path, "Human Signals/Physiological/IGNORE/cough.wav", tone(500, 16000), 16000)
+    m = write_lines(tmp_path, [
+        line("chat", "./Human Signals/Conversation/IGNORE/chat.wav", "IGNORE"),
+        line("chat2", "./Human_Signals/chit-chat/IGNORE/chat2.wav", "IGNORE"),
+        line("cough", "./Human Signals/Physiological/IGNORE/cough.wav", "IGNORE"),
+        line("mine", "./a.wav", "IGNORE", speech=True),
+        line("req", "./a.wav", "RESPOND", action="RESPOND"),
+        line("not", "./Human Signals/Conversation/IGNORE/chat.wav", "IGNORE", speech=False),
+        line("ev", "./a.wav", "RESPOND"),
+    ])
+    pack = SoundPack.load(tmp_path)
+    assert [e.speech for e in pack] == [True, True, False, True, True, False, False]
+    # round trip: written only where it differs from what loading infers
+    out = write_manifest(tmp_path / "copy.jsonl", pack.entries)
+    assert SoundPack.load(out).entries == pack.entries
+    rows = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert rows["mine"]["speech"] is True and rows["not"]["speech"] is False
+    assert "speech" not in rows["chat"] and "speech" not in rows["req"]
+    # a bad value is refused naming the line and field
+    m.write_text(line("x", "./a.wav", "IGNORE", speech="yes") + "\n")
+    with pytest.raises(SpecError, match=r":1: field 'speech': expected true or false"):
+        SoundPack.load(tmp_path)
+
+
+def test_onset_delay_rule_is_one_function(tmp_path: Path) -> None:
+    from chimein.scenes.packs import onset_delay_problem
+
+    e = PackEntry(id="a", path=tmp_path / "a.wav", rel_path="./a.wav", description="d",
+                  decision="RESPOND", action="INTERVENE", onset_delay_s=0.5)
+    assert onset_delay_problem(e, 0.51) is None
+    msg = onset_delay_problem(e, 0.5)
+    assert msg is not None and msg.startswith("field 'onset_delay_s': 0.5 s is not shorter than "
+                                              "the clip (0.500 s"), msg

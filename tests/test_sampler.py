@@ -22,11 +22,17 @@ def _spec(family: str, seed: int, difficulty: str = "default") -> SceneSpec:
 def test_addressed_has_one_respond_after_the_turn(seed: int) -> None:
     s = _spec("addressed", seed)
     act = s.annotations.action_cues
-    assert [c.expected for c in act] == ["RESPOND"]
-    turn = [sp for sp in s.annotations.spans if sp.addressed and sp.kind == "speech"]
-    assert len(turn) == 1
+    assert [c.expected for c in act][:1] == ["RESPOND"]
+    assert all(c.label == "short answer" for c in act[1:])  # a follow-up answer is its own turn
+    first = act[1].onset_s if len(act) > 1 else s.duration_s
+    turn = sorted((sp for sp in s.annotations.spans if sp.addressed and sp.start_s < first),
+                  key=lambda sp: sp.start_s)
+    # one turn: speech pieces joined by its mid-turn pauses, ending in speech
+    assert [sp.kind for sp in turn][::2] == ["speech"] * ((len(turn) + 1) // 2)
+    assert all(sp.kind == "pause" for sp in turn[1::2])
+    assert all(abs(a.end_s - b.start_s) < 1e-3 for a, b in zip(turn, turn[1:], strict=False))
     # the window opens exactly when the turn ends, and nobody addressed speaks inside it
-    assert act[0].window[0] == pytest.approx(turn[0].end_s, abs=1e-3)
+    assert act[0].window[0] == pytest.approx(turn[-1].end_s, abs=1e-3)
     assert act[0].window[1] <= s.duration_s
     user = next(src for src in s.sources if src.role == "user")
     assert user.words and "chime" in user.audio["text"].lower()

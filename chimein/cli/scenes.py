@@ -46,7 +46,7 @@ def generate(cfg: Any) -> int:
 
 def show(cfg: Any) -> int:
     """``chimein scenes show SPEC.json out=PNG``: spectrogram + annotated timeline."""
-    from chimein.scenes.show import find_scene_audio, plot_scene
+    from chimein.scenes.show import find_scene_audio, plot_scene, speech_listing
     from chimein.scenes.spec import SceneSpec
 
     c = container(cfg)
@@ -61,5 +61,7 @@ def show(cfg: Any) -> int:
     if out.suffix.lower() != ".png":
         raise ConfigError(f"scenes show: field 'out': {out} must end in .png")
     plot_scene(spec, audio, out)
+    for line in speech_listing(spec):  # who speaks, with which generator, voice and speaker
+        print(line)
     print(f"wrote {out}", file=sys.stderr)
     return 0

@@ -21,13 +21,14 @@ Rules (each effective action gets exactly one primary class, in this order)
    annotation order); if none matches, the earliest-starting unconsumed one. Right kind: a
    **hit** worth ``hit * timeliness``; wrong kind: ``hit * wrong_kind * timeliness``. The first
    action decides: a cue consumed by a wrong-kind action cannot be hit later.
-   If the consumed cue expects RESPOND and ``t`` is inside a speech/pause span, the action is
+   If the consumed cue expects RESPOND and ``t`` is inside a speech/pause/backchannel span, the action is
    *also* an interruption (respond at the turn end, not over someone). A cue expecting INTERVENE
    justifies interrupting (a smoke alarm beats chit-chat): no interruption is counted.
 2. **Duplicate.** Otherwise, if ``t`` lies in the window of an already-consumed action cue: a
    second action for the same cue.
 3. **Interruption.** Otherwise, if ``t`` lies in a span ``[start, end)`` (half-open: acting at the
-   instant a turn ends is not an interruption) of kind ``speech`` or ``pause``.
+   instant a turn ends is not an interruption) of kind ``speech``, ``pause`` or ``backchannel``
+   (a bystander's "mm hmm" is not a turn end).
 4. **False alarm.** Otherwise. Interruptions and false alarms inside an IGNORE cue's window are
    attributed to it (its outcome becomes ``false_alarm``; counted once, as the penalty above).
 
@@ -42,7 +43,7 @@ Times are compared with a tolerance of :data:`EPS_S` (1 microsecond) so that flo
 
 Examples
 --------
->>> from chimein.scenes.spec import Annotations, Cue
+>>> from chimein.scenes.spec import SPAN_KINDS, Annotations, Cue
 >>> ann = Annotations(cues=(Cue("c0", "RESPOND", (1.0, 4.0), "question"),))
 >>> log = ActionLog.from_actions([0] * 12 + [1] + [0] * 50, chunk_s=0.08)
 >>> out = score(ann, log)
@@ -64,7 +65,7 @@ import numpy as np
 
 from chimein.config import read_config
 from chimein.errors import ConfigError, SpecError
-from chimein.scenes.spec import Annotations, Cue
+from chimein.scenes.spec import SPAN_KINDS, Annotations, Cue
 
 #: Tolerance (seconds) for comparing decision times with window and span edges.
 EPS_S = 1e-6
@@ -485,7 +486,7 @@ class OnlineScorer:
         self._ign = sorted(((c.window[0], c.window[1], i, c) for i, c in cues if c.expected == "IGNORE"),
                            key=lambda x: x[:3])
         self._spans = [(sp.start_s, sp.end_s, i) for i, sp in enumerate(annotations.spans)
-                       if sp.kind in ("speech", "pause")]
+                       if sp.kind in SPAN_KINDS]
         self._order = [c.id for _, c in cues]  # annotation order of scored cues
         self._last = n - 1
         self._reset_state()

@@ -83,6 +83,19 @@ def _name_seed(*parts: Any) -> int:
     return int(np.random.SeedSequence(key).generate_state(1, dtype=np.uint32)[0])
 
 
+#: v0's speech: espeak-ng talkers without the speaker model, turns as written, the ``pauses``
+#: family's fragments synthesised one by one. #18 made realistic speech the sampler's default; a
+#: suite with ``speech="v0"`` (every definition written before, which names no ``speech``) lays
+#: these keys under its tiers, so its scenes and fingerprints stay what they were.
+SPEECH_V0: dict[str, Any] = {
+    "speech_generators": ["espeak-ng"], "speakers_per_voice": 0, "pause_mode": "fragments",
+    "filler_rate": 0.0, "turn_pause_rate": 0.0, "correction_rate": 0.0, "short_answer_rate": 0.0,
+    "backchannel_rate": 0.0,
+}
+SUITE_SPEECH: tuple[str, ...] = ("v0", "natural")
+"""Values of :attr:`SuiteDef.speech`."""
+
+
 @dataclass(frozen=True)
 class SplitDef:
     """One split of a suite: ``n`` scenes of one family in one tier.
@@ -131,6 +144,12 @@ class SuiteDef:
         Options of the environment (``chunk_ms``, ``speak_s``, ...) the suite is played with.
     reward
         :class:`~chimein.envs.scoring.RewardConfig` fields (empty: the defaults).
+    speech
+        The speech under the tiers' overrides: ``v0`` (:data:`SPEECH_V0`: espeak-ng talkers,
+        turns as written, the ``pauses`` family fragment by fragment; the default, so a
+        definition written before speech generators existed keeps its scenes and fingerprint)
+        or ``natural`` (the sampler's defaults: three generators, the speaker model, natural
+        turns). Left out of :meth:`to_dict` when ``v0``.
     """
 
     name: str
@@ -143,9 +162,12 @@ class SuiteDef:
     family_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     env: Mapping[str, Any] = field(default_factory=default_env)
     reward: Mapping[str, Any] = field(default_factory=dict)
+    speech: str = "v0"
 
     def __post_init__(self) -> None:
         where = f"suite {self.name!r}"
+        if self.speech not in SUITE_SPEECH:
+            raise SpecError(f"{where}: field 'speech': use one of {SUITE_SPEECH}, got {self.speech!r}")
         if not isinstance(self.name, str) or not self.name or "/" in self.name or self.name.startswith("."):
             raise SpecError(f"{where}: field 'name': a non-empty name without '/', got {self.name!r}")
         if isinstance(self.revision, bool) or not isinstance(self.revision, int) or self.revision < 0:
@@ -185,7 +207,8 @@ class SuiteDef:
         out = []
         for tier, tcfg in self.tiers.items():
             for fam in self.families:
-                cfg = {**dict(tcfg), **dict(self.family_overrides.get(fam, {})), "family": fam}
+                base = SPEECH_V0 if self.speech == "v0" else {}
+                cfg = {**base, **dict(tcfg), **dict(self.family_overrides.get(fam, {})), "family": fam}
                 n = int(self.scenes.get(fam, self.scenes["default"]))
                 out.append(SplitDef(f"{tier}/{fam}", fam, tier, n, _name_seed(self.seed, fam, tier), cfg))
         return tuple(out)
@@ -207,6 +230,7 @@ class SuiteDef:
             "tiers": {k: dict(v) for k, v in self.tiers.items()}, "scenes": dict(self.scenes),
             "family_overrides": {k: dict(v) for k, v in self.family_overrides.items()},
             "env": dict(self.env), "reward": dict(self.reward),
+            **({} if self.speech == "v0" else {"speech": self.speech}),
         }))
 
     @property

@@ -22,7 +22,25 @@ Required (PSB): ``id`` (unique), ``path`` (relative to the manifest's folder; PS
   else ``"unknown"``; ``subcategory``: default the second folder when the domain was inferred
   and that folder is not the decision folder, else ``"unknown"``;
 - ``onset_delay_s``: how long after its onset the sound becomes recognisable (a kettle
-  whistles only after it builds up), default 0.5 s; response windows start this late.
+  whistles only after it builds up), default 0.5 s; response windows start this late. It must
+  be shorter than the clip (:func:`onset_delay_problem`, the one rule that
+  :meth:`SoundPack.validate_audio` and the scene sampler apply);
+- ``speech``: bool, whether the recording is people talking. Default: true for entries whose
+  ``action`` is ``RESPOND`` (spoken requests) and for those whose subcategory names talk (``Conversation``,
+  ``Speech``, ``Talking``, ``Chatting``, ``Chit-chat``, ``Dialogue``; spelling forgiven as for
+  domains: :data:`SPEECH_SUBCATEGORIES`), else false. The scene sampler mixes ``IGNORE`` speech
+  in as bystander talk (with its pauses), not as a sound event.
+
+Domains
+-------
+A ``domain`` field is read like a path's folder: PSB's spelling is restored (``daily_living``
+becomes "Daily Living"). The names of chimein's task families are known domains too
+(:data:`CHIMEIN_DOMAINS`: ``chimein scenes export-psb`` writes a clip's family there). Any
+other domain loads as written -- a pack may keep its own taxonomy -- but warns
+(:class:`PackWarning`), once per domain and manifest, naming the first entry's ``manifest:line``,
+the other lines using it, PSB's domains and the closest one: per-domain results of ``chimein eval
+psb`` group by this field, and a typo would split a domain silently. Silence them with
+``warnings.filterwarnings("ignore", category=PackWarning)``.
 
 Decision mapping
 ----------------
@@ -31,6 +49,24 @@ PSB asks one question per clip: should the assistant speak up (``RESPOND``) or n
 break, smoke alarm, a fall), which is chimein's **INTERVENE**; PSB ``IGNORE`` is chimein's
 ``IGNORE``. ``action`` may refine a RESPOND sound to chimein's ``RESPOND``, but it must agree with
 the decision: an action is ``IGNORE`` exactly when the decision is ``IGNORE``.
+
+In generated scenes
+-------------------
+``scenes.sound_packs`` mixes pack recordings into sampled scenes (each use with probability
+``pack_fraction`` when an entry fits; :mod:`chimein.scenes.sampler`):
+
+- ``INTERVENE`` entries are proactive events (window from ``onset + onset_delay_s``) and
+  monitoring targets ("tell me when you hear the <description>"). A pack with an ``INTERVENE``
+  entry whose ``onset_delay_s`` is not shorter than the part of the clip a scene plays (at most
+  20 s) is refused when the scenes config is read: its window would open after the sound ended;
+- ``IGNORE`` entries that are not speech are benign events, monitoring look-alikes, and
+  monitoring targets when their ``onset_delay_s`` fits the clip;
+- ``IGNORE`` speech is bystander chit-chat at speech level: ``speech`` spans of the bystander,
+  not addressed, split at the recording's pauses (:mod:`chimein.scenes.pack_speech`);
+- ``RESPOND`` entries are the user's addressed requests; those with a pause inside (detected by
+  :mod:`chimein.scenes.pack_speech`) also serve the ``pauses`` family. Pauses are annotated as
+  mid-turn ``pause`` spans between the ``speech`` pieces; the RESPOND window opens when the
+  last piece ends.
 
 Audio
 -----
@@ -70,8 +106,10 @@ Examples
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,10 +135,19 @@ DECISION_TO_ACTION: dict[str, str] = {"RESPOND": "INTERVENE", "IGNORE": "IGNORE"
 PSB_DOMAINS: tuple[str, ...] = (
     "Daily Living", "Equipment", "Human Signals", "Music", "Nature", "Traffic",
 )
+#: Domains of the packs chimein writes (``export-psb``: a clip's task family), also known.
+CHIMEIN_DOMAINS: tuple[str, ...] = (
+    "addressed", "proactive", "monitoring", "pauses", "distractors", "multi_event",
+)
+#: Subcategories whose recordings are people talking (compared with spelling forgiven).
+SPEECH_SUBCATEGORIES: tuple[str, ...] = (
+    "Conversation", "Conversations", "Speech", "Talking", "Chatting", "Chat", "Chit-chat",
+    "Dialogue", "Dialog",
+)
 DEFAULT_ONSET_DELAY_S = 0.5
 
 _REQUIRED = ("id", "path", "description", "decision")
-_OPTIONAL = ("action", "safety_critical", "domain", "subcategory", "onset_delay_s")
+_OPTIONAL = ("action", "safety_critical", "domain", "subcategory", "onset_delay_s", "speech")
 _KNOWN = _REQUIRED + _OPTIONAL
 _UNKNOWN = "unknown"
 
@@ -110,6 +157,68 @@ def _key(name: str) -> str:
 
 
 _DOMAIN_BY_KEY = {_key(d): d for d in PSB_DOMAINS}
+_SPEECH_KEYS = frozenset(_key(s) for s in SPEECH_SUBCATEGORIES)
+
+
+class PackWarning(UserWarning):
+    """A manifest that loads but probably says something it did not mean (an unknown domain)."""
+
+
+def infer_speech(action: str, subcategory: str) -> bool:
+    """The default of the ``speech`` field: a spoken request (``RESPOND``) or a subcategory of
+    :data:`SPEECH_SUBCATEGORIES`.
+
+    Examples
+    --------
+    >>> infer_speech("IGNORE", "chit_chat"), infer_speech("IGNORE", "Physiological")
+    (True, False)
+    """
+    return action == "RESPOND" or _key(subcategory) in _SPEECH_KEYS
+
+
+def onset_delay_problem(entry: PackEntry, clip_s: float) -> str | None:
+    """Why ``entry``'s ``onset_delay_s`` does not fit a clip of ``clip_s`` seconds, or None.
+
+    The delay must be shorter than the clip: a window that opens ``onset_delay_s`` after the
+    onset must open while the sound still plays. :meth:`SoundPack.validate_audio` applies this
+    rule to the decoded files, the scene sampler to the part of each clip it plays.
+
+    Examples
+    --------
+    >>> e = PackEntry(id="pop", path=Path("/p/pop.wav").absolute(), rel_path="./pop.wav",
+    ...               description="pop", decision="RESPOND", action="INTERVENE")
+    >>> onset_delay_problem(e, 2.0) is None
+    True
+    >>> print(onset_delay_problem(e, 0.3))  # doctest: +ELLIPSIS
+    field 'onset_delay_s': 0.5 s is not shorter than the clip (0.300 s, ...pop.wav); lower it
+    """
+    if entry.onset_delay_s < clip_s:
+        return None
+    return (f"field 'onset_delay_s': {entry.onset_delay_s} s is not shorter than the clip "
+            f"({clip_s:.3f} s, {entry.path}); lower it")
+
+
+def _domain(value: str) -> str:
+    """A ``domain`` field's value with PSB's spelling restored (as for path folders)."""
+    return _UNKNOWN if _key(value) == _UNKNOWN else _DOMAIN_BY_KEY.get(_key(value), value)
+
+
+def _warn_unknown_domains(manifest: Path, entries: Iterable[PackEntry], lines: Iterable[int]) -> None:
+    """One :class:`PackWarning` per domain that is neither PSB's nor chimein's."""
+    seen: dict[str, list[tuple[str, int]]] = {}
+    for e, ln in zip(entries, lines, strict=True):
+        if e.domain not in PSB_DOMAINS and e.domain not in CHIMEIN_DOMAINS and e.domain != _UNKNOWN:
+            seen.setdefault(e.domain, []).append((e.id, ln))
+    for domain, uses in seen.items():
+        (eid, ln), more = uses[0], [str(u[1]) for u in uses[1:]]
+        closest = max(PSB_DOMAINS, key=lambda d: difflib.SequenceMatcher(
+            None, _key(domain), _key(d)).ratio())
+        also = f" (also on line{'s' if len(more) > 1 else ''} {', '.join(more)})" if more else ""
+        warnings.warn(
+            f"{manifest}:{ln}: pack entry {eid!r}: field 'domain': {domain!r} is not one of "
+            f"Proactive-Sound-Bench's domains ({', '.join(PSB_DOMAINS)}){also}; closest: "
+            f"{closest!r}. Per-domain results group by this field: fix a typo, or keep your "
+            "own domain and ignore this warning", PackWarning, stacklevel=3)
 
 
 def infer_domain(rel_path: str) -> tuple[str, str]:
@@ -172,6 +281,9 @@ class PackEntry:
         decision mapping).
     safety_critical, domain, subcategory, onset_delay_s
         chimein extras; see the module docstring.
+    speech : bool
+        Whether the recording is people talking; None (the default) infers it from the action
+        and subcategory (:func:`infer_speech`).
     """
 
     id: str
@@ -184,11 +296,16 @@ class PackEntry:
     domain: str = _UNKNOWN
     subcategory: str = _UNKNOWN
     onset_delay_s: float = DEFAULT_ONSET_DELAY_S
+    speech: bool = None  # type: ignore[assignment]  # None: inferred in __post_init__
 
     def __post_init__(self) -> None:
         where = f"pack entry {self.id!r}"
         if not isinstance(self.id, str) or not self.id:
             raise SpecError(f"{where}: field 'id': must be a non-empty string")
+        if self.speech is None:
+            object.__setattr__(self, "speech", infer_speech(self.action, self.subcategory))
+        elif not isinstance(self.speech, bool):
+            raise SpecError(f"{where}: field 'speech': expected true or false, got {self.speech!r}")
         object.__setattr__(self, "path", Path(self.path))
         if not self.path.is_absolute():
             raise SpecError(f"{where}: field 'path': {str(self.path)!r} must be absolute; "
@@ -302,6 +419,7 @@ class SoundPack:
                             'line: {"id": ..., "path": ..., "description": ..., "decision": ...}')
         pack = cls(root=root, manifest=manifest.resolve(), entries=tuple(entries),
                    lines=tuple(lines))
+        _warn_unknown_domains(manifest, entries, lines)
         if check_audio:
             errors = pack.validate_audio()
             if len(errors) == 1:
@@ -348,11 +466,9 @@ class SoundPack:
             except AudioError as err:
                 errors.append(AudioError(f"{where}: {err}"))
                 continue
-            dur = x.shape[0] / sample_rate
-            if e.onset_delay_s >= dur:
-                errors.append(AudioError(
-                    f"{where}: pack entry {e.id!r}: field 'onset_delay_s': {e.onset_delay_s} s is "
-                    f"not shorter than the clip ({dur:.3f} s, {e.path}); lower it"))
+            problem = onset_delay_problem(e, x.shape[0] / sample_rate)
+            if problem is not None:
+                errors.append(AudioError(f"{where}: pack entry {e.id!r}: {problem}"))
         return errors
 
 
@@ -393,9 +509,9 @@ def _parse_line(where: str, raw: str, root: Path, allow_unknown: bool) -> PackEn
         if k in obj and (not isinstance(obj[k], str) or not obj[k].strip()):
             raise SpecError(f"{where}: field {k!r}: expected a non-empty string, got {obj[k]!r}; "
                             "fix it or leave the field out")
-    if "safety_critical" in obj and not isinstance(obj["safety_critical"], bool):
-        raise SpecError(f"{where}: field 'safety_critical': expected true or false, got "
-                        f"{obj['safety_critical']!r}")
+    for k in ("safety_critical", "speech"):
+        if k in obj and not isinstance(obj[k], bool):
+            raise SpecError(f"{where}: field {k!r}: expected true or false, got {obj[k]!r}")
     decision = obj["decision"]
     if decision not in DECISIONS:  # before the action default, which depends on it
         _check_values(where, decision, "IGNORE", 0.0)
@@ -415,11 +531,12 @@ def _parse_line(where: str, raw: str, root: Path, allow_unknown: bool) -> PackEn
         raise SpecError(f"{where}: field 'path': {full} is not a regular file; point it at an "
                         "audio file")
     domain, sub = infer_domain(rel)
+    sub = obj.get("subcategory", sub)
     return PackEntry(
         id=obj["id"], path=full, rel_path=rel, description=obj["description"],
         decision=decision, action=action, safety_critical=obj.get("safety_critical", False),
-        domain=obj.get("domain", domain), subcategory=obj.get("subcategory", sub),
-        onset_delay_s=float(onset),
+        domain=_domain(obj.get("domain", domain)), subcategory=sub, onset_delay_s=float(onset),
+        speech=obj.get("speech", infer_speech(action, sub)),
     )
 
 
@@ -474,6 +591,8 @@ def write_manifest(path: str | Path, entries: Iterable[PackEntry]) -> Path:
             obj["subcategory"] = e.subcategory
         if e.onset_delay_s != DEFAULT_ONSET_DELAY_S:
             obj["onset_delay_s"] = e.onset_delay_s
+        if e.speech != infer_speech(e.action, e.subcategory):
+            obj["speech"] = e.speech
         out.append(json.dumps(obj))  # ASCII escapes: safe for any line splitter
     if not out:
         raise SpecError(f"{manifest}: no entries to write; a sound pack needs at least one")

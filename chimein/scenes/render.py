@@ -133,8 +133,8 @@ def _unit_rms(x: np.ndarray, what: str) -> np.ndarray:
 def source_signal(source: Source, spec: SceneSpec) -> np.ndarray:
     """The dry mono signal of ``source`` at ``spec.sample_rate`` (float32, unit RMS).
 
-    - ``speech``: :func:`chimein.scenes.speech.synthesize` (``text``, ``voice``, ``rate``,
-      ``pitch``, optional ``pitch_range``);
+    - ``speech``: :func:`chimein.scenes.speech.realize` (``text``, ``generator``, ``voice``,
+      ``speaker``, ``pauses``; espeak-ng's ``rate``, ``pitch``, ``pitch_range``);
     - ``event``: :func:`chimein.scenes.events.synthesize_event` (``audio`` mapping,
       ``source.duration_s``);
     - ``noise``: :func:`chimein.scenes.noise.make_noise` (``color``, default ``"pink"``;
@@ -163,12 +163,9 @@ def source_signal(source: Source, spec: SceneSpec) -> np.ndarray:
     a = source.audio
     where = f"source {source.id!r}"
     if source.kind == "speech":
-        from chimein.scenes.speech import synthesize
+        from chimein.scenes.speech import realize
 
-        extra = {"pitch_range": a["pitch_range"]} if "pitch_range" in a else {}
-        sp = synthesize(str(a.get("text", "")), voice=a.get("voice", "en-us"), rate=a.get("rate", 175),
-                        pitch=a.get("pitch", 50), sample_rate=sr, **extra)
-        return _unit_rms(sp.audio, where)
+        return _unit_rms(realize(a, sr).audio, where)
     if source.kind == "event":
         from chimein.scenes.events import synthesize_event
 

@@ -16,10 +16,36 @@ from typing import Any
 
 import numpy as np
 
-from chimein.scenes.spec import SceneSpec
+from chimein.scenes.spec import SceneSpec, Source
 
 COLORS = {"RESPOND": "#1f77b4", "INTERVENE": "#d62728", "IGNORE": "#8c8c8c"}
 ROLE_COLORS = {"user": "#2ca02c", "bystander": "#9467bd", "media": "#ff7f0e", "event": "#17becf"}
+BACKCHANNEL_COLOR = "#e377c2"
+
+
+def talker_label(source: Source) -> str:
+    """``"user_0: piper joe, speaker piper/joe/0.3"``: who says a speech source, and with which
+    generator, voice and speaker (the scene picture's "voices" row and ``chimein scenes show``)."""
+    from chimein.scenes.speech import describe
+
+    return f"{source.id}: {describe(source.audio)}"
+
+
+def speech_listing(spec: SceneSpec) -> list[str]:
+    """One line per speech source: onset, role, generator, voice, speaker and text.
+
+    Examples
+    --------
+    >>> from chimein.scenes.sampler import sample_scene
+    >>> spec = sample_scene({"family": "addressed", "difficulty": "easy", "speakers_per_voice": 0,
+    ...                      "speech_generators": ["espeak-ng"]}, seed=3)
+    >>> speech_listing(spec)[0].split(" | ")[:3]
+    ['  1.07 s', 'user     ', 'espeak-ng en-gb-x-rp+f2, speaker espeak-ng/en-gb-x-rp+f2/r174p57']
+    """
+    from chimein.scenes.speech import describe
+
+    return [f"{s.onset_s:6.2f} s | {s.role:<9} | {describe(s.audio)} | {s.label[:60]}"
+            for s in spec.sources if s.kind == "speech"]
 
 
 def plot_scene(
@@ -68,11 +94,17 @@ def scene_figure(spec: SceneSpec, audio: np.ndarray | None, actions: Sequence[tu
         if sp.kind == "speech":
             talk.append((sp.start_s, sp.end_s, ROLE_COLORS["user"] if sp.addressed else ROLE_COLORS["bystander"],
                          "to assistant" if sp.addressed else sp.speaker))
+        elif sp.kind == "backchannel":
+            talk.append((sp.start_s, sp.end_s, BACKCHANNEL_COLOR, "backchannel"))
         else:
             talk.append((sp.start_s, sp.end_s, "#ffd700", "pause"))
     media = []
     events = []
+    voices = []
     for s in spec.sources:
+        if s.kind == "speech":
+            end = s.onset_s + (s.words[-1].end_s if s.words else 2.0)
+            voices.append((s.onset_s, end, ROLE_COLORS.get(s.role, "#999999"), talker_label(s)))
         if s.kind == "speech" and s.role == "media":
             end = s.onset_s + (s.words[-1].end_s if s.words else 2.0)
             media.append((s.onset_s, end, ROLE_COLORS["media"], "TV"))
@@ -80,7 +112,7 @@ def scene_figure(spec: SceneSpec, audio: np.ndarray | None, actions: Sequence[tu
             events.append((s.onset_s, s.onset_s + float(s.duration_s or 1.0), ROLE_COLORS["event"], s.label or s.id))
     cues = [(c.window[0], c.window[1], COLORS[c.expected], c.label + (" (!)" if c.safety_critical else ""))
             for c in spec.annotations.cues]
-    rows = [("speech", talk), ("TV/radio", media), ("events", events), ("cues", cues)]
+    rows = [("speech", talk), ("voices", voices), ("TV/radio", media), ("events", events), ("cues", cues)]
 
     n_rows = len(rows)
     fig = plt.figure(figsize=(max(8.0, min(24.0, dur * 0.5)), 2.2 + 0.55 * n_rows))
@@ -120,6 +152,7 @@ def scene_figure(spec: SceneSpec, audio: np.ndarray | None, actions: Sequence[tu
                 Patch(color=ROLE_COLORS["user"], alpha=0.55, label="user to assistant"),
                 Patch(color=ROLE_COLORS["bystander"], alpha=0.55, label="people to each other"),
                 Patch(color="#ffd700", alpha=0.55, label="mid-turn pause"),
+                Patch(color=BACKCHANNEL_COLOR, alpha=0.55, label="backchannel (not a turn)"),
                 Patch(color=ROLE_COLORS["media"], alpha=0.55, label="TV/radio"),
                 Patch(color=ROLE_COLORS["event"], alpha=0.55, label="sound event")]
     handles += [Line2D([], [], color=COLORS[k], ls="--", lw=1.2, marker="^", ms=6, label=f"policy acts: {k}")

@@ -236,7 +236,9 @@ class Source:
 
     ``audio`` says how to produce the dry signal and depends on ``kind``:
 
-    - ``speech``: ``{"text": str, "voice": "en-us+f3", "rate": 175, "pitch": 50}`` (espeak-ng);
+    - ``speech``: ``{"text": str, "generator": "piper", "voice": "joe", "speaker": {...},
+      "pauses": [...]}`` (see :func:`chimein.scenes.speech.realize`; without ``generator``:
+      ``{"text", "voice": "en-us+f3", "rate": 175, "pitch": 50}``, espeak-ng as in v0);
     - ``event``: ``{"cls": "smoke_alarm", "seed": int, ...class parameters}`` (procedural);
     - ``noise``: ``{"color": "pink", "seed": int}`` (diffuse: added at every mic, no position);
     - ``file``: ``{"path": "relative/to/pack.wav", "pack": "/abs/pack/dir"}`` (a recording).
@@ -363,24 +365,29 @@ class Cue:
         )
 
 
+SPAN_KINDS: tuple[str, ...] = ("speech", "pause", "backchannel")
+"""Kinds of :class:`Span`; acting inside any of them is an interruption."""
+
+
 @dataclass(frozen=True)
 class Span:
-    """A stretch of time when someone in the room is talking (``kind="speech"``) or pausing
-    inside their turn (``kind="pause"``). Acting during either is an interruption.
-    ``addressed`` is true when the speech is directed at the assistant."""
+    """A stretch of time when someone in the room is talking (``kind="speech"``), pausing
+    inside their turn (``kind="pause"``: a mid-turn pause), or backchannelling while someone
+    else holds the floor (``kind="backchannel"``: "mm hmm", "yeah"). Acting during any of them is
+    an interruption. ``addressed`` is true when the speech is directed at the assistant."""
 
     start_s: float
     end_s: float
     speaker: str
-    kind: Literal["speech", "pause"] = "speech"
+    kind: Literal["speech", "pause", "backchannel"] = "speech"
     addressed: bool = False
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], where: str) -> Span:
         _no_unknown(d, cls, where)
         kind = d.get("kind", "speech")
-        if kind not in ("speech", "pause"):
-            raise _err(where, "kind", f"got {kind!r}; use speech or pause")
+        if kind not in SPAN_KINDS:
+            raise _err(where, "kind", f"got {kind!r}; use one of {SPAN_KINDS}")
         return cls(
             start_s=_finite(where, "start_s", d.get("start_s")),
             end_s=_finite(where, "end_s", d.get("end_s")),

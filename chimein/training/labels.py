@@ -220,7 +220,7 @@ def dense_targets(annotations: Annotations, n_chunks: int, chunk_s: float) -> np
     t = (np.arange(int(n_chunks)) + 1) * float(chunk_s)
     out = np.zeros((int(n_chunks), len(DENSE_TARGETS)), np.float32)
     for sp in annotations.spans:
-        col = 0 if sp.kind == "speech" else 1
+        col = 1 if sp.kind == "pause" else 0  # a backchannel is speech
         out[(t >= sp.start_s - _EPS) & (t < sp.end_s - _EPS), col] = 1.0
     col_of = {"RESPOND": 2, "INTERVENE": 3, "IGNORE": 4}
     for c in annotations.cues:
