@@ -61,6 +61,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_env.py
 	$(PY) benchmarks/bench_eval.py
 	$(PY) benchmarks/bench_parallel.py
+	$(PY) benchmarks/bench_speech.py
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache

@@ -229,6 +229,7 @@ def _cmd_disagreements() -> list[str]:
     from chimein.eval.sweep import sweep, tradeoff
     from chimein.exec.ray import RayOptions
     from chimein.scenes.dataset import generate_dataset
+    from chimein.scenes.speech_pack import make_speech_pack
     from chimein.training.curves import plot_curves
     from chimein.training.grpo import train_grpo
     from chimein.training.ppo import train_ppo
@@ -254,6 +255,7 @@ def _cmd_disagreements() -> list[str]:
                                            "progress": (materialize, "progress")},
                               ("suite", "dataset"), w),  # one of them is export_psb's source
         "scenes_generate": (generate_dataset, {"format": (generate_dataset, "audio_format"), **ray}, (), w),
+        "scenes_speech_pack": (make_speech_pack, {"out": (make_speech_pack, "out_dir")}, ("progress",), {}),
         "scenes_show": (None, {}, ("spec", "out", "render"), {}),
         "serve": (ServerConfig, {}, ("checkpoint",), {}),
         "train_calibrate": (calibrate_checkpoint, {"checkpoint": (calibrate_checkpoint, "path")}, (), {}),

@@ -144,3 +144,12 @@ def test_v0_speech_keys_reproduce_plain_turns() -> None:
 def test_bad_speech_options_name_the_field(override: dict, field: str) -> None:
     with pytest.raises(ConfigError, match=field):
         sample_scene({"family": "addressed", **override}, seed=0)
+
+
+def test_a_slow_tv_line_over_a_turn_extends_the_scene_to_its_cue() -> None:
+    # found by `chimein train codebook`: a TV line overlapping the request outlasted its segment
+    from chimein.scenes.sampler import scene_seed
+
+    spec = sample_scene({"room_pool": 32, "positions_per_room": 8, "room_pool_seed": 7,
+                         "difficulty": "hard"}, scene_seed(1000, 59))
+    assert max(c.window[1] for c in spec.annotations.cues) <= spec.duration_s

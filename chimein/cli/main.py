@@ -75,6 +75,7 @@ def _demo(cfg: Any) -> int | None:
 #: Every command: words, handler, help line, and the config keys its positional arguments fill.
 COMMANDS: tuple[Command, ...] = (
     Command("scenes generate", scenes.generate, "generate a scene dataset: n=200 seed=3 out=DIR [scenes=easy|default|hard] [scenes.family=...]"),
+    Command("scenes speech-pack", scenes.speech_pack, "a sound pack of recorded speech by held-back talkers: out=DIR [n_requests=60] [n_chitchat=30] [generators=[piper,flite]] [voices={flite:[awb]}]"),
     Command("scenes show", scenes.show, "draw a scene's spectrogram and annotated timeline: SPEC.json out=PNG", ("spec",)),
     Command("demo", _demo, "the main job on embedded defaults, on the CPU, in minutes"),
     Command("eval", eval_.run, "evaluate a policy on a suite: policy=NAME suite=chimein-bench-v0 out=DIR [workers=N]"),

@@ -65,3 +65,21 @@ def show(cfg: Any) -> int:
         print(line)
     print(f"wrote {out}", file=sys.stderr)
     return 0
+
+
+def speech_pack(cfg: Any) -> int:
+    """``chimein scenes speech-pack out=DIR``: a sound pack of recorded speech by held-back
+    talkers (:func:`chimein.scenes.speech_pack.make_speech_pack`), then a one-line summary."""
+    import time
+
+    from chimein.scenes.speech_pack import make_speech_pack, pack_summary
+
+    c = container(cfg)
+    if c.get("out") in (None, "", "???"):
+        raise ConfigError("scenes speech-pack: field 'out': required; give the pack's folder, out=DIR")
+    keys = ("n_requests", "n_chitchat", "generators", "voices", "speaker_pool_seed",
+            "speakers_per_voice", "natural", "pause_s", "pause_rate", "seed", "sample_rate")
+    t0 = time.monotonic()
+    manifest = make_speech_pack(c["out"], **{k: c[k] for k in keys}, progress=bool(c["progress"]))
+    print(f"wrote {manifest}: {pack_summary(manifest)} ({time.monotonic() - t0:.0f} s)")
+    return 0

@@ -116,6 +116,11 @@ def sample_scene(config: Mapping[str, Any] | SamplerConfig | None, seed: int,
     for s in b.sources:
         if s.duration_s is not None:
             duration = max(duration, round(s.onset_s + s.duration_s + 0.2, 3))
+    # ... and after every cue's window closed (a slow talker's TV line that overlaps a turn can
+    # outlast the turn's segment; no v0 scene has such a cue, so v0 is unchanged)
+    late = max((c.window[1] for c in b.cues), default=0.0)
+    if late > duration:
+        duration = round(late + 0.2, 3)
 
     noise_kind = list(cfg.noise_kinds or ["pink"])[int(rng.integers(len(cfg.noise_kinds or ["pink"])))]
     b.sources.append(Source(
