@@ -40,7 +40,7 @@ def speech_listing(spec: SceneSpec) -> list[str]:
     >>> spec = sample_scene({"family": "addressed", "difficulty": "easy", "speakers_per_voice": 0,
     ...                      "speech_generators": ["espeak-ng"]}, seed=3)
     >>> speech_listing(spec)[0].split(" | ")[:3]
-    ['  1.07 s', 'user     ', 'espeak-ng en-gb-x-rp+f2, speaker espeak-ng/en-gb-x-rp+f2/r174p57']
+    ['  1.06 s', 'user     ', 'espeak-ng en-gb-x-rp+f2, speaker espeak-ng/en-gb-x-rp+f2/r157p54']
     """
     from chimein.scenes.speech import describe
 

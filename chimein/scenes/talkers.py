@@ -129,15 +129,15 @@ def draw_talker(cfg: Any, rng: np.random.Generator, used: Sequence[Talker]) -> T
         return Talker({"voice": voice, "rate": rate, "pitch": pitch})
     gens = list(cfg.speech_generators)
     generator = gens[int(rng.integers(len(gens)))]
-    taken = {(t.audio.get("generator"), t.audio.get("voice"), (t.audio.get("speaker") or {}).get("id"))
-             for t in used}
+    talking = {(t.audio.get("generator"), t.audio.get("voice"), (t.audio.get("speaker") or {}).get("id"))
+               for t in used}
     voices = voices_of(cfg, generator)
-    free = [v for v in voices if not any(g == generator and v == w for g, w, _ in taken)] or list(voices)
+    free = [v for v in voices if (generator, v) not in {(g, w) for g, w, _ in talking}] or list(voices)
     voice = free[int(rng.integers(len(free)))]
     ks = [k for k in range(int(cfg.speakers_per_voice))
-          if (generator, voice, pool_speaker(cfg, generator, voice, k)["id"]) not in taken]
+          if (generator, voice, pool_speaker(cfg, generator, voice, k)["id"]) not in talking]
     k = ks[int(rng.integers(len(ks)))] if ks else int(rng.integers(int(cfg.speakers_per_voice)))
     spk = pool_speaker(cfg, generator, voice, k)
-    rate = _u(rng, cfg.speech_rate)
-    spk["tempo"] = round(float(np.clip(spk["tempo"] * rate / _BASE_RATE, 0.6, 1.6)), 3)
+    wpm = _u(rng, cfg.speech_rate)
+    spk["tempo"] = round(float(np.clip(spk["tempo"] * wpm / _BASE_RATE, 0.6, 1.6)), 3)
     return Talker({"generator": generator, "voice": voice, "speaker": spk}, level_db=float(spk["level_db"]))

@@ -17,8 +17,10 @@ Task families
     "Tell me when the washing machine finishes": RESPOND (acknowledge) after the request;
     later, maybe a look-alike non-target event (IGNORE), then the target event (INTERVENE).
 ``pauses``
-    One addressed turn split into fragments by 0.5-1.5 s mid-turn pauses: acting inside a
-    pause is an interruption; RESPOND after the last fragment.
+    One addressed turn with 0.5-1.5 s mid-turn pauses, synthesised as one utterance with the
+    pauses cut in at word boundaries (``pause_mode=whole``; ``fragments``: one utterance per
+    fragment, v0's way); a bystander may backchannel in a pause. Acting inside a pause is an
+    interruption; RESPOND after the last word.
 ``distractors``
     TV speech (possibly with the wake phrase), people talking to each other, benign sounds:
     no action cue; stay quiet.
@@ -26,6 +28,11 @@ Task families
     A 30-120 s stream of several segments of the families above, with distractors.
 ``mixed``
     Each scene draws one of the six families above uniformly.
+
+Speech (every family): talkers from three generators (espeak-ng, piper, flite) with several
+speakers per voice (:mod:`chimein.scenes.talkers`), and natural turns
+(:mod:`chimein.scenes.turns`): fillers, mid-turn pauses inside requests, self-corrections, short
+follow-up answers (a RESPOND cue of their own) and bystanders' backchannels.
 
 Difficulty presets (``easy``/``default``/``hard``) set room size, RT60, SNR, noise kinds,
 distractor rate and overlap, speech rate, pause lengths and augmentation; any knob can be
@@ -35,7 +42,7 @@ Examples
 --------
 >>> from chimein.scenes.sampler import sample_scene
 >>> spec = sample_scene({"family": "addressed", "difficulty": "easy"}, seed=3)
->>> [c.expected for c in spec.annotations.action_cues]
+>>> [c.expected for c in spec.annotations.action_cues][:1]
 ['RESPOND']
 >>> sample_scene({"family": "addressed", "difficulty": "easy"}, seed=3) == spec
 True
