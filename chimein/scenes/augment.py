@@ -50,7 +50,7 @@ TRANSFORMS: dict[str, str] = {
 }
 
 _MP3_BACKENDS = {"fast-mp3-augment": "fast_mp3_augment", "lameenc": "lameenc", "pydub": "pydub"}
-_RNG_LOCK = threading.Lock()  # the global RNGs are shared by every thread of the process
+RNG_LOCK = threading.Lock()  # the global RNGs are shared by every thread of the process
 _SALT = 0x61756720  # separates the augment stream from other users of the scene seed
 
 Chain = Callable[[np.ndarray, int, int], np.ndarray]
@@ -135,7 +135,7 @@ def build_chain(augment: Sequence[Mapping[str, Any]]) -> Chain:
         y = np.ascontiguousarray(x.T, dtype=np.float32)
         y = y[0] if ch == 1 else y
         s = chain_seed(seed)
-        with _RNG_LOCK:
+        with RNG_LOCK:
             py_state, np_state = random.getstate(), np.random.get_state()
             try:
                 random.seed(s)

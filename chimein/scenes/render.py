@@ -442,6 +442,10 @@ def render(spec: SceneSpec, cache: RIRCache | None = None,
             total[:, onset: onset + span] += gain * noise
         mix = total.astype(np.float32)
 
+    if spec.device is not None:  # the recording device, after the room (chimein.scenes.device)
+        from chimein.scenes.device import apply_device
+
+        mix = np.ascontiguousarray(apply_device(np.ascontiguousarray(mix.T), sr, spec.device).T, dtype=np.float32)
     if spec.augment:
         from chimein.scenes.augment import build_chain
 

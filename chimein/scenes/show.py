@@ -130,8 +130,9 @@ def scene_figure(spec: SceneSpec, audio: np.ndarray | None, actions: Sequence[tu
     for t, a in actions:
         for ax in (ax_s, ax_t):
             ax.axvline(t, color=COLORS["RESPOND" if a == 1 else "INTERVENE"], lw=1.2, ls="--")
+    device = spec.device.get("model", "custom") if spec.device else "ideal mic"
     ax_s.set_title(title or f"{spec.id}  family={spec.family}  difficulty={spec.difficulty}  "
-                   f"RT60={spec.room.rt60}s  SNR={spec.meta.get('snr_db', '?')} dB", fontsize=9)
+                   f"RT60={spec.room.rt60}s  SNR={spec.meta.get('snr_db', '?')} dB  device={device}", fontsize=9)
     plt.setp(ax_s.get_xticklabels(), visible=False)
 
     for r, (_, items) in enumerate(rows):

@@ -441,6 +441,10 @@ class SceneSpec:
 
     ``augment`` is an optional audiomentations chain description (see
     :mod:`chimein.scenes.augment`), applied after rendering and seeded from ``seed``.
+    ``device`` is the optional device/channel model of the recording microphone (see
+    :mod:`chimein.scenes.device`: frequency response, AGC, clipping, telephone band, codec,
+    DC offset, hum), applied after the room and before ``augment``; absent: an ideal microphone
+    (and no ``device`` key in the JSON, so specs written before devices are unchanged).
     ``meta`` carries the sampler's provenance (family, difficulty, SNR, ...).
     """
 
@@ -457,6 +461,7 @@ class SceneSpec:
     augment: tuple[Mapping[str, Any], ...] = ()
     meta: Mapping[str, Any] = field(default_factory=dict)
     version: int = SPEC_VERSION
+    device: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -481,6 +486,12 @@ class SceneSpec:
                 raise _err(f"{where}.sources[{i}] ({s.id})", "onset_s",
                            f"{s.onset_s} s is after the scene's end ({self.duration_s} s)")
         self.annotations.validate(self.duration_s, f"{where}.annotations")
+        if self.device is not None:
+            if not isinstance(self.device, Mapping):
+                raise _err(where, "device", f"a device mapping (see chimein.scenes.device), got {self.device!r}")
+            from chimein.scenes.device import validate_device
+
+            validate_device(self.device, f"{where}.device")
         for i, c in enumerate(self.annotations.cues):
             for sid in c.source_ids:
                 if sid not in ids:
@@ -489,6 +500,8 @@ class SceneSpec:
     # ---------------------------------------------------------------- serialisation
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        if d.get("device") is None:  # an ideal microphone: specs without devices are unchanged
+            d.pop("device", None)
         return _plain(d)
 
     @classmethod
@@ -515,6 +528,7 @@ class SceneSpec:
                 augment=tuple(dict(a) for a in d.get("augment", ())),
                 meta=dict(d.get("meta", {})),
                 version=version,
+                device=None if d.get("device") is None else _device_mapping(where, d["device"]),
             )
         except ChimeinError:
             raise
@@ -560,6 +574,12 @@ class SceneSpec:
         except ChimeinError as e:
             msg = str(e)
             raise SpecError(msg if msg.startswith(str(p)) else f"{p}: {msg}") from None
+
+
+def _device_mapping(where: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _err(where, "device", f"a device mapping (see chimein.scenes.device), got {value!r}")
+    return json.loads(json.dumps(value))  # a plain, independent copy
 
 
 def _plain(x: Any) -> Any:

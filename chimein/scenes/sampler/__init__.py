@@ -135,6 +135,11 @@ def sample_scene(config: Mapping[str, Any] | SamplerConfig | None, seed: int,
         audio={"color": noise_kind, "seed": int(rng.integers(2**31)), "snr_db": round(b.u(cfg.snr_db), 2)},  # type: ignore[arg-type]
         onset_s=0.0, duration_s=duration, label=f"{noise_kind} noise",
     ))
+    device = None
+    if float(cfg.device_rate or 0.0) > 0.0 and rng.random() < float(cfg.device_rate or 0.0):
+        from chimein.scenes.device import DEVICE_MODELS, draw_device
+
+        device = draw_device(rng, list(cfg.device_models or sorted(DEVICE_MODELS)))
     cues = tuple(sorted(b.cues, key=lambda c: (c.window[0], c.id)))
     cues = tuple(replace(c, id=f"c{i}") for i, c in enumerate(cues))
     spans = tuple(sorted(b.spans, key=lambda s: (s.start_s, s.speaker)))
@@ -145,6 +150,7 @@ def sample_scene(config: Mapping[str, Any] | SamplerConfig | None, seed: int,
         augment=tuple(dict(a) for a in (cfg.augment or ())),
         meta={"noise": noise_kind, "snr_db": b.sources[-1].audio["snr_db"], "rt60": room.rt60,
               "config_family": cfg.family},
+        device=device,
     )
 
 

@@ -161,6 +161,13 @@ class SamplerConfig:
     augment: Sequence[Mapping[str, Any]] | None = None
     """Audiomentations chain applied to the rendered scene, e.g.
     ``[{"name": "AddGaussianSNR", "p": 0.5, "min_snr_db": 10, "max_snr_db": 30}]``."""
+    device_rate: float | None = None
+    """Probability that a scene is recorded through a device model (microphone response, AGC,
+    clipping, telephone band, codec, DC offset, hum: :mod:`chimein.scenes.device`) rather than an
+    ideal microphone; the device is recorded in the spec. 0 in the presets for now (every
+    preset's scenes are unchanged); chimein-bench-v1 turns it on."""
+    device_models: Sequence[str] | None = None
+    """Device models a scene draws one of (:data:`chimein.scenes.device.DEVICE_MODELS`)."""
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Free-form keys kept with the config; the sampler does not read them."""
 
@@ -220,7 +227,8 @@ class SamplerConfig:
         rng_("multi_event_duration_s", 10, 600)
         for p in self.sound_packs or ():
             _pack(str(p))  # loads and validates the manifest (errors name file:line and field)
-        for name in ("distractor_rate", "overlap", "pack_fraction", "filler_rate", "turn_pause_rate",
+        self._validate_device()
+        for name in ("distractor_rate", "overlap", "pack_fraction", "device_rate", "filler_rate", "turn_pause_rate",
                      "correction_rate", "short_answer_rate", "backchannel_rate"):
             v = float(getattr(self, name))
             if not 0.0 <= v <= 1.0:
@@ -248,6 +256,18 @@ class SamplerConfig:
                 get_event_class(name)  # unknown name: raises with close matches
                 raise ConfigError(f"scenes config: field 'event_classes': {name!r} is a recorded class; "
                                 "set 'recorded_sounds_dir' to the folder of its recording")
+
+    def _validate_device(self) -> None:
+        models = self.device_models
+        if models is None:
+            return
+        from chimein.scenes.device import DEVICE_MODELS
+
+        if isinstance(models, str) or not isinstance(models, Sequence) or not models:
+            raise ConfigError(f"scenes config: field 'device_models': a non-empty list from {sorted(DEVICE_MODELS)}, got {models!r}")
+        for m in models:
+            if m not in DEVICE_MODELS:
+                raise ConfigError(f"scenes config: field 'device_models': unknown device model {m!r}; use {sorted(DEVICE_MODELS)}")
 
     def _validate_speech(self) -> None:
         from chimein.scenes.talkers import GENERATOR_NAMES, voices_of
@@ -299,6 +319,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         distractor_rate=0.3, overlap=0.15, lead_s=[0.8, 2.4], tail_s=[0.8, 2.4],
         multi_event_duration_s=[30.0, 120.0], respond_window_s=3.0, intervene_window_s=5.0,
         event_classes=None, recorded_sounds_dir=None, sound_packs=[], pack_fraction=0.5, augment=[],
+        device_rate=0.0, device_models=None,
     ),
     "easy": dict(
         room_length=[3.0, 6.0], room_width=[2.5, 5.0], rt60=[0.15, 0.35], snr_db=[22.0, 35.0],
