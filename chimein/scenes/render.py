@@ -361,6 +361,31 @@ def _convolve_sources(out: np.ndarray, items: Sequence[tuple[int, np.ndarray, np
             out[:, start:stop] += y[r, :, : stop - start]
 
 
+WALK_STEP_S = 0.1
+"""Time step (s) between the positions whose RIRs a walking source is cross-faded between
+(0.25 s gave an audible ~1 dB level flutter above 1 kHz, 0.1 s about 0.7 dB: the measuring
+floor of a standing source was 0.4 dB)."""
+
+
+def _add_walking(mix: np.ndarray, source: Source, spec: SceneSpec, provider: SignalProvider,
+                 cache: RIRCache) -> None:
+    """Add a walking source: its dry signal cross-faded between the RIRs of the positions along
+    its path every :data:`WALK_STEP_S` (:mod:`chimein.scenes.moving`), RIRs from ``cache``."""
+    from chimein.scenes.moving import path_positions, render_moving
+
+    sr, n = spec.sample_rate, mix.shape[1]
+    onset = _samples(source.onset_s, sr)
+    if onset >= n:
+        return
+    dry = _dry(source, spec, provider)
+    times, positions = path_positions(source.position, source.path or (), float(source.speed_mps or 1.0),  # type: ignore[arg-type]
+                                      max(dry.size / sr, 1.0 / sr), step_s=WALK_STEP_S)
+    rirs = cache.get_many(spec.room, spec.mics, positions, sr, seed=spec.seed)
+    wet = render_moving(dry, sr, times, rirs)
+    stop = min(n, onset + wet.shape[1])
+    mix[:, onset:stop] += wet[:, : stop - onset]
+
+
 def render(spec: SceneSpec, cache: RIRCache | None = None,
            signals: SignalProvider | None = None) -> RenderedScene:
     """Render ``spec`` to audio (see the module notes for every convention).
@@ -410,11 +435,15 @@ def render(spec: SceneSpec, cache: RIRCache | None = None,
         for s in points:
             if s.position is None:
                 raise SpecError(f"source {s.id!r}: field 'position': a point source needs [x, y, z]")
+        walking = [s for s in points if s.path is not None]
+        points = [s for s in points if s.path is None]
         found = cache.lookup(spec.room, spec.mics, [s.position for s in points], sr,  # type: ignore[misc]
                              seed=spec.seed)
         _convolve_sources(mix, [(_samples(s.onset_s, sr), _dry(s, spec, provider), h, key)
                                 for s, (key, h) in zip(points, found, strict=True)
                                 if _samples(s.onset_s, sr) < n], cache)
+        for s in walking:
+            _add_walking(mix, s, spec, provider, cache)
 
     noises = [s for s in spec.sources if s.kind == "noise"]
     if noises:

@@ -257,6 +257,8 @@ class Source:
     duration_s: float | None = None
     words: tuple[Word, ...] = ()
     label: str = ""
+    path: tuple[Vec3, ...] | None = None
+    speed_mps: float | None = None
 
     def validate(self, room: Room, where: str) -> None:
         if self.kind not in SOURCE_KINDS:
@@ -278,6 +280,8 @@ class Source:
             if not room.contains(self.position, margin=0.0):
                 raise _err(where, "position", f"{list(self.position)} is outside the room {list(room.dims)}; "
                            "move it inside (0 <= x,y,z <= dims)")
+        if self.path is not None or self.speed_mps is not None:
+            self._validate_path(room, where)
         if self.kind == "speech" and not str(self.audio.get("text", "")).strip():
             raise _err(where, "audio.text", "speech needs non-empty text")
         if self.kind == "event":
@@ -291,6 +295,22 @@ class Source:
                 raise _err(where, "audio.cls", str(e)) from None
         if self.kind == "file" and "path" not in self.audio:
             raise _err(where, "audio.path", "a file source needs a path")
+
+    def _validate_path(self, room: Room, where: str) -> None:
+        """A walking source: waypoints after ``position``, inside the room (0.3 m from the
+        walls), at a walking speed (see :mod:`chimein.scenes.moving`)."""
+        if self.path is None or self.speed_mps is None:
+            raise _err(where, "path", "a walking source needs both 'path' (waypoints) and 'speed_mps'")
+        if self.kind == "noise" or self.position is None:
+            raise _err(where, "path", "only a point source with a position can walk")
+        if not self.path:
+            raise _err(where, "path", "list at least one waypoint [x, y, z]")
+        for i, p in enumerate(self.path):
+            if not room.contains(p, margin=0.3):
+                raise _err(where, f"path[{i}]", f"{list(p)} is not inside the room {list(room.dims)} "
+                           "with 0.3 m to spare; move the waypoint inside")
+        if not 0.2 <= self.speed_mps <= 2.5:
+            raise _err(where, "speed_mps", f"a walking speed in [0.2, 2.5] m/s, got {self.speed_mps}")
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], where: str) -> Source:
@@ -312,6 +332,9 @@ class Source:
             words=tuple(Word(str(w["text"]), _finite(f"{where}.words[{i}]", "start_s", w["start_s"]),
                              _finite(f"{where}.words[{i}]", "end_s", w["end_s"])) for i, w in enumerate(d.get("words", ()))),
             label=str(d.get("label", "")),
+            path=None if d.get("path") is None else tuple(
+                _vec3(where, f"path[{i}]", p) for i, p in enumerate(_items(where, "path", d))),
+            speed_mps=None if d.get("speed_mps") is None else _finite(where, "speed_mps", d["speed_mps"]),
         )
 
 
@@ -502,6 +525,10 @@ class SceneSpec:
         d = asdict(self)
         if d.get("device") is None:  # an ideal microphone: specs without devices are unchanged
             d.pop("device", None)
+        for src in d["sources"]:  # a standing source: specs without walking talkers are unchanged
+            for k in ("path", "speed_mps"):
+                if src.get(k) is None:
+                    src.pop(k, None)
         return _plain(d)
 
     @classmethod

@@ -64,6 +64,25 @@ class _Builder:
             self._talkers[who] = draw_talker(self.cfg, self.rng, list(self._talkers.values()))
         return self._talkers[who]
 
+    def walk(self, who: str, role: str, here: Vec3, seconds: float) -> tuple[tuple[Vec3, ...] | None, float | None]:
+        """With probability ``walk_rate``, a person (not the TV) walks while speaking: a straight
+        path from ``here`` at ``walk_speed_mps``, kept inside the room (0.3 m from the walls);
+        they stay where they stopped. ``(None, None)``: standing (no draw at rate 0)."""
+        rate = float(self.cfg.walk_rate or 0.0)
+        if rate <= 0.0 or role not in ("user", "bystander") or self.rng.random() >= rate:
+            return None, None
+        speed = round(self.u(self.cfg.walk_speed_mps), 2)  # type: ignore[arg-type]
+        dist = max(0.3, speed * seconds)
+        L, W, _ = self.room.dims
+        for k in range(50):  # a random heading; shorter walks when the room is small
+            a = float(self.rng.uniform(0.0, 2.0 * math.pi))
+            d = max(0.3, dist * (1.0 - k / 50.0))
+            end = (round(here[0] + d * math.cos(a), 3), round(here[1] + d * math.sin(a), 3), here[2])
+            if self.room.contains(end, 0.3) and math.dist(end[:2], self.mics.center[:2]) >= 0.5:
+                self._positions[who] = end
+                return (end,), speed
+        return None, None
+
     def say(self, who: str, role: str, text: str, t0: float, level_db: float | None = None,
             pauses: Sequence[Any] = (), addressed: bool | None = None) -> tuple[Source, float, float]:
         """Place an utterance starting at ``t0``; return the source and its speech start/end.
@@ -83,10 +102,12 @@ class _Builder:
         lvl = self.u(self.cfg.speech_level_db) if level_db is None else level_db  # type: ignore[arg-type]
         if not talker.legacy:
             lvl = float(np.clip(lvl + talker.level_db, -60.0, 0.0))
+        here = self.position(who, role)
+        path, speed = self.walk(who, role, here, sp.duration_s)
         src = Source(
             id=self._sid(who + "_"), kind="speech", role=role,  # type: ignore[arg-type]
             audio=audio, onset_s=round(t0, 4), level_db=round(lvl, 2),
-            position=self.position(who, role), words=sp.words, label=text,
+            position=here, words=sp.words, label=text, path=path, speed_mps=speed,
         )
         self.sources.append(src)
         start = src.onset_s + (sp.words[0].start_s if sp.words else 0.0)

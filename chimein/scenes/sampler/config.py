@@ -166,6 +166,12 @@ class SamplerConfig:
     clipping, telephone band, codec, DC offset, hum: :mod:`chimein.scenes.device`) rather than an
     ideal microphone; the device is recorded in the spec. 0 in the presets for now (every
     preset's scenes are unchanged); chimein-bench-v1 turns it on."""
+    walk_rate: float | None = None
+    """Probability that a person walks while speaking an utterance (a straight path at
+    ``walk_speed_mps``, rendered by interpolating RIRs along it: :mod:`chimein.scenes.moving`).
+    0 in the presets for now (their scenes are unchanged); chimein-bench-v1 turns it on."""
+    walk_speed_mps: Sequence[float] | None = None
+    """Range of the walking speed (m/s)."""
     device_models: Sequence[str] | None = None
     """Device models a scene draws one of (:data:`chimein.scenes.device.DEVICE_MODELS`)."""
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -228,7 +234,8 @@ class SamplerConfig:
         for p in self.sound_packs or ():
             _pack(str(p))  # loads and validates the manifest (errors name file:line and field)
         self._validate_device()
-        for name in ("distractor_rate", "overlap", "pack_fraction", "device_rate", "filler_rate", "turn_pause_rate",
+        rng_("walk_speed_mps", 0.2, 2.5)
+        for name in ("distractor_rate", "overlap", "pack_fraction", "device_rate", "walk_rate", "filler_rate", "turn_pause_rate",
                      "correction_rate", "short_answer_rate", "backchannel_rate"):
             v = float(getattr(self, name))
             if not 0.0 <= v <= 1.0:
@@ -319,7 +326,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         distractor_rate=0.3, overlap=0.15, lead_s=[0.8, 2.4], tail_s=[0.8, 2.4],
         multi_event_duration_s=[30.0, 120.0], respond_window_s=3.0, intervene_window_s=5.0,
         event_classes=None, recorded_sounds_dir=None, sound_packs=[], pack_fraction=0.5, augment=[],
-        device_rate=0.0, device_models=None,
+        device_rate=0.0, device_models=None, walk_rate=0.0, walk_speed_mps=[0.5, 1.4],
     ),
     "easy": dict(
         room_length=[3.0, 6.0], room_width=[2.5, 5.0], rt60=[0.15, 0.35], snr_db=[22.0, 35.0],
