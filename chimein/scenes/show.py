@@ -101,15 +101,16 @@ def scene_figure(spec: SceneSpec, audio: np.ndarray | None, actions: Sequence[tu
     media = []
     events = []
     voices = []
-    for s in spec.sources:
-        if s.kind == "speech":
-            end = s.onset_s + (s.words[-1].end_s if s.words else 2.0)
-            voices.append((s.onset_s, end, ROLE_COLORS.get(s.role, "#999999"), talker_label(s)))
-        if s.kind == "speech" and s.role == "media":
-            end = s.onset_s + (s.words[-1].end_s if s.words else 2.0)
-            media.append((s.onset_s, end, ROLE_COLORS["media"], "TV"))
-        elif s.kind in ("event", "file"):
-            events.append((s.onset_s, s.onset_s + float(s.duration_s or 1.0), ROLE_COLORS["event"], s.label or s.id))
+    for src in spec.sources:
+        if src.kind == "speech":
+            end = src.onset_s + (src.words[-1].end_s if src.words else 2.0)
+            voices.append((src.onset_s, end, ROLE_COLORS.get(src.role, "#999999"), talker_label(src)))
+        if src.kind == "speech" and src.role == "media":
+            end = src.onset_s + (src.words[-1].end_s if src.words else 2.0)
+            media.append((src.onset_s, end, ROLE_COLORS["media"], "TV"))
+        elif src.kind in ("event", "file"):
+            events.append((src.onset_s, src.onset_s + float(src.duration_s or 1.0), ROLE_COLORS["event"],
+                           src.label or src.id))
     cues = [(c.window[0], c.window[1], COLORS[c.expected], c.label + (" (!)" if c.safety_critical else ""))
             for c in spec.annotations.cues]
     rows = [("speech", talk), ("voices", voices), ("TV/radio", media), ("events", events), ("cues", cues)]

@@ -451,8 +451,8 @@ def map_phones(token_phones: Sequence[Sequence[str]], stream: Sequence[tuple[str
         row = np.minimum(sub, d[i - 1, 1:] + 1)
         # insertions (moves along the row) are a running minimum of row[j] - j, plus j
         cand = np.concatenate(([d[i, 0]], row))
-        j = np.arange(m + 1)
-        d[i] = np.minimum.accumulate(cand - j) + j
+        cols = np.arange(m + 1)
+        d[i] = np.minimum.accumulate(cand - cols) + cols
     if d[n, m] > max_error * max(n, m):
         return None
     owner = np.full(m, -1)
