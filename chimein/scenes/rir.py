@@ -59,19 +59,17 @@ import io
 import json
 import logging
 import math
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from chimein.errors import SpecError
-from chimein.io import atomic_write_bytes
 from chimein.scenes.spec import Mics, Room, Vec3
+from chimein.scenes.store import CacheStats, TieredStore, default_cache_dir
 
 __all__ = [
     "FORMAT_VERSION",
@@ -488,12 +486,6 @@ def _fast_ism(dims: Vec3, e_abs: float, order: int, positions: Sequence[Vec3],
 # --------------------------------------------------------------------------------------------
 # Cache
 # --------------------------------------------------------------------------------------------
-def default_cache_dir() -> Path:
-    """``$CHIMEIN_CACHE_DIR`` if set, else ``~/.cache/chimein``."""
-    env = os.environ.get("CHIMEIN_CACHE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "chimein"
-
-
 def _canon(x: float) -> float:
     return float(x) + 0.0  # ints and -0.0 become one canonical float
 
@@ -530,29 +522,6 @@ def rir_key(room: Room, mics: Mics, position: Vec3, sample_rate: int, seed: int 
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-@dataclass
-class CacheStats:
-    """Where the RIRs a :class:`RIRCache` returned came from."""
-
-    memory_hits: int = 0
-    disk_hits: int = 0
-    computed: int = 0
-    corrupt: int = 0  #: disk files that failed verification (recomputed and replaced)
-    write_errors: int = 0
-
-    @property
-    def hits(self) -> int:
-        return self.memory_hits + self.disk_hits
-
-    @property
-    def misses(self) -> int:
-        return self.computed
-
-    @property
-    def requests(self) -> int:
-        return self.hits + self.computed
-
-
 def _encode(h: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(h, dtype=np.float32), allow_pickle=False)
@@ -575,7 +544,7 @@ def _decode(data: bytes, n_mics: int) -> np.ndarray:
     return h
 
 
-class RIRCache:
+class RIRCache(TieredStore[np.ndarray]):
     """RIRs by content: an in-memory LRU (bounded in bytes) over a content-addressed folder.
 
     Parameters
@@ -613,43 +582,13 @@ class RIRCache:
         if memory_bytes < 0:
             raise SpecError(f"RIRCache: memory_bytes must be >= 0, got {memory_bytes}")
         self.root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-        self.directory: Path | None = self.root / "rir" if disk else None
-        self.memory_bytes = int(memory_bytes)
+        super().__init__(self.root / "rir" if disk else None, int(memory_bytes), ".npy",
+                         "RIR cache", "recomputing", log)
         self.engine: Engine = engine
-        self._mem: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._mem_used = 0
-        self._lock = threading.Lock()
-        self._stats = CacheStats()
-        self._warned = False
-
-    # ---------------------------------------------------------------- introspection
-    @property
-    def stats(self) -> CacheStats:
-        """A snapshot of the counters."""
-        with self._lock:
-            return CacheStats(**vars(self._stats))
-
-    @property
-    def memory_used(self) -> int:
-        """Bytes held by the in-memory LRU."""
-        return self._mem_used
-
-    def __len__(self) -> int:
-        return len(self._mem)
-
-    def clear_memory(self) -> None:
-        """Drop the in-memory entries (the disk store stays)."""
-        with self._lock:
-            self._mem.clear()
-            self._mem_used = 0
 
     def key(self, room: Room, mics: Mics, position: Vec3, sample_rate: int, seed: int = 0) -> str:
         """The content key of one RIR set (see :func:`rir_key`)."""
         return rir_key(room, mics, position, sample_rate, seed, self.engine)
-
-    def path_for(self, key: str) -> Path | None:
-        """Where ``key`` lives on disk (``None`` without a disk store)."""
-        return None if self.directory is None else self.directory / key[:2] / f"{key}.npy"
 
     # ---------------------------------------------------------------- lookup
     def get(self, room: Room, mics: Mics, position: Vec3, sample_rate: int, seed: int = 0) -> np.ndarray:
@@ -674,7 +613,10 @@ class RIRCache:
                 continue
             h = self._mem_get(k)
             if h is None:
-                h = self._disk_get(k, mics.n)
+                h = self._disk_read(k, functools.partial(_decode, n_mics=mics.n))
+                if h is not None:
+                    h.flags.writeable = False
+                    self._mem_put(k, h, h.nbytes)
             if h is None:
                 todo[k] = [i]
             else:
@@ -688,8 +630,8 @@ class RIRCache:
                 with self._lock:
                     self._stats.computed += 1
                     self._stats.memory_hits += len(idx) - 1
-                self._disk_put(k, h)
-                self._mem_put(k, h)
+                self._disk_write(k, functools.partial(_encode, h))
+                self._mem_put(k, h, h.nbytes)
                 for i in idx:
                     out[i] = h
         return list(zip(keys, out, strict=True))  # type: ignore[arg-type]
@@ -704,72 +646,10 @@ class RIRCache:
         import scipy.fft as sfft
 
         skey = f"{key}/rfft{int(nfft)}"
-        with self._lock:
-            hs = self._mem.get(skey)
-            if hs is not None:
-                self._mem.move_to_end(skey)
-                return hs
+        hs = self._mem_get(skey, count=False)
+        if hs is not None:
+            return hs
         hs = sfft.rfft(np.asarray(rirs, dtype=np.float32), int(nfft), axis=1)
         hs.flags.writeable = False
-        self._mem_put(skey, hs)
+        self._mem_put(skey, hs, hs.nbytes)
         return hs
-
-    # ---------------------------------------------------------------- memory tier
-    def _mem_get(self, key: str) -> np.ndarray | None:
-        with self._lock:
-            h = self._mem.get(key)
-            if h is not None:
-                self._mem.move_to_end(key)
-                self._stats.memory_hits += 1
-            return h
-
-    def _mem_put(self, key: str, h: np.ndarray) -> None:
-        if h.nbytes > self.memory_bytes:
-            return
-        with self._lock:
-            if key in self._mem:
-                return
-            self._mem[key] = h
-            self._mem_used += h.nbytes
-            while self._mem_used > self.memory_bytes:
-                _, old = self._mem.popitem(last=False)
-                self._mem_used -= old.nbytes
-
-    # ---------------------------------------------------------------- disk tier
-    def _disk_get(self, key: str, n_mics: int) -> np.ndarray | None:
-        path = self.path_for(key)
-        if path is None:
-            return None
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as e:
-            log.warning("RIR cache: cannot read %s (%s); recomputing", path, e)
-            return None
-        try:
-            h = _decode(data, n_mics)
-        except Exception as e:  # any failure to verify or parse: never trust the file
-            log.warning("RIR cache: %s is corrupt (%s); recomputing and replacing it", path, e)
-            with self._lock:
-                self._stats.corrupt += 1
-            return None
-        h.flags.writeable = False
-        with self._lock:
-            self._stats.disk_hits += 1
-        self._mem_put(key, h)
-        return h
-
-    def _disk_put(self, key: str, h: np.ndarray) -> None:
-        path = self.path_for(key)
-        if path is None:
-            return
-        try:
-            atomic_write_bytes(path, _encode(h))
-        except OSError as e:
-            with self._lock:
-                self._stats.write_errors += 1
-                warn, self._warned = not self._warned, True
-            if warn:
-                log.warning("RIR cache: cannot write under %s (%s); continuing without storing",
-                            self.directory, e)

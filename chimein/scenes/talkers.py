@@ -95,12 +95,17 @@ def pool_speaker(cfg: Any, generator: str, voice: str, k: int) -> dict[str, Any]
     key = [seed, zlib.crc32(generator.encode()), zlib.crc32(voice.encode()), int(k)]
     rng = np.random.default_rng(np.random.SeedSequence(key))
     return {
-        "id": f"{generator}/{voice}/{seed}.{k}",
+        "id": speaker_id(cfg, generator, voice, k),
         "pitch_st": round(_u(rng, cfg.speaker_pitch_st), 2),
         "tempo": round(_u(rng, cfg.speaker_tempo), 3),
         "vtl": round(_u(rng, cfg.speaker_vtl), 3),
         "level_db": round(_u(rng, cfg.speaker_level_db), 2),
     }
+
+
+def speaker_id(cfg: Any, generator: str, voice: str, k: int) -> str:
+    """The id of speaker ``k`` of ``generator``/``voice``: ``"piper/joe/0.2"``."""
+    return f"{generator}/{voice}/{int(cfg.speaker_pool_seed or 0)}.{int(k)}"
 
 
 def voices_of(cfg: Any, generator: str) -> tuple[str, ...]:
@@ -135,7 +140,7 @@ def draw_talker(cfg: Any, rng: np.random.Generator, used: Sequence[Talker]) -> T
     free = [v for v in voices if (generator, v) not in {(g, w) for g, w, _ in talking}] or list(voices)
     voice = free[int(rng.integers(len(free)))]
     ks = [k for k in range(int(cfg.speakers_per_voice))
-          if (generator, voice, pool_speaker(cfg, generator, voice, k)["id"]) not in talking]
+          if (generator, voice, speaker_id(cfg, generator, voice, k)) not in talking]
     k = ks[int(rng.integers(len(ks)))] if ks else int(rng.integers(int(cfg.speakers_per_voice)))
     spk = pool_speaker(cfg, generator, voice, k)
     wpm = _u(rng, cfg.speech_rate)

@@ -33,13 +33,13 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import os
 import struct
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -47,10 +47,9 @@ from typing import Any
 import numpy as np
 
 from chimein.errors import SpecError
-from chimein.io import atomic_write_bytes
-from chimein.scenes.rir import CacheStats, default_cache_dir
 from chimein.scenes.spec import Word
 from chimein.scenes.speech.base import Speech
+from chimein.scenes.store import CacheStats, TieredStore, default_cache_dir
 
 __all__ = ["ENV_DISABLE", "FORMAT_VERSION", "CacheStats", "SpeechCache", "default_speech_cache"]
 
@@ -104,14 +103,14 @@ def _decode(data: bytes, key: str) -> tuple[Speech, str]:
         head["method"])
 
 
-class SpeechCache:
+class SpeechCache(TieredStore[tuple[Speech, str]]):
     """Generator output by content: an in-memory LRU (bounded in bytes) over a folder.
 
     Parameters
     ----------
     cache_dir : str or Path, optional
         Root folder; entries go to ``<cache_dir>/speech/<key[:2]>/<key>.speech``. Default
-        :func:`chimein.scenes.rir.default_cache_dir` (``$CHIMEIN_CACHE_DIR`` or
+        :func:`chimein.scenes.store.default_cache_dir` (``$CHIMEIN_CACHE_DIR`` or
         ``~/.cache/chimein``).
     memory_bytes : int
         Bound of the in-memory LRU (default 64 MiB; 0 disables it).
@@ -132,29 +131,8 @@ class SpeechCache:
                             f"got {memory_bytes!r}")
         self.root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
         use_disk = _disk_enabled() if disk is None else bool(disk)
-        self.directory: Path | None = self.root / "speech" if use_disk else None
-        self.memory_bytes = memory_bytes
-        self._mem: OrderedDict[str, tuple[Speech, str]] = OrderedDict()
-        self._mem_used = 0
-        self._lock = threading.Lock()
-        self._stats = CacheStats()
-        self._warned = False
-
-    # ---------------------------------------------------------------- introspection
-    @property
-    def stats(self) -> CacheStats:
-        """A snapshot of the counters."""
-        with self._lock:
-            return CacheStats(**vars(self._stats))
-
-    def __len__(self) -> int:
-        return len(self._mem)
-
-    def clear_memory(self) -> None:
-        """Drop the in-memory entries (the disk store stays)."""
-        with self._lock:
-            self._mem.clear()
-            self._mem_used = 0
+        super().__init__(self.root / "speech" if use_disk else None, memory_bytes, ".speech",
+                         "speech cache", "regenerating", log)
 
     @staticmethod
     def key(fields: Mapping[str, Any]) -> str:
@@ -163,28 +141,20 @@ class SpeechCache:
         text = json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
-    def path_for(self, key: str) -> Path | None:
-        """Where ``key`` lives on disk (``None`` without a disk store)."""
-        return None if self.directory is None else self.directory / key[:2] / f"{key}.speech"
-
     # ---------------------------------------------------------------- lookup
     def get(self, key: str) -> tuple[Speech, str] | None:
         """The cached ``(speech, timing method)`` of ``key`` (memory, then disk), or ``None``."""
-        with self._lock:
-            hit = self._mem.get(key)
+        hit = self._mem_get(key)
+        if hit is None:
+            hit = self._disk_read(key, functools.partial(_decode, key=key))
             if hit is not None:
-                self._mem.move_to_end(key)
-                self._stats.memory_hits += 1
-                return hit
-        hit = self._disk_get(key)
-        if hit is not None:
-            self._mem_put(key, hit)
+                self._mem_put(key, hit, int(hit[0].audio.nbytes))
         return hit
 
     def put(self, key: str, speech: Speech, method: str) -> None:
         """Store a computed result in memory and on disk."""
-        self._disk_put(key, speech, method)
-        self._mem_put(key, (speech, method))
+        self._disk_write(key, functools.partial(_encode, key, speech, method))
+        self._mem_put(key, (speech, method), int(speech.audio.nbytes))
 
     def get_or_make(self, key: str, make: Callable[[], tuple[Speech, str]]
                     ) -> tuple[Speech, str]:
@@ -193,61 +163,9 @@ class SpeechCache:
         if hit is not None:
             return hit
         speech, method = make()
-        with self._lock:
-            self._stats.computed += 1
+        self._count_computed()
         self.put(key, speech, method)
         return speech, method
-
-    # ---------------------------------------------------------------- tiers
-    def _mem_put(self, key: str, entry: tuple[Speech, str]) -> None:
-        size = int(entry[0].audio.nbytes)
-        if size > self.memory_bytes:
-            return
-        with self._lock:
-            if key in self._mem:
-                return
-            self._mem[key] = entry
-            self._mem_used += size
-            while self._mem_used > self.memory_bytes:
-                _, (old, _m) = self._mem.popitem(last=False)
-                self._mem_used -= int(old.audio.nbytes)
-
-    def _disk_get(self, key: str) -> tuple[Speech, str] | None:
-        path = self.path_for(key)
-        if path is None:
-            return None
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as e:
-            log.warning("speech cache: cannot read %s (%s); regenerating", path, e)
-            return None
-        try:
-            entry = _decode(data, key)
-        except Exception as e:  # any failure to verify or parse: never trust the file
-            log.warning("speech cache: %s is corrupt (%s); regenerating and replacing it",
-                        path, e)
-            with self._lock:
-                self._stats.corrupt += 1
-            return None
-        with self._lock:
-            self._stats.disk_hits += 1
-        return entry
-
-    def _disk_put(self, key: str, speech: Speech, method: str) -> None:
-        path = self.path_for(key)
-        if path is None:
-            return
-        try:
-            atomic_write_bytes(path, _encode(key, speech, method))
-        except OSError as e:
-            with self._lock:
-                self._stats.write_errors += 1
-                warn, self._warned = not self._warned, True
-            if warn:
-                log.warning("speech cache: cannot write under %s (%s); continuing without "
-                            "storing", self.directory, e)
 
 
 _DEFAULTS: dict[tuple[str, bool], SpeechCache] = {}
