@@ -56,6 +56,11 @@ with replacement within each split (so every split keeps its size), ``resamples`
 generator seeded by ``seed`` and the group's name; a metric undefined in a resample (0/0) is
 left out of its percentiles.
 
+When the episodes hold the held-out tier (:data:`HELDOUT_TIER`) and a reference tier
+(:data:`REFERENCE_TIERS`), :func:`aggregate` adds a ``gap`` entry: every metric on the held-out
+tier minus the reference tiers pooled, overall and per family, with a two-sample bootstrap
+interval (:func:`generalisation_gap`).
+
 Examples
 --------
 >>> from chimein.scenes.spec import Annotations, Cue
@@ -85,8 +90,9 @@ from chimein.envs.scoring import ActionLog, EpisodeOutcome, RewardConfig, score
 from chimein.errors import ChimeinError, SpecError
 from chimein.scenes.spec import Annotations, SceneSpec, Span
 
-__all__ = ["CI_PERCENTILES", "COUNTS", "METRICS", "Episode", "aggregate", "bare_spec", "episode_counts", "judge", "make_episode",
-           "metrics_from_counts", "oracle_rewards", "user_turns"]
+__all__ = ["CI_PERCENTILES", "COUNTS", "HELDOUT_TIER", "METRICS", "REFERENCE_TIERS", "Episode", "aggregate", "bare_spec",
+           "episode_counts", "generalisation_gap", "judge", "make_episode", "metrics_from_counts", "oracle_rewards",
+           "user_turns"]
 
 #: metric -> (one-line description, higher is better)
 METRICS: dict[str, tuple[str, bool]] = {
@@ -129,6 +135,11 @@ COUNTS: tuple[str, ...] = (
 )
 #: Percentiles of the bootstrap distribution that bound a 95 % interval.
 CI_PERCENTILES = (2.5, 97.5)
+#: The tier of scenes whose voices, speakers, rooms and devices training never used
+#: (``chimein-bench-v1``); :func:`aggregate` reports its gap to :data:`REFERENCE_TIERS`.
+HELDOUT_TIER = "heldout"
+#: The tiers the held-out tier is compared with, pooled (those present in the episodes).
+REFERENCE_TIERS: tuple[str, ...] = ("clean", "hard")
 
 
 # ============================================================================================
@@ -422,41 +433,157 @@ def _clean(x: Any) -> float | None:
     return None if not math.isfinite(x) else x
 
 
+def _strata_weights(rng: np.random.Generator, st: np.ndarray, resamples: int) -> np.ndarray:
+    """``(resamples, n)`` bootstrap multiplicities: the episodes of each stratum (split) drawn
+    with replacement, so every stratum keeps its size."""
+    w = np.zeros((resamples, len(st)))
+    for s in np.unique(st):
+        cols = np.flatnonzero(st == s)
+        w[:, cols] = rng.multinomial(len(cols), np.full(len(cols), 1.0 / len(cols)), size=resamples)
+    return w
+
+
+def _local_lat(idx: np.ndarray, lat: list[tuple[int, float, str]]) -> list[tuple[int, float, str]]:
+    """The hit latencies of the episodes ``idx``, re-indexed by position in ``idx``."""
+    pos = {int(e): j for j, e in enumerate(idx)}
+    return [(pos[e], v, k) for e, v, k in lat if e in pos]
+
+
+def _point(idx: np.ndarray, C: np.ndarray, lat: list[tuple[int, float, str]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Summed counts of the episodes ``idx`` and every metric of :data:`METRICS` on them."""
+    sums = dict(zip(COUNTS, C[idx].sum(axis=0), strict=True))
+    point = metrics_from_counts(sums)
+    point.update({k: v[0] for k, v in _latency_metrics(_local_lat(idx, lat), np.ones((1, len(idx)))).items()})
+    return sums, point
+
+
+def _boot(idx: np.ndarray, C: np.ndarray, lat: list[tuple[int, float, str]], w: np.ndarray) -> dict[str, Any]:
+    """Every metric of the episodes ``idx`` under each row of bootstrap weights ``w`` (R, len(idx))."""
+    boot = metrics_from_counts(dict(zip(COUNTS, (w @ C[idx]).T, strict=True)))
+    boot.update(_latency_metrics(_local_lat(idx, lat), w))
+    return boot
+
+
+def _ci(point: Any, boot: Any) -> list[float | None]:
+    """The 95 % percentile interval of the finite bootstrap values (None, None when the point
+    value is undefined or no resample defines it)."""
+    if boot is None or _clean(point) is None:
+        return [None, None]
+    b = np.asarray(boot, float)
+    b = b[np.isfinite(b)]
+    if not b.size:
+        return [None, None]
+    return [float(np.percentile(b, CI_PERCENTILES[0])), float(np.percentile(b, CI_PERCENTILES[1]))]
+
+
+def _rng(seed: int, name: str) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(name.encode())]))
+
+
 def _group(name: str, idx: np.ndarray, strata: np.ndarray, C: np.ndarray, lat: list[tuple[int, float, str]],
            resamples: int, seed: int) -> dict[str, Any]:
-    sub = C[idx]
-    point_w = np.ones((1, len(idx)))
-    pos = {int(e): j for j, e in enumerate(idx)}
-    glat = [(pos[e], v, k) for e, v, k in lat if e in pos]
-    sums = dict(zip(COUNTS, sub.sum(axis=0), strict=True))
-    point = metrics_from_counts(sums)
-    point.update({k: v[0] for k, v in _latency_metrics(glat, point_w).items()})
+    sums, point = _point(idx, C, lat)
     res: dict[str, Any] = {"n_episodes": len(idx), "counts": {k: _clean(v) for k, v in sums.items()}}
-    if resamples > 0:
-        rng = np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(name.encode())]))
-        w = np.zeros((resamples, len(idx)))
-        st = strata[idx]
-        for s in np.unique(st):
-            cols = np.flatnonzero(st == s)
-            w[:, cols] = rng.multinomial(len(cols), np.full(len(cols), 1.0 / len(cols)), size=resamples)
-        bs = dict(zip(COUNTS, (w @ sub).T, strict=True))
-        boot = metrics_from_counts(bs)
-        boot.update(_latency_metrics(glat, w))
+    boot = _boot(idx, C, lat, _strata_weights(_rng(seed, name), strata[idx], resamples)) if resamples > 0 else {}
     for k in METRICS:
-        v = _clean(point[k])
-        ci: list[float | None] = [None, None]
-        if resamples > 0 and v is not None:
-            b = np.asarray(boot[k], float)
-            b = b[np.isfinite(b)]
-            if b.size:
-                ci = [float(np.percentile(b, CI_PERCENTILES[0])), float(np.percentile(b, CI_PERCENTILES[1]))]
-        res[k] = {"value": v, "ci": ci}
+        res[k] = {"value": _clean(point[k]), "ci": _ci(point[k], boot.get(k))}
     return res
 
 
+def _gap_group(name: str, held: np.ndarray, ref: np.ndarray, strata: np.ndarray, C: np.ndarray,
+               lat: list[tuple[int, float, str]], resamples: int, seed: int) -> dict[str, Any]:
+    """Held-out minus reference figures of one gap group (see :func:`generalisation_gap`)."""
+    idx = np.concatenate([held, ref])
+    nh = len(held)
+    _, ph = _point(held, C, lat)
+    _, pr = _point(ref, C, lat)
+    bh: dict[str, Any] = {}
+    br: dict[str, Any] = {}
+    if resamples > 0:
+        w = _strata_weights(_rng(seed, name), strata[idx], resamples)  # one draw: both sides of each resample
+        bh, br = _boot(held, C, lat, w[:, :nh]), _boot(ref, C, lat, w[:, nh:])
+    res: dict[str, Any] = {"n_heldout": nh, "n_reference": len(ref)}
+    for k in METRICS:
+        d = float(ph[k]) - float(pr[k])
+        diff = None if k not in bh else np.asarray(bh[k], float) - np.asarray(br[k], float)
+        ci = _ci(d, diff)
+        res[k] = {"value": _clean(d), "ci": ci,
+                  "significant": bool(ci[0] is not None and (ci[0] > 0 or ci[1] < 0)),  # type: ignore[operator]
+                  "heldout": {"value": _clean(ph[k]), "ci": _ci(ph[k], bh.get(k))},
+                  "reference": {"value": _clean(pr[k]), "ci": _ci(pr[k], br.get(k))}}
+    return res
+
+
+def generalisation_gap(eps: Sequence[Episode], strata: np.ndarray, C: np.ndarray, lat: list[tuple[int, float, str]],
+                       resamples: int = 1000, seed: int = 0, heldout_tier: str = HELDOUT_TIER,
+                       reference_tiers: Sequence[str] = REFERENCE_TIERS,
+                       families: Sequence[str] | None = None) -> dict[str, Any] | None:
+    """The generalisation gap: every metric on the held-out tier minus the same metric on the
+    reference tiers pooled, overall and per family, with 95 % bootstrap intervals.
+
+    Each side is computed like every other group of :func:`aggregate`: counts summed over its
+    episodes (the ``heldout`` tier; the ``clean`` and ``hard`` tiers together), then the
+    micro-averaged ratios and latency percentiles. So ``value`` is exactly
+    ``by_tier[heldout]`` minus what a group holding the reference tiers' episodes would show.
+
+    The interval comes from one bootstrap over the episodes of both sides: each resample draws
+    episodes with replacement within each split (a suite's split is ``tier/family``, so each
+    side keeps its size) and gives both figures, and the interval is the 2.5-97.5 percentiles
+    of their difference within a resample (0/0 left out). The held-out scenes are *other scenes*
+    than the reference ones (other voices, speakers, rooms, devices), so nothing is paired: this
+    is a two-sample interval, stratified by split, carrying the uncertainty of both sides -- not
+    a scene-paired one like :func:`chimein.eval.report.paired_differences`, and wider than
+    either side's own interval. Its resamples are seeded by ``seed`` and the group's name
+    (``gap:overall``, ``gap:family:<family>``), so the sides' intervals reported here may differ
+    in the last digits from ``by_tier``'s, which draw their own resamples.
+
+    Parameters
+    ----------
+    eps, strata, C, lat
+        The episodes of :func:`aggregate` in its order, their split index, per-episode
+        :data:`COUNTS` rows and ``(episode, latency, kind)`` hits.
+    resamples, seed
+        Bootstrap resamples (0: no intervals) and seed.
+    heldout_tier, reference_tiers
+        The tier whose scenes training never saw, and the tiers it is compared with (pooled;
+        those present are used).
+    families
+        Order of the per-family groups (default: order of first appearance).
+
+    Returns
+    -------
+    dict or None
+        None unless the episodes hold the held-out tier and at least one reference tier; else
+        ``{"heldout_tier", "reference_tiers" (those present), "difference": "heldout -
+        reference", "bootstrap", "overall": G, "by_family": {family: G}}`` with ``G =
+        {"n_heldout", "n_reference", <metric>: {"value", "ci", "significant", "heldout":
+        {"value", "ci"}, "reference": {"value", "ci"}}}`` (None where undefined;
+        ``significant``: the interval excludes 0). Families lacking either side are left out.
+    """
+    tiers = np.array([e.tier for e in eps])
+    present = [t for t in dict.fromkeys(reference_tiers) if (tiers == t).any()]
+    if not present or not (tiers == heldout_tier).any():
+        return None
+    is_held, is_ref = tiers == heldout_tier, np.isin(tiers, present)
+    fam = np.array([e.family for e in eps])
+    out: dict[str, Any] = {
+        "heldout_tier": heldout_tier, "reference_tiers": present, "difference": "heldout - reference",
+        "bootstrap": {"resamples": int(resamples), "seed": int(seed), "ci": 0.95, "strata": "split", "paired": False},
+        "overall": _gap_group("gap:overall", np.flatnonzero(is_held), np.flatnonzero(is_ref), strata, C, lat,
+                              resamples, seed),
+        "by_family": {}}
+    for f in families if families is not None else dict.fromkeys(fam.tolist()):
+        h, r = np.flatnonzero(is_held & (fam == f)), np.flatnonzero(is_ref & (fam == f))
+        if h.size and r.size:
+            out["by_family"][f] = _gap_group(f"gap:family:{f}", h, r, strata, C, lat, resamples, seed)
+    return out
+
+
 def aggregate(episodes: Sequence[Episode | EpisodeRecord | Mapping[str, Any]], resamples: int = 1000, seed: int = 0,
-              base_dir: str | Path | None = None, rescore: bool = False) -> dict[str, Any]:
-    """Metrics with bootstrap CIs, overall and by split, family and tier.
+              base_dir: str | Path | None = None, rescore: bool = False, heldout_tier: str | None = HELDOUT_TIER,
+              reference_tiers: Sequence[str] = REFERENCE_TIERS) -> dict[str, Any]:
+    """Metrics with bootstrap CIs, overall and by split, family and tier, and the
+    generalisation gap of a held-out tier.
 
     Parameters
     ----------
@@ -471,20 +598,27 @@ def aggregate(episodes: Sequence[Episode | EpisodeRecord | Mapping[str, Any]], r
         Seed of the bootstrap.
     base_dir, rescore
         Passed to :func:`judge` for records.
+    heldout_tier, reference_tiers
+        The held-out tier and the tiers it is compared with (default ``"heldout"`` against
+        ``"clean"`` and ``"hard"`` pooled); None: no gap.
 
     Returns
     -------
     dict
-        ``{"overall": G, "by_split": {name: G}, "by_family": {...}, "by_tier": {...}}`` where
-        ``G = {"n_episodes", "counts", <metric>: {"value", "ci": [lo, hi]}}`` (None where
-        undefined).
+        ``{"overall": G, "by_split": {name: G}, "by_family": {...}, "by_tier": {...},
+        "bootstrap": {...}}`` where ``G = {"n_episodes", "counts", <metric>: {"value", "ci":
+        [lo, hi]}}`` (None where undefined); plus ``"gap"`` (:func:`generalisation_gap`) only
+        when the episodes hold the held-out tier and at least one reference tier.
 
     Raises
     ------
     SpecError
         No episodes; an episode dict or record that cannot be read or judged (naming its
-        index in ``episodes``).
+        index in ``episodes``); ``heldout_tier`` among ``reference_tiers``.
     """
+    if heldout_tier is not None and heldout_tier in tuple(reference_tiers):
+        raise SpecError(f"metrics: field 'heldout_tier': {heldout_tier!r} is also one of reference_tiers "
+                        f"{list(reference_tiers)}; give the held-out tier and the tiers it is compared with apart")
     eps = [e if isinstance(e, Episode) else judge(_record(e, i), base_dir, rescore) for i, e in enumerate(episodes)]
     if not eps:
         raise SpecError("metrics: no episodes to aggregate")
@@ -510,4 +644,8 @@ def aggregate(episodes: Sequence[Episode | EpisodeRecord | Mapping[str, Any]], r
         out[key] = {n: _group(f"{key}:{n}", np.flatnonzero([getattr(e, attr) == n for e in eps]), strata, C, lat,
                               resamples, seed) for n in order[attr]}
     out["bootstrap"] = {"resamples": int(resamples), "seed": int(seed), "ci": 0.95, "strata": "split"}
+    gap = None if heldout_tier is None else generalisation_gap(
+        eps, strata, C, lat, resamples, seed, heldout_tier, reference_tiers, order["family"])
+    if gap is not None:
+        out["gap"] = gap
     return json.loads(json.dumps(out))

@@ -8,6 +8,10 @@
   by normalised reward, plus a latency CDF per policy) followed by a table of paired
   differences against a reference run (:func:`paired_differences`: run - reference on the same
   scenes, with a paired bootstrap interval), also written as ``<leaderboard>.paired.json``.
+- When a run has a held-out tier (``results["metrics"]["gap"]``, see
+  :func:`chimein.eval.metrics.generalisation_gap`), ``report.md`` has a "Generalisation gap"
+  table and the leaderboard a held-out gap column of normalised reward (both drawn by
+  :mod:`chimein.eval.tables`, which holds the table cells).
 
 matplotlib is imported only when plots are drawn.
 """
@@ -34,6 +38,17 @@ from chimein.eval.metrics import (
     metrics_from_counts,
 )
 from chimein.eval.suites import audio_fingerprint_of, same_audio, same_scenes
+from chimein.eval.tables import SHORT as _SHORT
+from chimein.eval.tables import (
+    TABLE_COLUMNS,
+    fmt,
+    gap_of,
+    gap_section,
+    gap_terminal,
+    gap_tiers,
+    table,
+)
+from chimein.eval.tables import diff_cell as _diff_cell
 from chimein.io import atomic_write, atomic_write_text
 
 __all__ = ["LEADERBOARD_COLUMNS", "PAIRED_METRICS", "check_same_scenes", "compare", "episode_count_rows", "fmt",
@@ -53,17 +68,6 @@ PAIRED_METRICS: tuple[str, ...] = (
 )
 #: Suffix of the paired-difference JSON written next to a leaderboard (``leaderboard.paired.json``).
 PAIRED_SUFFIX = ".paired.json"
-#: Metrics in the per-split/family/tier tables of a report.
-TABLE_COLUMNS: tuple[str, ...] = (
-    "normalized_reward", "hit_rate", "timeliness", "miss_rate", "safety_miss_rate", "false_alarms_per_min",
-    "pause_takeover_rate", "latency_p50", "clip_accuracy",
-)
-_SHORT = {
-    "normalized_reward": "norm. reward", "timeliness": "timeliness", "respond_recall": "respond R",
-    "intervene_f1": "intervene F1", "safety_miss_rate": "safety miss", "false_alarms_per_min": "FA/min",
-    "pause_takeover_rate": "pause TOR", "interruptions_per_turn": "interr./turn", "latency_p50": "latency p50 (s)",
-    "clip_accuracy": "clip acc.", "hit_rate": "hit rate", "miss_rate": "miss rate",
-}
 
 
 def latency_text(lat: Mapping[str, Any]) -> str:
@@ -73,25 +77,6 @@ def latency_text(lat: Mapping[str, Any]) -> str:
         return "-" if lat.get(k) is None else f"{lat[k]:.2f}"
 
     return f"p50 {v('p50')} / p90 {v('p90')} / p99 {v('p99')} / max {v('max')} ms"
-
-
-def fmt(m: Mapping[str, Any] | None, ci: bool = True, digits: int = 2) -> str:
-    """``value [lo, hi]`` of a metric entry; ``-`` when undefined."""
-    if not m or m.get("value") is None:
-        return "-"
-    s = f"{m['value']:.{digits}f}"
-    lo, hi = (m.get("ci") or [None, None])[:2]
-    if ci and lo is not None and hi is not None:
-        s += f" [{lo:.{digits}f}, {hi:.{digits}f}]"
-    return s
-
-
-def _table(rows: Sequence[tuple[str, Mapping[str, Any]]], cols: Sequence[str], first: str) -> str:
-    head = f"| {first} | n | " + " | ".join(_SHORT.get(c, c) for c in cols) + " |"
-    sep = "|" + "---|" * (len(cols) + 2)
-    body = [f"| {name} | {g.get('n_episodes', '')} | " + " | ".join(fmt(g.get(c)) for c in cols) + " |"
-            for name, g in rows]
-    return "\n".join([head, sep, *body])
 
 
 def markdown_report(results: Mapping[str, Any], plots: Sequence[tuple[str, str]] = ()) -> str:
@@ -119,7 +104,9 @@ def markdown_report(results: Mapping[str, Any], plots: Sequence[tuple[str, str]]
         lines.append(f"| {k} {'(higher better)' if hib else '(lower better)'} | {fmt(m['overall'].get(k))} | {desc} |")
     for title, key in (("By tier", "by_tier"), ("By family", "by_family"), ("By split", "by_split")):
         if m.get(key):
-            lines += ["", f"## {title}", "", _table(list(m[key].items()), TABLE_COLUMNS, key[3:])]
+            lines += ["", f"## {title}", "", table(list(m[key].items()), TABLE_COLUMNS, key[3:])]
+        if key == "by_tier" and m.get("gap"):
+            lines += ["", *gap_section(m["gap"])]
     if plots:
         lines += ["", "## Plots", ""]
         for cap, rel in plots:
@@ -492,17 +479,6 @@ def paired_differences(reference: Mapping[tuple[str, str], np.ndarray], run: Map
     return out
 
 
-def _diff_cell(d: Mapping[str, Any]) -> str:
-    """``+0.119 [+0.085, +0.153]*`` (``*``: the interval excludes 0); ``-`` when undefined."""
-    if d.get("value") is None:
-        return "-"
-    s = f"{d['value']:+.3f}"
-    lo, hi = d.get("ci") or [None, None]
-    if lo is not None and hi is not None:
-        s += f" [{lo:+.3f}, {hi:+.3f}]"
-    return s + ("*" if d.get("significant") else "")
-
-
 def _paired_table(ref_name: str, rows: Sequence[Mapping[str, Any]], metrics: Sequence[str], n_scenes: int | None,
                   resamples: int, seed: int) -> str:
     up = ", ".join(_SHORT.get(m, m) for m in metrics if METRICS[m][1])
@@ -625,6 +601,8 @@ def _terminal_text(res: Sequence[tuple[Path, Mapping[str, Any]]], sort_by: str, 
     title = (f"Leaderboard on {s['name']} revision {s['revision']} (fingerprint {s['fingerprint'][:12]}), "
              f"{res[0][1]['metrics']['overall']['n_episodes']} episodes, best {sort_by} first")
     lines = leaderboard_text([(_run_name(r), r) for _, r in res], LEADERBOARD_COLUMNS, title, notes)
+    if any(gap_of(r) for _, r in res):
+        lines += ["", *gap_terminal([(_run_name(r), r) for _, r in res])]
     if paired is not None:
         lines += ["", *paired_text(paired)]
     if md is not None:
@@ -635,16 +613,20 @@ def _terminal_text(res: Sequence[tuple[Path, Mapping[str, Any]]], sort_by: str, 
 def _leaderboard_table(res: Sequence[tuple[Path, Mapping[str, Any]]]) -> list[str]:
     """The leaderboard's heading and Markdown table, one row per run in the order of ``res``."""
     s = res[0][1]["suite"]
+    gap = any(gap_of(r) for _, r in res)
     head = ["rank", "policy", *(_SHORT.get(c, c) for c in LEADERBOARD_COLUMNS), "episodes/s"]
+    head += ["heldout gap (norm. reward)"] if gap else []
     lines = [f"Leaderboard on `{s['name']}` revision {s['revision']} (fingerprint `{s['fingerprint'][:16]}`), "
-             f"{res[0][1]['metrics']['overall']['n_episodes']} episodes; values with 95 % bootstrap intervals.",
+             f"{res[0][1]['metrics']['overall']['n_episodes']} episodes; values with 95 % bootstrap intervals."
+             + (" Heldout gap: normalised reward on `{}` minus `{}` pooled, with a two-sample (not scene-paired) "
+                "interval; `*`: it excludes 0.".format(*gap_tiers([r for _, r in res])) if gap else ""),
              "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for i, (_, r) in enumerate(res, 1):
         o = r["metrics"]["overall"]
         eps = (r.get("timing") or {}).get("episodes_per_s")
         name = _run_name(r)
         lines.append(f"| {i} | {name} | " + " | ".join(fmt(o.get(c)) for c in LEADERBOARD_COLUMNS)
-                     + f" | {'-' if not eps else f'{eps:.1f}'} |")
+                     + f" | {'-' if not eps else f'{eps:.1f}'} |" + (f" {_diff_cell(gap_of(r) or {})} |" if gap else ""))
     return lines
 
 
