@@ -62,6 +62,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_eval.py
 	$(PY) benchmarks/bench_parallel.py
 	$(PY) benchmarks/bench_speech.py
+	$(PY) benchmarks/bench_worlds.py
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache
