@@ -41,7 +41,8 @@ SPACE = {
         "target_distance_m": {"type": "float", "low": 0.5, "high": 3.0, "step": 0.5},
     },
     "base": {"difficulty": "easy", "room_pool": 1, "positions_per_room": 4, "lead_s": [0.5, 0.8],
-             "tail_s": [0.8, 1.0], "distractor_rate": 0.0, "overlap": 0.0},
+             "tail_s": [0.8, 1.0], "distractor_rate": 0.0, "overlap": 0.0,
+             "device_rate": 0.0},  # an ideal microphone: the audibility test checks the room's SNR exactly
     "constraints": {"audibility_floor_db": 0.0},
 }
 SEARCH = {"population": 3, "top_k": 2, "n_random": 2, "n_holdout": 1, "resamples": 50, "examples": 1}

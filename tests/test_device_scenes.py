@@ -17,9 +17,16 @@ from chimein.scenes.spec import SceneSpec
 CFG = {"family": "addressed", "difficulty": "easy", "speech_generators": ["espeak-ng"]}
 
 
-def test_presets_keep_an_ideal_microphone_and_no_device_key() -> None:
-    spec = sample_scene(CFG, seed=1)
+def test_without_devices_a_scene_has_an_ideal_microphone_and_no_device_key() -> None:
+    spec = sample_scene({**CFG, "device_rate": 0.0}, seed=1)
     assert spec.device is None and "device" not in spec.to_dict()
+
+
+def test_presets_record_through_devices_at_their_rates() -> None:
+    """easy / default / hard draw a device for about 30 / 50 / 70 % of scenes."""
+    for difficulty, rate in (("easy", 0.3), ("default", 0.5), ("hard", 0.7)):
+        n = sum(sample_scene({**CFG, "difficulty": difficulty}, seed=i).device is not None for i in range(40))
+        assert abs(n / 40 - rate) < 0.2, (difficulty, n)
 
 
 @pytest.mark.parametrize("model", sorted(DEVICE_MODELS))

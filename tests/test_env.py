@@ -234,19 +234,21 @@ def test_assistant_speaking_and_time_since_spoke():
     assert log.actions[1] == 1 and log.actions[5] == 1
 
 
-def test_echo_is_heard_only_while_speaking():
+def test_echo_is_heard_only_while_speaking(tmp_path):
     quiet = make_scene([], [], duration=3.0, seed=5)
     quiet = RenderedScene(np.zeros_like(quiet.audio), 16000, quiet.spec)
-    env = ResponseTimingEnv([quiet], echo=True, echo_db=-20.0, speak_s=1.0)
+    env = ResponseTimingEnv([quiet], echo=True, echo_residual_db=-20.0, speak_s=1.0, rir_cache_dir=str(tmp_path))
     _, _, obs, _ = run(env, lambda k, o: 1 if k == 4 else 0, seed=0)
-    energy = np.array([float(np.abs(o["audio"]).sum()) for o in obs])
-    # obs[j] is chunk j; acting at the end of chunk 4 (t = 0.4 s) puts 1 s of voice into
-    # chunks 5 .. 17 (12.5 chunks of 80 ms)
-    assert not energy[:5].any()
-    assert (energy[5:18] > 0).all()
-    assert not energy[18:].any()
-    rms = np.sqrt(np.mean(np.concatenate([o["audio"] for o in obs[5:17]]) ** 2))
-    assert 20 * np.log10(rms) == pytest.approx(-20.0, abs=1.5)
+    level = np.array([10 * np.log10(np.mean(o["audio"].astype(np.float64) ** 2) + 1e-30) for o in obs])
+    # obs[j] is chunk j; acting at the end of chunk 4 (t = 0.4 s) plays 1 s of reply from the
+    # loudspeaker into chunks 5 .. 17 (12.5 chunks of 80 ms); the room's tail then dies away
+    assert (level[:5] == -300).all()
+    assert (level[5:17] > -60).all() and level[5:17].max() > -35
+    assert level[17:].max() < level[5:17].max() - 15 and level[21:].max() < level[5:17].max() - 50
+    env0 = ResponseTimingEnv([quiet], echo=True, echo_residual_db=-40.0, speak_s=1.0, rir_cache_dir=str(tmp_path))
+    _, _, obs0, _ = run(env0, lambda k, o: 1 if k == 4 else 0, seed=0)
+    level0 = np.array([10 * np.log10(np.mean(o["audio"].astype(np.float64) ** 2) + 1e-30) for o in obs0])
+    np.testing.assert_allclose(level[5:17] - level0[5:17], 20.0, atol=1e-3)  # the residual, chunk by chunk
 
 
 def test_logmel_observation_matches_streaming_features():

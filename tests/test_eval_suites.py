@@ -42,8 +42,8 @@ def test_definition_hash_is_stable_and_sensitive() -> None:
 
 
 def test_unknown_names_and_bad_definitions(tmp_path: Path) -> None:
-    with pytest.raises(SpecError, match=r"unknown suite.*did you mean 'chimein-bench-v0'"):
-        get_suite("chimein-bench-v1")
+    with pytest.raises(SpecError, match=r"unknown suite.*did you mean 'chimein-bench-v1'"):
+        get_suite("chimein-bench-v2")
     with pytest.raises(SpecError, match="not found"):
         get_suite(tmp_path / "missing.yaml")
     with pytest.raises(SpecError, match="unknown family"):

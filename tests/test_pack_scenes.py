@@ -290,7 +290,7 @@ def test_ignore_speech_entries_are_known_as_speech(chat_pack: Path) -> None:
 def test_recorded_talk_is_bystander_speech_not_a_benign_event(
         chat_pack: Path, chat_parts: list[np.ndarray]) -> None:
     cfg = {"family": "distractors", "difficulty": "easy", "sound_packs": [str(chat_pack)],
-           "pack_fraction": 1.0}
+           "pack_fraction": 1.0, "pack_levels": "normalised"}  # levels drawn from speech_level_db
     lo, hi = SamplerConfig.from_mapping(cfg).resolved().speech_level_db  # type: ignore[misc]
     talk = 0
     for seed in range(20):

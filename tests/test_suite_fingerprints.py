@@ -32,6 +32,8 @@ from chimein.eval.suites import (
 PINNED = {
     "chimein-bench-v0-mini": "1dc5a6422989f92382ea19a496e187f3c7227f4880cfb7b9303aa0b53c3c00fb",
     "chimein-bench-v0": "ef5e462ba6262bc8e5bc9b8c8bc2e0b4fbd24c7de492024d3c53dd7d6ca2fd42",
+    "chimein-bench-v1-mini": "3f4ed1e856ac8b22aceebd81cc55d7af565604ba31eb68ae152649168aac1133",
+    "chimein-bench-v1": "3eb413ebaa9f4e893b5e68239213cb814657c97055f61a16fe90aef92abd09d8",
 }
 #: ``audio_fingerprint`` of chimein-bench-v0-mini (x86-64-v3 numpy loops, libFLAC 1.4.3); it is
 #: also the single fingerprint chimein recorded before the spec/audio split.
@@ -70,7 +72,7 @@ def test_builtin_suite_fingerprint_is_pinned(name: str) -> None:
     assert spec_fingerprint(name) == PINNED[name]
 
 
-@pytest.mark.parametrize("name", sorted(PINNED))
+@pytest.mark.parametrize("name", sorted(set(PINNED) - {"chimein-bench-v1"}))  # v1: its mini stands in (a minute each)
 def test_fingerprint_is_the_same_with_a_sound_theme_installed(name: str, theme_installed: Path) -> None:
     assert spec_fingerprint(name) == PINNED[name]
 

@@ -8,7 +8,7 @@ import pytest
 
 from chimein.envs.scoring import ActionLog, score
 from chimein.errors import ConfigError, SpecError
-from chimein.eval.suites import SPEECH_V0
+from chimein.eval.suites import WORLD_V0
 from chimein.scenes import turns
 from chimein.scenes.sampler import sample_scene
 from chimein.scenes.spec import Annotations, Span
@@ -127,7 +127,7 @@ def test_acting_on_a_backchannel_is_an_interruption() -> None:
 
 
 def test_v0_speech_keys_reproduce_plain_turns() -> None:
-    spec = sample_scene({**SPEECH_V0, "family": "pauses", "difficulty": "easy"}, seed=5)
+    spec = sample_scene({**WORLD_V0, "family": "pauses", "difficulty": "easy"}, seed=5)
     for s in spec.sources:
         if s.kind == "speech":
             assert set(s.audio) == {"text", "voice", "rate", "pitch"}

@@ -28,11 +28,14 @@ def assert_obs_equal(a: dict, b: dict) -> None:
 
 
 @pytest.mark.parametrize("opts", [dict(), dict(obs_mode="logmel", n_frames=10, n_mels=16, echo=True, chunk_ms=40),
-                                  dict(echo=True, speak_s=0.7, reward={"dense": False}, chunk_ms=400)])
+                                  dict(echo=True, speak_s=0.7, reward={"dense": False}, chunk_ms=400),
+                                  dict(echo=True, echo_residual_db=-6.0, echo_level_db=-20.0, n_mics=2,
+                                       scene_overrides={"duration_s": (3.0, 6.0), "n_mics": 2})])
 def test_native_equals_sync_vector_env(opts):
     n = 3
-    native = ResponseTimingVectorEnv(n, **SHORT, **opts)
-    sync = SyncVectorEnv([lambda: ResponseTimingEnv(**SHORT, **opts) for _ in range(n)])
+    opts = {**SHORT, **opts}
+    native = ResponseTimingVectorEnv(n, **opts)
+    sync = SyncVectorEnv([lambda: ResponseTimingEnv(**opts) for _ in range(n)])
     o1, _ = native.reset(seed=5)
     o2, _ = sync.reset(seed=5)
     assert_obs_equal(o1, o2)

@@ -21,8 +21,8 @@ def _walking(seed: int = 2) -> SceneSpec:
     return sample_scene({**CFG, "walk_rate": 1.0}, seed=seed)
 
 
-def test_presets_keep_talkers_standing_and_specs_unchanged() -> None:
-    spec = sample_scene(CFG, seed=1)
+def test_without_walking_talkers_stand_and_specs_have_no_path() -> None:
+    spec = sample_scene({**CFG, "walk_rate": 0.0}, seed=1)
     assert all(s.path is None for s in spec.sources)
     assert '"path"' not in spec.to_json() and '"speed_mps"' not in spec.to_json()
 

@@ -1,29 +1,32 @@
 """What the single and the vector environment share: validated options, spaces, episode setup.
 
 :class:`EnvConfig` holds every option that shapes an episode (chunking, observation, assistant
-speech, echo, reward) and builds the observation/action spaces, so ``ResponseTimingEnv`` and
+speech, its echo, reward) and builds the observation/action spaces, so ``ResponseTimingEnv`` and
 ``ResponseTimingVectorEnv`` cannot disagree. The helpers below turn a rendered scene into the
 per-episode buffers both step over: a chunk-aligned, clipped copy of the audio (plus one silent
-chunk for the final observation) and, in ``logmel`` mode, every frame of it.
+chunk for the final observation), in ``logmel`` mode every frame of it, and with ``echo=True``
+the assistant's reply as the microphones hear it (:class:`EchoMaker`, once per episode).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import os
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 
 from chimein.config import read_config
-from chimein.envs.echo import assistant_voice
 from chimein.envs.features import LogMel
 from chimein.envs.scoring import RewardConfig
 from chimein.errors import ConfigError, SpecError
+from chimein.scenes.echo import DEFAULT_VOICE, assistant_echo, split_voice
 
 OBS_MODES = ("audio", "logmel")
 CHUNK_MS_RANGE = (20.0, 400.0)
@@ -49,8 +52,22 @@ class EnvConfig:
         Log-mel context frames and mel bands (``obs_mode="logmel"``).
     speak_s
         How long the assistant speaks after an effective RESPOND/INTERVENE.
-    echo, echo_db
-        Add the assistant's own voice to the microphones while it speaks, at this level.
+    echo
+        Play the assistant's replies into the room while it speaks: from the scene's
+        loudspeaker (:mod:`chimein.scenes.loudspeaker`; a scene without one has it 10 cm below
+        its microphones), through the room's RIRs to every microphone, minus echo cancellation
+        (:mod:`chimein.scenes.echo`).
+    echo_level_db
+        Dry level of the replies at the loudspeaker (dBFS RMS, [-60, 0]); None: the scene's
+        loudspeaker level (-26 dBFS when the scene names none).
+    echo_residual_db
+        The echo left after echo cancellation relative to the raw echo ([-100, 0] dB; -20: an
+        echo return loss enhancement of 20 dB; 0: no echo cancellation).
+    echo_voice
+        ``generator/voice`` speaking the replies (default ``espeak-ng/en-us+f2``).
+    echo_clip
+        A recording (any format libsndfile reads) played as the reply instead of generator
+        speech, looped to fill ``speak_s``; None: generator speech.
     max_time_since_spoke_s
         Cap of the ``time_since_spoke`` observation.
     max_duration_s
@@ -67,7 +84,10 @@ class EnvConfig:
     n_mels: int = 64
     speak_s: float = 2.0
     echo: bool = False
-    echo_db: float = -30.0
+    echo_level_db: float | None = None
+    echo_residual_db: float = -20.0
+    echo_voice: str = DEFAULT_VOICE
+    echo_clip: str | None = None
     max_time_since_spoke_s: float = 30.0
     max_duration_s: float | None = None
     reward: RewardConfig = field(default_factory=RewardConfig)
@@ -88,7 +108,9 @@ class EnvConfig:
         num("n_frames", 1, 2000, integer=True)
         num("n_mels", 1, 128, integer=True)
         num("speak_s", 0.0, 60.0)
-        num("echo_db", -100.0, 0.0)
+        if self.echo_level_db is not None:
+            num("echo_level_db", -60.0, 0.0)
+        num("echo_residual_db", -100.0, 0.0)
         num("max_time_since_spoke_s", 0.1, 86400.0)
         if self.max_duration_s is not None:
             num("max_duration_s", 0.001, 86400.0)
@@ -96,6 +118,7 @@ class EnvConfig:
             raise ConfigError(f"env: option 'obs_mode': got {self.obs_mode!r}; use one of {OBS_MODES}")
         if not isinstance(self.echo, (bool, np.bool_)):
             raise ConfigError(f"env: option 'echo': expected true/false, got {self.echo!r}")
+        self._check_echo_source()
         if not isinstance(self.reward, RewardConfig):
             object.__setattr__(self, "reward", read_config(RewardConfig, self.reward, "env.reward"))
         samples = self.chunk_ms * self.sample_rate / 1000.0
@@ -109,6 +132,22 @@ class EnvConfig:
             if round(samples) % hop:
                 raise ConfigError(f"env: option 'chunk_ms': with obs_mode='logmel' the chunk must be a multiple "
                                 f"of the 10 ms feature hop, got {self.chunk_ms} ms")
+
+    def _check_echo_source(self) -> None:
+        if not isinstance(self.echo_voice, str):
+            raise ConfigError(f"env: option 'echo_voice': expected 'generator/voice', got {self.echo_voice!r}")
+        try:
+            split_voice(self.echo_voice, "env: option 'echo_voice'")
+        except SpecError as e:
+            raise ConfigError(str(e)) from None
+        clip = self.echo_clip
+        if clip is not None:
+            if not isinstance(clip, (str, os.PathLike)):
+                raise ConfigError(f"env: option 'echo_clip': expected the path of a recording, got {clip!r}")
+            if not Path(clip).is_file():
+                raise ConfigError(f"env: option 'echo_clip': no file at {str(clip)!r}; give a recording of the "
+                                  "assistant's reply (WAV, FLAC, OGG, ...) or null for generator speech")
+            object.__setattr__(self, "echo_clip", str(clip))
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any] | None, extra: tuple[str, ...] = ()) -> EnvConfig:
@@ -138,18 +177,6 @@ class EnvConfig:
     @property
     def frames_per_chunk(self) -> int:
         return self.chunk_samples // self.logmel.hop
-
-    @property
-    def echo_signal(self) -> np.ndarray | None:
-        """The assistant's voice for one utterance (``speak_s`` long), or None without echo."""
-        if not self.echo or self.speak_s <= 0:
-            return None
-        sig = self.__dict__.get("_echo")
-        if sig is None:
-            n = max(1, int(round(self.speak_s * self.sample_rate)))
-            sig = assistant_voice(n, self.sample_rate, self.echo_db)
-            object.__setattr__(self, "_echo", sig)
-        return sig
 
     # ---------------------------------------------------------------- spaces
     def observation_space(self) -> spaces.Dict:
@@ -296,13 +323,45 @@ def scene_frames(audio: EpisodeAudio, cfg: EnvConfig) -> np.ndarray:
     return out
 
 
+class EchoMaker:
+    """The assistant's echo for each episode of one env: what ``echo=True`` adds to the
+    microphones after an effective action.
+
+    Calling it with a scene returns :func:`chimein.scenes.echo.assistant_echo` of the
+    scene with the env's options (float32 ``(samples, n_mics)``: ``speak_s`` of reply plus the
+    room's tail), or None without echo. The envs call it once per episode, at reset; results are
+    cached per process by scene and options, and the RIRs come from an :class:`RIRCache` in
+    ``rir_cache_dir`` (opened on first use), so pooled rooms and replayed scenes cost nothing.
+    """
+
+    def __init__(self, cfg: EnvConfig, rir_cache_dir: str | os.PathLike[str] | None = None) -> None:
+        self.cfg = cfg
+        self.rir_cache_dir = None if rir_cache_dir is None else str(rir_cache_dir)
+        self._rirs: Any = None
+
+    def __call__(self, scene: Any) -> np.ndarray | None:
+        cfg = self.cfg
+        if not cfg.echo or cfg.speak_s <= 0:
+            return None
+        if self._rirs is None:
+            from chimein.scenes.rir import RIRCache
+
+            self._rirs = RIRCache(self.rir_cache_dir)
+        return assistant_echo(scene.spec, cfg.speak_s, n_mics=cfg.n_mics, level_db=cfg.echo_level_db,
+                              residual_db=cfg.echo_residual_db, voice=cfg.echo_voice, clip=cfg.echo_clip,
+                              cache=self._rirs)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_rirs": None}  # the cache holds a lock; reopened on first use
+
+
 def add_echo(buf: np.ndarray, start: int, echo: np.ndarray) -> tuple[int, int]:
-    """Add the assistant's voice to every channel of ``buf`` from sample ``start`` (clipped to
-    the buffer and to [-1, 1]); return the modified sample range."""
+    """Add the echo (``(samples, channels)``, one signal per microphone) to ``buf`` from sample
+    ``start`` (clipped to the buffer and to [-1, 1]); return the modified sample range."""
     end = min(buf.shape[0], start + echo.shape[0])
     if end > start:
         seg = buf[start:end]
-        seg += echo[: end - start, None]
+        seg += echo[: end - start]
         np.clip(seg, -1.0, 1.0, out=seg)
     return start, end
 

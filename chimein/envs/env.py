@@ -13,7 +13,14 @@ import gymnasium as gym
 import numpy as np
 
 from chimein.config import unknown_key_error
-from chimein.envs.core import EnvConfig, EpisodeAudio, add_echo, refresh_frames, scene_frames
+from chimein.envs.core import (
+    EchoMaker,
+    EnvConfig,
+    EpisodeAudio,
+    add_echo,
+    refresh_frames,
+    scene_frames,
+)
 from chimein.envs.scoring import EPS_S, ActionLog, OnlineScorer, decision_times
 from chimein.envs.sources import SceneSource, make_source
 from chimein.envs.viz import timeline_rgb, timeline_text
@@ -101,9 +108,13 @@ class ResponseTimingEnv(gym.Env[dict[str, np.ndarray], np.int64]):
     | ``time_since_spoke`` | ``Box(0, max_time_since_spoke_s, (1,), float32)`` | seconds since the assistant last finished speaking (0 while speaking; the cap before it ever spoke) |
 
     Exactly one of ``audio``/``logmel`` is present. ``chunk_samples = chunk_ms * sample_rate /
-    1000`` (1280 at the defaults). With ``echo=True`` the assistant's own voice (a deterministic
-    synthetic voice at ``echo_db`` dBFS, see :mod:`chimein.envs.echo`) is added to every
-    microphone while it speaks. Scenes with more microphones than ``n_mics`` are observed
+    1000`` (1280 at the defaults). With ``echo=True`` the assistant hears itself: after an
+    effective action its reply (generator speech in ``echo_voice``, or the recording
+    ``echo_clip``, ``speak_s`` long) plays from the scene's loudspeaker (the spec's
+    ``loudspeaker``, else 10 cm below the microphones), reaches each microphone through the
+    room's RIRs and is attenuated by echo cancellation to ``echo_residual_db`` (see
+    :mod:`chimein.scenes.echo`); the reverberant tail outlasts ``speak_s`` slightly, as in
+    a room. Scenes with more microphones than ``n_mics`` are observed
     through their first ``n_mics`` channels (channel 0 is the reference); fewer raise an error.
 
     ## Rewards
@@ -149,7 +160,8 @@ class ResponseTimingEnv(gym.Env[dict[str, np.ndarray], np.int64]):
       (default: the mixed distribution). ``scene_overrides`` merges keys into a sampler config.
     * every :class:`~chimein.envs.core.EnvConfig` field (its docstring gives their defaults and
       ranges): ``chunk_ms``, ``obs_mode``, ``n_mics``, ``sample_rate``, ``n_frames``, ``n_mels``,
-      ``speak_s``, ``echo``, ``echo_db``, ``max_time_since_spoke_s``, ``max_duration_s``,
+      ``speak_s``, ``echo``, ``echo_level_db``, ``echo_residual_db``, ``echo_voice``,
+      ``echo_clip``, ``max_time_since_spoke_s``, ``max_duration_s``,
       ``reward`` (a :class:`~chimein.envs.scoring.RewardConfig` or a mapping of its fields).
     * ``order`` (``"random"``/``"sequential"``), ``cache_size`` (8 rendered scenes),
       ``rir_cache_dir``, ``render_mode`` (``"rgb_array"`` timeline image or ``"ansi"`` text).
@@ -187,7 +199,8 @@ class ResponseTimingEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         self._C = cfg.chunk_samples
         self._speak_s = float(cfg.speak_s)
         self._cap = float(cfg.max_time_since_spoke_s)
-        self._echo = cfg.echo_signal
+        self._echoes = EchoMaker(cfg, rir_cache_dir)
+        self._echo: np.ndarray | None = None
         self._lm = cfg.logmel if cfg.obs_mode == "logmel" else None
         self._pad = cfg.n_frames
         self._n = 0
@@ -233,6 +246,7 @@ class ResponseTimingEnv(gym.Env[dict[str, np.ndarray], np.int64]):
         self._scorer = template.fresh()
         self._busy_until = -math.inf
         self._events: list[tuple[int, int, bool]] = []
+        self._echo = self._echoes(scene)  # once per episode (cached per scene and options)
         if self._lm is not None:
             self._frames = scene_frames(ep, cfg)
 

@@ -47,7 +47,14 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from chimein.config import unknown_key_error
-from chimein.envs.core import EnvConfig, EpisodeAudio, add_echo, refresh_frames, scene_frames
+from chimein.envs.core import (
+    EchoMaker,
+    EnvConfig,
+    EpisodeAudio,
+    add_echo,
+    refresh_frames,
+    scene_frames,
+)
 from chimein.envs.env import SOURCE_OPTIONS, scoring_plan
 from chimein.envs.scoring import EPS_S, ActionLog, OnlineScorer, decision_times
 from chimein.envs.sources import Prefetcher, SceneSource, make_source
@@ -228,7 +235,7 @@ class ResponseTimingVectorEnv(VectorEnv):
         self._chunk_s = cfg.chunk_s
         self._speak_s = float(cfg.speak_s)
         self._cap = float(cfg.max_time_since_spoke_s)
-        self._echo = cfg.echo_signal
+        self._echoes = EchoMaker(cfg, rir_cache_dir)
         self._lm = cfg.logmel if cfg.obs_mode == "logmel" else None
         self._fpc = cfg.frames_per_chunk if self._lm is not None else 0
         self._pad = cfg.n_frames
@@ -250,6 +257,7 @@ class ResponseTimingVectorEnv(VectorEnv):
         self._eff = np.zeros((N, 0), bool)
         self._scorers: list[OnlineScorer | None] = [None] * N
         self._scenes: list[Any] = [None] * N
+        self._echo: list[np.ndarray | None] = [None] * N  # each slot's episode echo (None: no echo)
         self._rngs: list[np.random.Generator | None] = [None] * N
         self._cursors = [0] * N
         self._pending: list[deque[Future[Any]]] = [deque() for _ in range(N)]
@@ -320,6 +328,7 @@ class ResponseTimingVectorEnv(VectorEnv):
         sc = scoring_plan(self._plans, scene, n, cfg)[1].fresh()
         self._scorers[i] = sc
         self._scenes[i] = scene
+        self._echo[i] = self._echoes(scene)  # once per episode (cached per scene and options)
         self._acts[i] = 0
         self._eff[i] = False
         self._k[i] = 0
@@ -430,7 +439,7 @@ class ResponseTimingVectorEnv(VectorEnv):
                     ki = int(k[i])
                     rewards[i] = sc.step(ki, int(a[i]), True)  # type: ignore[union-attr]
                     self._next_event[i] = sc.next_event  # type: ignore[union-attr]
-                    if self._echo is not None:
+                    if self._echo[i] is not None:
                         self._apply_echo(i, ki)
         if np.count_nonzero(due):
             for i in np.flatnonzero(due).tolist():
@@ -476,11 +485,12 @@ class ResponseTimingVectorEnv(VectorEnv):
         return obs, rewards, terminated, truncated, infos
 
     def _apply_echo(self, i: int, k: int) -> None:
-        assert self._echo is not None
+        echo = self._echo[i]
+        assert echo is not None
         n1 = int(self._n[i]) + 1
         row = self._prow[i] = self._pool.make_private(int(self._prow[i]), n1)
         buf = self._pool.arr[row, :n1].reshape(n1 * self._C, -1)
-        s, e = add_echo(buf, (k + 1) * self._C, self._echo)
+        s, e = add_echo(buf, (k + 1) * self._C, echo)
         if self._lm is not None:
             refresh_frames(self._frs[i], self._pad, buf, self._lm, s, e)
 

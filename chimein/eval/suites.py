@@ -38,6 +38,38 @@ Built-in suites
     candidate positions, so the RIR cache serves most sources and materialising takes minutes.
 ``chimein-bench-v0-mini``
     The same splits with 2 scenes each (1 short multi-event stream): for CI and smoke tests.
+``chimein-bench-v1``
+    The same six families x three tiers, drawn from the sampler's presets as they are
+    (``world="presets"``): talkers of three speech generators (espeak-ng, piper, flite) through
+    the speaker model with natural turns (fillers, pauses, corrections, backchannels), device
+    models (30 / 70 % of clean / hard scenes: microphone response, AGC, clipping, telephone,
+    codecs, hum), talkers who walk while they speak, overlapping events, the assistant's
+    loudspeaker placed in the room. ``clean`` is the ``easy`` preset, ``hard`` the ``hard`` one,
+    each from a room pool of its own seed (111, 212). 30 scenes per split, 10 multi-event
+    streams (480).
+
+    ``heldout`` (the ``default`` preset) is drawn from pools no training preset draws from:
+
+    - voices: :data:`~chimein.scenes.talkers.HELDOUT_VOICES` only (flite's ``awb``; the
+      training presets draw espeak-ng, piper ``joe`` and flite ``slt``/``rms``/``kal16``);
+    - speakers: 8 per voice from :data:`~chimein.scenes.talkers.HELDOUT_SPEAKER_SEED` (9001;
+      training speakers come from seed 0, and a speaker id names its seed);
+    - rooms: a pool of 8 rooms x 8 positions of seed :data:`HELDOUT_ROOM_SEED` (9101; training
+      scenes draw each room from their own seed, validation from pool seed 11, the other tiers
+      from 111 and 212);
+    - devices: a pool of 16 devices of seed :data:`HELDOUT_DEVICE_SEED` (9201; training scenes
+      draw each device from their own seed);
+    - recorded sounds: none in any tier or training preset (chimein ships no recordings; sounds
+      come from users' packs). A user who adds a pack to a copy of the suite keeps it
+      disjoint by listing it in no training config; :func:`chimein.eval.heldout.heldout_leaks`
+      checks all five for any suite, and ``tests/test_heldout.py`` checks v1's, on the
+      definitions and on sampled scenes.
+
+    Sound events are the built-in synthesised classes in every tier (instances drawn from each
+    scene's seed), so ``heldout`` measures new voices, speakers, rooms and devices, not new
+    sound classes. The env plays v1 as v0 (80 ms chunks, 2 s assistant speech, no echo).
+``chimein-bench-v1-mini``
+    The same 18 splits with 2 scenes each (1 short multi-event stream): for CI.
 
 Examples
 --------
@@ -67,8 +99,9 @@ from chimein.envs.core import DEFAULT_ENV, default_env
 from chimein.errors import ChimeinError, ConfigError, SpecError
 from chimein.io import atomic_write_text, read_utf8
 from chimein.scenes.dataset import SUITE_FILE  # written last, with the fingerprints
+from chimein.scenes.talkers import HELDOUT_SPEAKER_SEED, HELDOUT_VOICES
 
-__all__ = ["SUITES", "MaterializedSuite", "SplitDef", "SuiteDef", "audio_fingerprint_of", "get_suite",
+__all__ = ["SUITES", "WORLD_V0", "MaterializedSuite", "SplitDef", "SuiteDef", "audio_fingerprint_of", "get_suite",
            "materialize", "same_audio", "same_scenes", "spec_fingerprint", "suite_cache_dir", "tiny_suite"]
 
 
@@ -83,17 +116,19 @@ def _name_seed(*parts: Any) -> int:
     return int(np.random.SeedSequence(key).generate_state(1, dtype=np.uint32)[0])
 
 
-#: v0's speech: espeak-ng talkers without the speaker model, turns as written, the ``pauses``
-#: family's fragments synthesised one by one. #18 made realistic speech the sampler's default; a
-#: suite with ``speech="v0"`` (every definition written before, which names no ``speech``) lays
-#: these keys under its tiers, so its scenes and fingerprints stay what they were.
-SPEECH_V0: dict[str, Any] = {
+#: v0's world: espeak-ng talkers without the speaker model, turns as written, the ``pauses``
+#: family's fragments synthesised one by one, ideal microphones, talkers standing still. Later
+#: issues made realistic speech (#18) and devices and walking talkers (#19) the sampler's
+#: defaults; a suite with ``world="v0"`` (every definition written before, which names no
+#: ``world``) lays these keys under its tiers, so its scenes and fingerprints stay what they were.
+WORLD_V0: dict[str, Any] = {
     "speech_generators": ["espeak-ng"], "speakers_per_voice": 0, "pause_mode": "fragments",
     "filler_rate": 0.0, "turn_pause_rate": 0.0, "correction_rate": 0.0, "short_answer_rate": 0.0,
-    "backchannel_rate": 0.0,
+    "backchannel_rate": 0.0, "device_rate": 0.0, "walk_rate": 0.0, "loudspeaker_rate": 0.0,
+    "pack_levels": "normalised", "event_overlap_rate": 0.0,
 }
-SUITE_SPEECH: tuple[str, ...] = ("v0", "natural")
-"""Values of :attr:`SuiteDef.speech`."""
+SUITE_WORLDS: tuple[str, ...] = ("v0", "presets")
+"""Values of :attr:`SuiteDef.world`."""
 
 
 @dataclass(frozen=True)
@@ -144,12 +179,13 @@ class SuiteDef:
         Options of the environment (``chunk_ms``, ``speak_s``, ...) the suite is played with.
     reward
         :class:`~chimein.envs.scoring.RewardConfig` fields (empty: the defaults).
-    speech
-        The speech under the tiers' overrides: ``v0`` (:data:`SPEECH_V0`: espeak-ng talkers,
-        turns as written, the ``pauses`` family fragment by fragment; the default, so a
-        definition written before speech generators existed keeps its scenes and fingerprint)
-        or ``natural`` (the sampler's defaults: three generators, the speaker model, natural
-        turns). Left out of :meth:`to_dict` when ``v0``.
+    world
+        What lies under the tiers' overrides: ``v0`` (:data:`WORLD_V0`: espeak-ng talkers, turns
+        as written, the ``pauses`` family fragment by fragment, ideal microphones, no walking;
+        the default, so a definition written before those existed keeps its scenes and
+        fingerprint) or ``presets`` (the sampler's difficulty presets as they are: three
+        generators, the speaker model, natural turns, devices, walking talkers). Left out of
+        :meth:`to_dict` when ``v0``.
     """
 
     name: str
@@ -162,12 +198,12 @@ class SuiteDef:
     family_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     env: Mapping[str, Any] = field(default_factory=default_env)
     reward: Mapping[str, Any] = field(default_factory=dict)
-    speech: str = "v0"
+    world: str = "v0"
 
     def __post_init__(self) -> None:
         where = f"suite {self.name!r}"
-        if self.speech not in SUITE_SPEECH:
-            raise SpecError(f"{where}: field 'speech': use one of {SUITE_SPEECH}, got {self.speech!r}")
+        if self.world not in SUITE_WORLDS:
+            raise SpecError(f"{where}: field 'world': use one of {SUITE_WORLDS}, got {self.world!r}")
         if not isinstance(self.name, str) or not self.name or "/" in self.name or self.name.startswith("."):
             raise SpecError(f"{where}: field 'name': a non-empty name without '/', got {self.name!r}")
         if isinstance(self.revision, bool) or not isinstance(self.revision, int) or self.revision < 0:
@@ -207,7 +243,7 @@ class SuiteDef:
         out = []
         for tier, tcfg in self.tiers.items():
             for fam in self.families:
-                base = SPEECH_V0 if self.speech == "v0" else {}
+                base = WORLD_V0 if self.world == "v0" else {}
                 cfg = {**base, **dict(tcfg), **dict(self.family_overrides.get(fam, {})), "family": fam}
                 n = int(self.scenes.get(fam, self.scenes["default"]))
                 out.append(SplitDef(f"{tier}/{fam}", fam, tier, n, _name_seed(self.seed, fam, tier), cfg))
@@ -230,7 +266,7 @@ class SuiteDef:
             "tiers": {k: dict(v) for k, v in self.tiers.items()}, "scenes": dict(self.scenes),
             "family_overrides": {k: dict(v) for k, v in self.family_overrides.items()},
             "env": dict(self.env), "reward": dict(self.reward),
-            **({} if self.speech == "v0" else {"speech": self.speech}),
+            **({} if self.world == "v0" else {"world": self.world}),
         }))
 
     @property
@@ -272,6 +308,10 @@ _TIERS_V0: dict[str, dict[str, Any]] = {
     "hard": {"difficulty": "hard", "room_pool": 8, "positions_per_room": 8, "room_pool_seed": 202,
              "multi_event_duration_s": [30.0, 60.0]},
 }
+#: Seeds of the held-out tier's room and device pools; no training preset or training config
+#: uses them (``tests/test_heldout.py`` checks, with :func:`heldout_leaks`).
+HELDOUT_ROOM_SEED = 9101
+HELDOUT_DEVICE_SEED = 9201
 _FAMILIES_V0 = ("addressed", "proactive", "monitoring", "pauses", "distractors", "multi_event")
 _ENV_V0 = dict(DEFAULT_ENV)
 
@@ -289,6 +329,50 @@ SUITES: dict[str, SuiteDef] = {
                for k, v in _TIERS_V0.items()},
         scenes={"default": 2, "multi_event": 1}, env=_ENV_V0),
 }
+
+
+# chimein-bench-v1: the sampler's presets as they are (devices, walking talkers, three speech
+# generators with the speaker model, natural turns), and a tier drawn from pools no training
+# preset draws from. Seeds of the clean/hard room pools differ from v0's so v1 has new rooms.
+_HELDOUT_V1: dict[str, Any] = {
+    "difficulty": "default",
+    # voices and speakers: the held-back voices with the held-back speaker seed
+    "speech_generators": sorted(HELDOUT_VOICES), "speech_voices": {g: list(v) for g, v in HELDOUT_VOICES.items()},
+    "speaker_pool_seed": HELDOUT_SPEAKER_SEED, "speakers_per_voice": 8,
+    # rooms and devices: pools of their own seeds
+    "room_pool": 8, "positions_per_room": 8, "room_pool_seed": HELDOUT_ROOM_SEED,
+    "device_pool": 16, "device_pool_seed": HELDOUT_DEVICE_SEED,
+    "multi_event_duration_s": [30.0, 60.0],
+}
+_TIERS_V1: dict[str, dict[str, Any]] = {
+    "clean": {"difficulty": "easy", "room_pool": 8, "positions_per_room": 8, "room_pool_seed": 111,
+              "multi_event_duration_s": [30.0, 45.0]},
+    "hard": {"difficulty": "hard", "room_pool": 8, "positions_per_room": 8, "room_pool_seed": 212,
+             "multi_event_duration_s": [30.0, 60.0]},
+    "heldout": _HELDOUT_V1,
+}
+_ENV_V1 = dict(DEFAULT_ENV)
+
+
+def _mini(tiers: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The CI variant of a suite's tiers: 2 rooms x 4 positions, short multi-event streams."""
+    return {k: {**v, "room_pool": 2, "positions_per_room": 4, "multi_event_duration_s": [20.0, 25.0]}
+            for k, v in tiers.items()}
+
+
+SUITES.update({
+    "chimein-bench-v1": SuiteDef(
+        name="chimein-bench-v1", revision=1,
+        description="6 task families x clean/hard/heldout tiers with devices, walking talkers and "
+                    "natural speech; 30 scenes per split (10 multi-event streams)",
+        seed=20261203, families=_FAMILIES_V0, tiers=_TIERS_V1,
+        scenes={"default": 30, "multi_event": 10}, env=_ENV_V1, world="presets"),
+    "chimein-bench-v1-mini": SuiteDef(
+        name="chimein-bench-v1-mini", revision=1,
+        description="CI variant of chimein-bench-v1: 2 scenes per split, 1 short multi-event stream",
+        seed=20261203, families=_FAMILIES_V0, tiers=_mini(_TIERS_V1),
+        scenes={"default": 2, "multi_event": 1}, env=_ENV_V1, world="presets"),
+})
 
 
 def tiny_suite(scenes: int = 1) -> SuiteDef:

@@ -68,6 +68,12 @@ In generated scenes
   mid-turn ``pause`` spans between the ``speech`` pieces; the RESPOND window opens when the
   last piece ends.
 
+Levels: with ``scenes.pack_levels: normalised`` (the presets' value) every recording plays at a
+level drawn from the range of its role, like a synthesised event; with ``recorded`` it keeps its
+level relative to the other recordings of its pack (a loud smoke alarm stays 20 dB above a quiet
+beep): :mod:`chimein.scenes.pack_levels`. Either way an INTERVENE cue carries its entry's
+``safety_critical`` flag, so missing a pack's alarm counts as a safety miss.
+
 Audio
 -----
 Files are read with libsndfile (WAV, FLAC, OGG/Vorbis, MP3, ...) at any sample rate through

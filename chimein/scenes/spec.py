@@ -468,6 +468,9 @@ class SceneSpec:
     :mod:`chimein.scenes.device`: frequency response, AGC, clipping, telephone band, codec,
     DC offset, hum), applied after the room and before ``augment``; absent: an ideal microphone
     (and no ``device`` key in the JSON, so specs written before devices are unchanged).
+    ``loudspeaker`` is the optional assistant's loudspeaker ``{"position": [x, y, z], "level_db":
+    dBFS}`` (see :mod:`chimein.scenes.loudspeaker`: where the env plays the assistant's replies
+    when it hears its own echo); absent: a default position, and no key in the JSON.
     ``meta`` carries the sampler's provenance (family, difficulty, SNR, ...).
     """
 
@@ -485,9 +488,14 @@ class SceneSpec:
     meta: Mapping[str, Any] = field(default_factory=dict)
     version: int = SPEC_VERSION
     device: Mapping[str, Any] | None = None
+    loudspeaker: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.validate()
+        if self.loudspeaker is not None:  # one form, so a JSON round trip gives an equal spec
+            from chimein.scenes.loudspeaker import canonical_loudspeaker
+
+            object.__setattr__(self, "loudspeaker", canonical_loudspeaker(self.loudspeaker))
 
     def validate(self, where: str = "scene") -> None:
         if not self.duration_s > 0 or not math.isfinite(self.duration_s):
@@ -515,6 +523,10 @@ class SceneSpec:
             from chimein.scenes.device import validate_device
 
             validate_device(self.device, f"{where}.device")
+        if self.loudspeaker is not None:
+            from chimein.scenes.loudspeaker import validate_loudspeaker
+
+            validate_loudspeaker(self.loudspeaker, self.room, self.mics, f"{where}.loudspeaker")
         for i, c in enumerate(self.annotations.cues):
             for sid in c.source_ids:
                 if sid not in ids:
@@ -525,6 +537,8 @@ class SceneSpec:
         d = asdict(self)
         if d.get("device") is None:  # an ideal microphone: specs without devices are unchanged
             d.pop("device", None)
+        if d.get("loudspeaker") is None:  # no loudspeaker: specs written before it are unchanged
+            d.pop("loudspeaker", None)
         for src in d["sources"]:  # a standing source: specs without walking talkers are unchanged
             for k in ("path", "speed_mps"):
                 if src.get(k) is None:
@@ -556,6 +570,7 @@ class SceneSpec:
                 meta=dict(d.get("meta", {})),
                 version=version,
                 device=None if d.get("device") is None else _device_mapping(where, d["device"]),
+                loudspeaker=d.get("loudspeaker"),
             )
         except ChimeinError:
             raise

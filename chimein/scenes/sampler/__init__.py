@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from chimein.scenes.sampler.builder import _Builder, _room
+from chimein.scenes.sampler.builder import _Builder, _loudspeaker, _room
 from chimein.scenes.sampler.config import (
     DIFFICULTIES,
     FAMILIES,
@@ -139,7 +139,13 @@ def sample_scene(config: Mapping[str, Any] | SamplerConfig | None, seed: int,
     if float(cfg.device_rate or 0.0) > 0.0 and rng.random() < float(cfg.device_rate or 0.0):
         from chimein.scenes.device import DEVICE_MODELS, draw_device
 
-        device = draw_device(rng, list(cfg.device_models or sorted(DEVICE_MODELS)))
+        models = list(cfg.device_models or sorted(DEVICE_MODELS))
+        if cfg.device_pool:  # the device depends only on the pool seed and its index
+            idx = int(rng.integers(int(cfg.device_pool)))
+            pool_rng = np.random.default_rng(np.random.SeedSequence([int(cfg.device_pool_seed or 0), idx, 0xDE71CE]))
+            device = draw_device(pool_rng, models)
+        else:
+            device = draw_device(rng, models)
     cues = tuple(sorted(b.cues, key=lambda c: (c.window[0], c.id)))
     cues = tuple(replace(c, id=f"c{i}") for i, c in enumerate(cues))
     spans = tuple(sorted(b.spans, key=lambda s: (s.start_s, s.speaker)))
@@ -151,6 +157,7 @@ def sample_scene(config: Mapping[str, Any] | SamplerConfig | None, seed: int,
         meta={"noise": noise_kind, "snr_db": b.sources[-1].audio["snr_db"], "rt60": room.rt60,
               "config_family": cfg.family},
         device=device,
+        loudspeaker=_loudspeaker(cfg, seed, room, mics),
     )
 
 

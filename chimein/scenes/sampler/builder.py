@@ -4,6 +4,7 @@ its room, microphones and source positions."""
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -37,6 +38,17 @@ class _Builder:
         self.spans: list[Span] = []
         self._talkers: dict[str, Any] = {}
         self._positions: dict[str, Vec3] = {}
+        self._streams: dict[str, np.random.Generator] = {}
+        self._seed_seq: np.random.SeedSequence = rng.bit_generator.seed_seq  # type: ignore[assignment]
+
+    def stream(self, name: str) -> np.random.Generator:
+        """The scene's random stream ``name``: seeded from the scene's seed and ``name``, never
+        drawing from ``rng``, so draws added to it shift no other draw of the scene."""
+        if name not in self._streams:
+            ss = self._seed_seq
+            tag = zlib.crc32(name.encode("utf-8"))
+            self._streams[name] = np.random.default_rng(np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, tag)))
+        return self._streams[name]
 
     # ------------------------------------------------------------------ helpers
     def u(self, r: Sequence[float]) -> float:
@@ -182,9 +194,16 @@ class _Builder:
         scene time (:func:`_played`; recordings longer than :data:`MAX_RECORDING_S` are cropped)."""
         root, entry = pick
         pieces, dur = _played(entry, self.cfg.sample_rate)
+        audio: dict[str, Any] = {"path": entry.rel_path, "pack": root}
+        if self.cfg.pack_levels == "recorded":  # keep its level relative to its pack (no draw)
+            from chimein.scenes.pack_levels import pack_levels
+
+            pack = next(pk for pk in map(_pack, map(str, self.cfg.sound_packs or ())) if str(pk.root) == root)
+            level_db, audio["level_offset_db"] = pack_levels(pack, self.cfg.sample_rate).place(entry, level_db)
+            audio["level_offset_db"] = round(audio["level_offset_db"], 2)
         src = Source(
             id=self._sid("rec_"), kind="file", role=role,  # type: ignore[arg-type]
-            audio={"path": entry.rel_path, "pack": root},
+            audio=audio,
             onset_s=round(t0, 4), level_db=round(level_db, 2), duration_s=round(dur, 3),
             position=self.position(who, role), label=entry.description,
         )
@@ -219,6 +238,22 @@ def _place(rng: np.random.Generator, room: Room, center: Vec3, role: str) -> Vec
     # tiny rooms: fall back to the farthest corner region, still valid
     p = (m if center[0] > L / 2 else L - m, m if center[1] > W / 2 else W - m, min(1.5, H - m))
     return (round(p[0], 3), round(p[1], 3), round(p[2], 3))
+
+
+def _loudspeaker(cfg: SamplerConfig, seed: int, room: Room, mics: Mics) -> dict[str, Any] | None:
+    """The assistant's loudspeaker with probability ``loudspeaker_rate``
+    (:func:`chimein.scenes.loudspeaker.draw_loudspeaker`), else None. Every draw comes from
+    streams of its own (the scene seed, the room), never from the scene's generator, so turning
+    it on moves no other draw; at rate 0 nothing is drawn."""
+    rate = float(cfg.loudspeaker_rate or 0.0)
+    if rate <= 0.0:
+        return None
+    from chimein.scenes.loudspeaker import draw_loudspeaker
+
+    if rate < 1.0 and np.random.default_rng(np.random.SeedSequence([int(seed), 0x10D5, 1])).random() >= rate:
+        return None
+    return draw_loudspeaker(seed, room, mics, cfg.loudspeaker_distance_m or (0.05, 0.15),
+                            cfg.loudspeaker_level_db or (-32.0, -20.0))
 
 
 def _room(cfg: SamplerConfig, rng: np.random.Generator) -> tuple[Room, Mics, list[Vec3] | None]:

@@ -158,22 +158,51 @@ class SamplerConfig:
     pack_fraction: float | None = None
     """Probability that an event (or an addressed request) is drawn from the packs when one
     fits."""
+    pack_levels: str | None = None
+    """How loud a pack recording plays: ``recorded`` (the presets': each clip keeps its level
+    relative to the other recordings of its pack, so loud alarms stay loud and quiet beeps quiet;
+    :mod:`chimein.scenes.pack_levels`) or ``normalised`` (every clip at a level drawn from the
+    range of its role, as a synthesised event: chimein-bench-v0's). Both draw the same numbers;
+    only the recordings' ``level_db`` differs."""
+    event_overlap_rate: float | None = None
+    """Probability that the event of a ``proactive`` or ``monitoring`` segment (also inside
+    ``multi_event``) gets a second sound event overlapping it in time: another help event with an
+    INTERVENE window of its own, or a benign sound (IGNORE); drawn from a random stream of its
+    own (:func:`chimein.scenes.sampler.families.overlap_event`). 0 / 0.15 / 0.3 in the easy /
+    default / hard presets (chimein-bench-v0 lays 0 under its tiers)."""
     augment: Sequence[Mapping[str, Any]] | None = None
     """Audiomentations chain applied to the rendered scene, e.g.
     ``[{"name": "AddGaussianSNR", "p": 0.5, "min_snr_db": 10, "max_snr_db": 30}]``."""
     device_rate: float | None = None
     """Probability that a scene is recorded through a device model (microphone response, AGC,
     clipping, telephone band, codec, DC offset, hum: :mod:`chimein.scenes.device`) rather than an
-    ideal microphone; the device is recorded in the spec. 0 in the presets for now (every
-    preset's scenes are unchanged); chimein-bench-v1 turns it on."""
+    ideal microphone; the device is recorded in the spec. 0.3 / 0.5 / 0.7 in the easy / default
+    / hard presets (chimein-bench-v0 lays 0 under its tiers)."""
     walk_rate: float | None = None
     """Probability that a person walks while speaking an utterance (a straight path at
     ``walk_speed_mps``, rendered by interpolating RIRs along it: :mod:`chimein.scenes.moving`).
-    0 in the presets for now (their scenes are unchanged); chimein-bench-v1 turns it on."""
+    0.1 / 0.2 / 0.3 in the easy / default / hard presets (chimein-bench-v0 lays 0 under its tiers)."""
     walk_speed_mps: Sequence[float] | None = None
     """Range of the walking speed (m/s)."""
     device_models: Sequence[str] | None = None
     """Device models a scene draws one of (:data:`chimein.scenes.device.DEVICE_MODELS`)."""
+    device_pool: int | None = None
+    """Number of distinct devices scenes draw from (0: every scene draws its own device from its
+    seed). Like ``room_pool``: device ``k`` of a pool depends only on ``device_pool_seed`` and
+    ``k``, so a held-out tier can use devices no training scene was recorded with."""
+    device_pool_seed: int | None = None
+    """Seed of the device pool (with ``device_pool`` > 0)."""
+    loudspeaker_rate: float | None = None
+    """Probability that a scene places the assistant's loudspeaker (recorded in the spec; the env
+    plays the assistant's replies from it, :mod:`chimein.scenes.loudspeaker`) like a smart
+    speaker's: ``loudspeaker_distance_m`` below the microphones, at the same spot for every scene
+    of a pooled room. Drawn from streams of its own, so no other draw of a scene moves; a scene
+    without one gets a default position. 1 in the presets (chimein-bench-v0 lays 0 under its
+    tiers)."""
+    loudspeaker_distance_m: Sequence[float] | None = None
+    """Range of the loudspeaker's distance (m) from the microphone array's centre."""
+    loudspeaker_level_db: Sequence[float] | None = None
+    """Range of the dry level (dBFS RMS) of the assistant's replies at the loudspeaker."""
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Free-form keys kept with the config; the sampler does not read them."""
 
@@ -233,9 +262,18 @@ class SamplerConfig:
         rng_("multi_event_duration_s", 10, 600)
         for p in self.sound_packs or ():
             _pack(str(p))  # loads and validates the manifest (errors name file:line and field)
+        from chimein.scenes.pack_levels import LEVEL_MODES
+
+        if self.pack_levels not in LEVEL_MODES:
+            raise ConfigError(f"scenes config: field 'pack_levels': use one of {LEVEL_MODES}, got {self.pack_levels!r}")
+        if not 0.0 <= float(self.event_overlap_rate) <= 1.0:  # type: ignore[arg-type]
+            raise ConfigError(f"scenes config: field 'event_overlap_rate': must be in [0, 1], got {self.event_overlap_rate}")
         self._validate_device()
         rng_("walk_speed_mps", 0.2, 2.5)
-        for name in ("distractor_rate", "overlap", "pack_fraction", "device_rate", "walk_rate", "filler_rate", "turn_pause_rate",
+        rng_("loudspeaker_distance_m", 0.03, 0.5)
+        rng_("loudspeaker_level_db", -60, 0)
+        for name in ("distractor_rate", "overlap", "pack_fraction", "device_rate", "walk_rate", "loudspeaker_rate",
+                     "filler_rate", "turn_pause_rate",
                      "correction_rate", "short_answer_rate", "backchannel_rate"):
             v = float(getattr(self, name))
             if not 0.0 <= v <= 1.0:
@@ -248,6 +286,10 @@ class SamplerConfig:
             raise ConfigError(f"scenes config: field 'mic_shape': use single, linear or circular, got {self.mic_shape!r}")
         if not 1 <= int(self.n_mics or 0) <= 16:  # type: ignore[arg-type]
             raise ConfigError(f"scenes config: field 'n_mics': must be in [1, 16], got {self.n_mics}")
+        for name in ("device_pool", "device_pool_seed"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ConfigError(f"scenes config: field '{name}': a non-negative integer, got {v!r}")
         if int(self.room_pool or 0) < 0 or int(self.positions_per_room or 0) < 2:  # type: ignore[arg-type]
             raise ConfigError("scenes config: field 'room_pool' must be >= 0 and 'positions_per_room' >= 2")
         from chimein.scenes.noise import NOISE_KINDS
@@ -326,18 +368,22 @@ PRESETS: dict[str, dict[str, Any]] = {
         distractor_rate=0.3, overlap=0.15, lead_s=[0.8, 2.4], tail_s=[0.8, 2.4],
         multi_event_duration_s=[30.0, 120.0], respond_window_s=3.0, intervene_window_s=5.0,
         event_classes=None, recorded_sounds_dir=None, sound_packs=[], pack_fraction=0.5, augment=[],
-        device_rate=0.0, device_models=None, walk_rate=0.0, walk_speed_mps=[0.5, 1.4],
+        pack_levels="recorded", event_overlap_rate=0.15,
+        device_rate=0.5, device_models=None, device_pool=0, device_pool_seed=0, walk_rate=0.2,
+        walk_speed_mps=[0.5, 1.4], loudspeaker_rate=1.0, loudspeaker_distance_m=[0.05, 0.15],
+        loudspeaker_level_db=[-32.0, -20.0],
     ),
     "easy": dict(
         room_length=[3.0, 6.0], room_width=[2.5, 5.0], rt60=[0.15, 0.35], snr_db=[22.0, 35.0],
         noise_kinds=["pink", "brown", "hvac"], speech_rate=[150.0, 175.0], distractor_rate=0.0, overlap=0.0,
-        multi_event_duration_s=[30.0, 45.0],
+        multi_event_duration_s=[30.0, 45.0], device_rate=0.3, walk_rate=0.1, event_overlap_rate=0.0,
     ),
     "hard": dict(
         room_length=[4.0, 10.0], room_width=[3.0, 8.0], rt60=[0.5, 0.9], snr_db=[0.0, 12.0],
         noise_kinds=["babble", "hvac", "pink", "white"], speech_level_db=[-36.0, -24.0],
         event_level_db=[-40.0, -26.0], distractor_level_db=[-32.0, -22.0], speech_rate=[130.0, 240.0],
-        pause_s=[0.7, 1.5], distractor_rate=0.8, overlap=0.5,
+        pause_s=[0.7, 1.5], distractor_rate=0.8, overlap=0.5, device_rate=0.7, walk_rate=0.3,
+        event_overlap_rate=0.3,
         augment=[{"name": "LowPassFilter", "p": 0.3, "min_cutoff_freq": 2500, "max_cutoff_freq": 6000},
                  {"name": "AddGaussianSNR", "p": 0.3, "min_snr_db": 10.0, "max_snr_db": 25.0}],
     ),

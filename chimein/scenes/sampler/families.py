@@ -119,22 +119,31 @@ def _backchannel(b: _Builder, who: str, t0: float, before: float | None = None) 
 
 
 def _seg_proactive(b: _Builder, t0: float) -> float:
-    rec = b.use_pack("INTERVENE")
-    if rec is not None:  # a recorded event from a sound pack
+    rec = b.use_pack("INTERVENE")  # a recorded event from a sound pack, else a built-in class
+    src, start, end = _help_event(b, t0, rec, None if rec is not None else b.pick(b.event_names("INTERVENE")))
+    over = 0.0
+    if b.rng.random() < float(b.cfg.overlap):  # type: ignore[arg-type]
+        over = _chitchat(b, max(0.0, src.onset_s - b.u((0.5, 2.0))))
+    label = rec[1].description if rec is not None else str(src.audio["cls"])
+    return max(end, over, src.onset_s + float(src.duration_s or 0), overlap_event(b, src, start, label))
+
+
+def _help_event(b: _Builder, t0: float, rec: tuple[str, Any] | None, name: str | None) -> tuple[Source, float, float]:
+    """Place a sound that needs help at ``t0`` -- the pack recording ``rec``, else the built-in
+    class ``name`` -- and its INTERVENE cue (from ``onset + onset_delay_s``, safety-critical
+    flag from the entry or class); return the source and the window."""
+    if rec is not None:
         src, _ = b.recording(rec, t0, "event", f"ev{len(b.sources)}", b.u(b.cfg.event_level_db))  # type: ignore[arg-type]
         entry = rec[1]
         start = src.onset_s + float(entry.onset_delay_s)
         label, sc = entry.description, bool(entry.safety_critical)
     else:
-        src, ec = b.event(b.pick(b.event_names("INTERVENE")), t0)
+        src, ec = b.event(str(name), t0)
         start = src.onset_s + ec.onset_delay_s
         label, sc = ec.name, ec.safety_critical
     end = start + float(b.cfg.intervene_window_s)  # type: ignore[arg-type]
     b.cue("INTERVENE", start, end, label, sc, [src], onset=src.onset_s)
-    over = 0.0
-    if b.rng.random() < float(b.cfg.overlap):  # type: ignore[arg-type]
-        over = _chitchat(b, max(0.0, src.onset_s - b.u((0.5, 2.0))))
-    return max(end, over, src.onset_s + float(src.duration_s or 0))
+    return src, start, end
 
 
 def _seg_monitoring(b: _Builder, t0: float) -> float:
@@ -161,7 +170,7 @@ def _seg_monitoring(b: _Builder, t0: float) -> float:
     start = ev.onset_s + ec.onset_delay_s
     end = start + float(b.cfg.intervene_window_s)  # type: ignore[arg-type]
     b.cue("INTERVENE", start, end, f"monitored {ec.name}", ec.safety_critical, [ev], onset=ev.onset_s)
-    return max(end, ev.onset_s + float(ev.duration_s or 0))
+    return max(end, ev.onset_s + float(ev.duration_s or 0), overlap_event(b, ev, start, ec.name))
 
 
 def _seg_distractors(b: _Builder, t0: float) -> float:
@@ -308,7 +317,7 @@ def _pack_monitoring(b: _Builder, t0: float, rec: tuple[str, Any]) -> float:
     start = ev.onset_s + float(entry.onset_delay_s)
     end = start + float(b.cfg.intervene_window_s)  # type: ignore[arg-type]
     b.cue("INTERVENE", start, end, f"monitored {entry.description}", bool(entry.safety_critical), [ev], onset=ev.onset_s)
-    return max(end, ev.onset_s + float(ev.duration_s or 0))
+    return max(end, ev.onset_s + float(ev.duration_s or 0), overlap_event(b, ev, start, entry.description))
 
 
 def _maybe_overlap_distractor(b: _Builder, s: float, e: float) -> None:
@@ -320,6 +329,74 @@ def _maybe_overlap_distractor(b: _Builder, s: float, e: float) -> None:
         _benign(b, max(0.0, t))
     else:
         _tv(b, max(0.0, t), with_wake=False)
+
+
+# ---------------------------------------------------------------- overlapping events
+#: A second help event opens its INTERVENE window at least this long (s) after the first's:
+#: longer than the environment's default speaking time (``speak_s`` = 2 s), so a policy that
+#: intervened for the first, at any moment of its window, has stopped speaking before the
+#: second window closes and can intervene again (the scorer matches one cue per action).
+OVERLAP_STAGGER_S = 2.5
+#: An overlapping sound starts while the first still plays, at least this long (s) before it ends.
+MIN_OVERLAP_S = 0.3
+
+
+def overlap_event(b: _Builder, first: Source, window_start: float, label: str) -> float:
+    """With probability ``event_overlap_rate``, a second sound event overlapping ``first`` (the
+    event of a proactive or monitoring segment, INTERVENE window from ``window_start``); return
+    the time it is over (its sound ended, its window closed), 0.0 when there is none.
+
+    Half the time it is another help event (a pack recording with probability
+    ``pack_fraction``, else a built-in INTERVENE class; not ``label``, the first's class or
+    description) with an INTERVENE window of its own and its own safety-critical flag; it starts
+    while ``first`` plays, late enough that its window opens :data:`OVERLAP_STAGGER_S` after the
+    first's (the scoring rule above). When no help event fits that (``first`` too short), and
+    the other half of the time, it is a benign sound (:func:`_benign`: IGNORE cue over its sound)
+    starting while ``first`` plays. An INTERVENE action inside both windows is a hit of the
+    INTERVENE cue (the scorer's rule 1 comes before IGNORE attribution).
+
+    Every draw, including the new sources' positions, comes from the scene's stream
+    ``event_overlap`` (:meth:`_Builder.stream`); at rate 0 nothing is drawn, so scenes are those
+    of a sampler without the knob, and at any rate the scene's other draws are unchanged.
+    """
+    rate = float(b.cfg.event_overlap_rate or 0.0)
+    if rate <= 0.0:
+        return 0.0
+    rng = b.stream("event_overlap")
+    if rng.random() >= rate:
+        return 0.0
+    main, b.rng = b.rng, rng
+    try:
+        end = _overlap_help(b, first, window_start, label) if rng.random() < 0.5 else None
+        if end is None:
+            d1 = float(first.duration_s or 0.0)
+            end = _benign(b, b.u((first.onset_s, first.onset_s + max(0.0, d1 - MIN_OVERLAP_S))))
+    finally:
+        b.rng = main
+    return end
+
+
+def _overlap_help(b: _Builder, first: Source, window_start: float, label: str) -> float | None:
+    """The help event of :func:`overlap_event`, or None when none fits."""
+    from chimein.scenes.events import get_event_class
+
+    name = label.strip().lower()
+    rec = b.use_pack("INTERVENE", keep=lambda p: p[1].description.strip().lower() != name)
+    cls = None
+    if rec is not None:
+        delay = float(rec[1].onset_delay_s)
+    else:
+        names = [n for n in b.event_names("INTERVENE") if n != label]
+        if not names:
+            return None
+        cls = b.pick(names)
+        delay = get_event_class(cls).onset_delay_s
+    lo = max(first.onset_s, window_start + OVERLAP_STAGGER_S - delay)
+    hi = first.onset_s + float(first.duration_s or 0.0) - MIN_OVERLAP_S
+    if lo > hi:
+        return None
+    src, _, end = _help_event(b, b.u((lo, hi)), rec, cls)
+    return max(end, src.onset_s + float(src.duration_s or 0))
 
 
 _SEGMENTS = {
