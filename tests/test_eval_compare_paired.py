@@ -146,3 +146,29 @@ def test_terminal_tables_fit_120_columns_with_direction_marks(runs: dict[str, Pa
     (long / "results.json").write_text(json.dumps({**res, "policy_kwargs": {"x" * 40: "y" * 80}}))
     t, _ = compare([runs["oracle"], long], resamples=0, terminal=True)
     assert max(len(x) for x in t.splitlines()) <= 120 and "~" in t
+
+
+def test_paired_differences_by_tier_pair_each_tiers_scenes(runs: dict[str, Path]) -> None:
+    """With two tiers, each tier's paired difference is the one computed on its scenes alone,
+    and the Markdown table lists it per tier; one tier gives no breakdown."""
+    from chimein.eval.report import paired_by_tier, paired_by_tier_table
+
+    ref, orc = episode_count_rows(runs["always-wait"]), episode_count_rows(runs["oracle"])
+    assert ref is not None and orc is not None
+    assert paired_by_tier(ref, orc) is None  # TINY has one tier
+
+    def retier(rows: dict) -> dict:  # the proactive split becomes a "heldout" tier
+        return {((f"heldout/{s.split('/')[1]}" if "proactive" in s else s), i): v for (s, i), v in rows.items()}
+
+    r2, o2 = retier(ref), retier(orc)
+    by = paired_by_tier(r2, o2, ["normalized_reward"], resamples=200, seed=1)
+    assert by is not None and list(by) == ["clean", "heldout"]
+    held = {k: v for k, v in r2.items() if k[0].startswith("heldout/")}
+    alone = paired_differences(held, {k: v for k, v in o2.items() if k in held}, ["normalized_reward"],
+                               resamples=200, seed=1)
+    assert by["heldout"] == alone and by["heldout"]["normalized_reward"]["significant"]
+    paired = {"metrics": ["normalized_reward"], "reference": {"name": "always-wait"},
+              "runs": [{"name": "oracle", "by_tier": by}]}
+    lines = paired_by_tier_table(paired)
+    assert "| policy | clean | heldout |" in lines and lines[-1].startswith("| oracle | +")
+    assert paired_by_tier_table({**paired, "runs": [{"name": "x"}]}) == []

@@ -585,6 +585,7 @@ def compare(runs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] 
         paired = _paired(ref, [pr for pr in res if pr is not ref], paired_metrics, int(resamples), int(seed))
         lines += ["", _paired_table(paired["reference"]["name"], paired["runs"], paired_metrics,
                                     paired["reference"]["n_scenes"], int(resamples), int(seed))]
+        lines += paired_by_tier_table(paired)
     text = "\n".join(lines) + "\n"
     md = None if out is None else _write_leaderboard(Path(out), text, res, s["name"], paired)
     if not terminal:
@@ -673,6 +674,38 @@ def check_same_scenes(res: Sequence[tuple[Path, Mapping[str, Any]]]) -> str | No
             f"{desc}); samples may differ in their last bits, so paired differences include that noise.")
 
 
+def paired_by_tier(reference: Mapping[tuple[str, str], np.ndarray], run: Mapping[tuple[str, str], np.ndarray],
+                   metrics: Sequence[str] = PAIRED_METRICS, resamples: int = 1000,
+                   seed: int = 0) -> dict[str, dict[str, Any]] | None:
+    """:func:`paired_differences` on each tier's scenes alone (the tier is the part of the split
+    name before ``/``): "is B better than A on the ``heldout`` tier", scene-paired. None when the
+    scenes span a single tier."""
+    def tier(k: tuple[str, str]) -> str:
+        return k[0].split("/", 1)[0]
+
+    tiers = list(dict.fromkeys(tier(k) for k in reference))
+    if len(tiers) < 2:
+        return None
+    return {t: paired_differences({k: v for k, v in reference.items() if tier(k) == t},
+                                  {k: v for k, v in run.items() if tier(k) == t}, metrics, resamples, seed)
+            for t in tiers}
+
+
+def paired_by_tier_table(paired: Mapping[str, Any], metric: str = "normalized_reward") -> list[str]:
+    """Markdown lines: ``run - reference`` of ``metric`` on each tier's scenes alone (scene-paired
+    intervals), when the runs' suite has more than one tier; else nothing."""
+    rows = [r for r in paired["runs"] if r.get("by_tier")]
+    if not rows or metric not in paired["metrics"]:
+        return []
+    tiers = list(rows[0]["by_tier"])
+    out = ["", f"Paired differences by tier, `{metric}`, run - `{paired['reference']['name']}` on the "
+               "same scenes of each tier (`*`: the 95 % interval excludes 0):", "",
+           "| policy | " + " | ".join(tiers) + " |", "|---|" + "---|" * len(tiers)]
+    for r in rows:
+        out.append(f"| {r['name']} | " + " | ".join(_diff_cell(r["by_tier"][t][metric]) for t in tiers) + " |")
+    return out
+
+
 def _paired(ref: tuple[Path, Mapping[str, Any]], others: Sequence[tuple[Path, Mapping[str, Any]]],
             metrics: Sequence[str], resamples: int, seed: int) -> dict[str, Any]:
     """The paired differences of ``others`` against ``ref`` (the content of ``.paired.json``)."""
@@ -699,6 +732,9 @@ def _paired(ref: tuple[Path, Mapping[str, Any]], others: Sequence[tuple[Path, Ma
         else:
             row.update(paired=True, n_scenes=len(base),
                        diffs=paired_differences(base, counts, metrics, resamples, seed))
+            by_tier = paired_by_tier(base, counts, metrics, resamples, seed)
+            if by_tier is not None:
+                row["by_tier"] = by_tier
         rows.append(row)
     return {"reference": {"run": str(ref[0]), "name": name(*ref), "policy": ref[1]["policy"],
                           "n_scenes": None if base is None else len(base)},
