@@ -1,14 +1,19 @@
 """Offline evaluation of timing policies: versioned suites, batched runner, metrics, reports.
 
-- :mod:`chimein.eval.suites` -- named, versioned suites (``chimein-bench-v0``, ``-mini``),
-  materialised once to a cache and identified by a scene fingerprint and an audio fingerprint;
+- :mod:`chimein.eval.suites` -- named, versioned suites (``chimein-bench-v0``, ``chimein-bench-v1``
+  and their ``-mini``), materialised once to a cache and identified by a scene fingerprint and an
+  audio fingerprint;
+- :mod:`chimein.eval.heldout` -- what a suite's ``heldout`` tier shares with the training configs
+  (voices, speakers, room and device seeds, pack files);
 - :mod:`chimein.eval.runner` -- plays a policy over a suite through the batched vector env, in
   parallel processes, appending resumable ``episodes.jsonl`` logs;
 - :mod:`chimein.eval.metrics` -- every timing metric (recall, F1, false alarms per minute,
   interruption and pause-takeover rates, safety-critical misses, latency percentiles,
   timeliness, normalised reward, PSB-style clip accuracy) with bootstrap intervals, all from
   the shared scoring function's outcomes;
-- :mod:`chimein.eval.report` -- ``results.json``, ``report.md`` with plots, leaderboards;
+- :mod:`chimein.eval.metrics` also gives the generalisation gap (held-out minus clean+hard);
+- :mod:`chimein.eval.report` -- ``results.json``, ``report.md`` with plots, leaderboards (paired
+  differences overall and per tier); :mod:`chimein.eval.tables` formats their cells;
 - :mod:`chimein.eval.psb` -- Proactive-Sound-Bench interop (evaluate on PSB clips, export
   scenes as PSB clips).
 
