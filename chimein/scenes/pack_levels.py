@@ -2,13 +2,13 @@
 
 Why
 ---
-By default (``scenes.pack_levels: normalised``) the scene sampler treats a pack recording like
-a synthesised event: it draws a level from the range of its role (``event_level_db`` for
+With ``scenes.pack_levels: normalised`` (chimein-bench-v0's world) the scene sampler treats a
+pack recording like a synthesised event: it draws a level from the range of its role (``event_level_db`` for
 events, ``distractor_level_db`` for benign sounds, ``speech_level_db`` for recorded talk) and
 the renderer scales the clip to it, so every clip of a pack plays, on average, equally loud. A
 pack recorded at realistic levels -- a loud smoke alarm, a quiet microwave beep, all through one
-microphone at one gain -- loses what its levels say. With ``scenes.pack_levels: recorded`` a
-recording keeps its level relative to the other recordings of its pack.
+microphone at one gain -- loses what its levels say. With ``scenes.pack_levels: recorded`` (the
+presets' value) a recording keeps its level relative to the other recordings of its pack.
 
 How
 ---
@@ -36,7 +36,7 @@ of recordings) and places the clip so that it sounds at ``drawn + offset``:
 recorded level differences are kept to the sample, up to the clipping), the pack's median clip
 sounds at the drawn level, and scenes still vary in loudness through the drawn level. What was
 applied is recorded in the spec: the source's ``audio["level_offset_db"]`` is ``level_db`` minus
-the drawn level (written only in ``recorded`` mode, so specs of the default mode are unchanged).
+the drawn level (written only in ``recorded`` mode, so ``normalised`` specs are what they were before).
 
 Cost: the first scene that places a recording of a pack decodes every clip of that pack once per
 process (cached by pack and sample rate).
