@@ -208,9 +208,10 @@ def summary(out: Path, lm: bool, seconds: float) -> str:
             "(measured there: codebook + 700 supervised steps + calibration 21.4 min on a 2-core CPU,",
             "200 GRPO steps + calibration ~22 min) reached normalized reward 0.35 (supervised; 0.39",
             "after GRPO) and intervene F1 0.45 (supervised) on chimein-bench-v0, against 0.15 and",
-            "<= 0.10 for silero-endpoint, with espeak-ng voices only. On today's voices (three",
-            "generators, speakers, natural turns) the supervised recipe scores 0.64 on held-out",
-            "recorded speech (0.38 before) and 0.19 on chimein-bench-v0 (README, \"Voices it never heard\").",
+            "<= 0.10 for silero-endpoint, with espeak-ng voices only. On today's world (three",
+            "generators, speakers, natural turns, devices, walking talkers) the supervised recipe",
+            "scores 0.27 on chimein-bench-v0 and, on chimein-bench-v1, 0.21 on clean+hard and 0.14 on",
+            "the heldout tier of unheard voices, rooms and devices (endpointers 0.07; README, v1).",
             "",
             "the real recipe (README, \"The streaming timing policy\" and \"RL refinement\"):",
         ]
