@@ -82,3 +82,19 @@ def test_sampled_heldout_scenes_use_only_heldout_voices_speakers_and_devices() -
             if spec.device is not None:
                 train_devices.add(int(spec.device["seed"]))
     assert held_devices and train_devices and not held_devices & train_devices
+
+
+def test_materialize_lists_what_a_heldout_tier_shares(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``chimein eval materialize`` of a suite file whose ``heldout`` tier draws training voices
+    from scene-seeded rooms: the JSON lists the leaks and stderr warns."""
+    from chimein.cli import main
+
+    suite = tmp_path / "leaky.yaml"
+    suite.write_text("name: leaky\nworld: presets\nfamilies: [addressed]\nscenes: 1\n"
+                     "tiers:\n  heldout: {difficulty: easy, device_rate: 0.0, walk_rate: 0.0}\n")
+    assert main(["eval", "materialize", f"suite={suite}", f"eval.cache_dir={tmp_path}", "workers=1",
+                 "eval.progress=false"]) == 0
+    out, err = capsys.readouterr()
+    leaks = json.loads(out[out.index("{"):])["heldout_leaks"]
+    assert any("rooms are drawn from scene seeds" in m for m in leaks)
+    assert any("shares voices" in m for m in leaks) and "is not held out" in err

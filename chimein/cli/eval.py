@@ -79,14 +79,28 @@ def run(cfg: Any) -> int:
 
 
 def materialize(cfg: Any) -> int:
-    """``chimein eval materialize suite=NAME [verify=true]``: generate (or check) a suite."""
+    """``chimein eval materialize suite=NAME [verify=true]``: generate (or check) a suite. A suite
+    with a ``heldout`` tier is also checked against the training configs
+    (:func:`chimein.eval.heldout.heldout_leaks`): what it shares is listed under
+    ``heldout_leaks`` and warned about on stderr."""
+    import sys
+
+    from chimein.eval.heldout import HELDOUT_TIER, heldout_leaks
+    from chimein.eval.suites import get_suite
     from chimein.eval.suites import materialize as mat
 
     c = container(cfg)
     e = c["eval"]
-    m = mat(c["suite"], cache_dir=e.get("cache_dir"), workers=_workers(c.get("workers")), progress=bool(e["progress"]),
+    definition = get_suite(c["suite"])
+    leaks = heldout_leaks(definition) if HELDOUT_TIER in definition.tiers else None
+    m = mat(definition, cache_dir=e.get("cache_dir"), workers=_workers(c.get("workers")), progress=bool(e["progress"]),
             verify=bool(c.get("verify", False)), rir_cache_dir=e.get("rir_cache_dir"), backend=str(e["backend"]))
-    print(json.dumps({**m.identity, "root": str(m.root), "n_scenes": m.definition.n_scenes}, indent=1))
+    info = {**m.identity, "root": str(m.root), "n_scenes": m.definition.n_scenes}
+    if leaks is not None:
+        info["heldout_leaks"] = leaks
+    print(json.dumps(info, indent=1))
+    for line in leaks or ():
+        print(f"warning: the {HELDOUT_TIER!r} tier is not held out: {line}", file=sys.stderr)
     return 0
 
 

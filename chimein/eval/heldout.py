@@ -34,8 +34,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from chimein.errors import SpecError
+from chimein.eval.metrics import HELDOUT_TIER  # the tier name that promises held-out material
 
-__all__ = ["TRAINING_CONFIGS", "heldout_leaks", "pools_of"]
+__all__ = ["HELDOUT_TIER", "TRAINING_CONFIGS", "heldout_leaks", "pools_of"]
 
 #: The sampler configs training draws from by default: each difficulty preset, and the
 #: supervised recipe's validation scenes (their own room-pool seed, 11).
@@ -87,7 +88,7 @@ def _pack_files(pack: str) -> set[str]:
     return files
 
 
-def heldout_leaks(suite: Any, tier: str = "heldout",
+def heldout_leaks(suite: Any, tier: str = HELDOUT_TIER,
                   training: Sequence[Mapping[str, Any]] | None = None) -> list[str]:
     """What the ``tier`` of ``suite`` shares with the training configs (an empty list: nothing).
 
