@@ -165,3 +165,23 @@ def tiny_suite(tiny_suite_def: SuiteDef, tiny_suite_cache: Path) -> Materialized
     from chimein.eval.suites import materialize
 
     return materialize(tiny_suite_def, cache_dir=tiny_suite_cache, workers=1, progress=False)
+
+
+@pytest.fixture(scope="session")
+def write_pack() -> Callable[..., Path]:
+    """A function writing a sound pack: ``write_pack(root, items, sample_rate=16000)`` with
+    ``items`` ``(rel path, audio, manifest fields)``; each file is written as audio and gets a
+    manifest line ``{"id": <file stem>, "path": "./<rel path>", **fields}``. Returns ``root``."""
+    import json
+
+    from chimein.scenes.audio import write_audio
+
+    def write(root: Path, items: Any, sample_rate: int = 16000) -> Path:
+        lines = []
+        for rel, audio, fields in items:
+            write_audio(root / rel, audio, sample_rate)
+            lines.append(json.dumps({"id": Path(rel).stem, "path": "./" + rel, **fields}))
+        (root / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+        return root
+
+    return write

@@ -9,7 +9,7 @@ the scorer charges a safety miss for it.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,6 @@ import pytest
 
 from chimein.envs.scoring import ActionLog, score
 from chimein.errors import ConfigError
-from chimein.scenes.audio import write_audio
 from chimein.scenes.events import get_event_class
 from chimein.scenes.sampler import SamplerConfig, sample_scene
 from chimein.scenes.sampler.families import OVERLAP_STAGGER_S
@@ -35,7 +34,7 @@ def tone(dur_s: float, freq: float, amp: float = 0.2) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def pack(tmp_path_factory: pytest.TempPathFactory, write_pack: Callable[..., Path]) -> Path:
     """Two long help recordings (one safety-critical) and a benign one."""
     root = tmp_path_factory.mktemp("overlap_pack")
     items: list[tuple[str, np.ndarray, dict[str, Any]]] = [
@@ -44,12 +43,7 @@ def pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("Daily Living/Kitchen/RESPOND/kettle.wav", tone(6.0, 1800.0), {"description": "kettle", "decision": "RESPOND"}),
         ("Daily Living/Kitchen/IGNORE/hum.wav", tone(6.0, 120.0), {"description": "fridge hum", "decision": "IGNORE"}),
     ]
-    lines = []
-    for rel, audio, fields in items:
-        write_audio(root / rel, audio, SR)
-        lines.append(json.dumps({"id": Path(rel).stem, "path": "./" + rel, **fields}))
-    (root / "manifest.jsonl").write_text("\n".join(lines) + "\n")
-    return root
+    return write_pack(root, items, SR)
 
 
 def span(s: Source) -> tuple[float, float]:

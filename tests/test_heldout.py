@@ -4,6 +4,7 @@ file with the training presets: checked from the definitions and on sampled scen
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,7 +13,6 @@ import pytest
 
 from chimein.eval.heldout import TRAINING_CONFIGS, heldout_leaks, pools_of
 from chimein.eval.suites import HELDOUT_DEVICE_SEED, HELDOUT_ROOM_SEED, get_suite
-from chimein.scenes.audio import write_audio
 from chimein.scenes.sampler import sample_scene, scene_seed
 from chimein.scenes.talkers import HELDOUT_SPEAKER_SEED
 
@@ -38,18 +38,11 @@ def test_a_heldout_tier_with_a_training_voice_or_seed_is_caught() -> None:
     assert any("rooms are drawn from scene seeds" in m for m in heldout_leaks(replace(suite, tiers=tiers)))
 
 
-def _pack(root: Path) -> Path:
-    """A one-recording pack (a beeping alarm, INTERVENE)."""
+def test_pack_files_shared_with_training_are_caught(tmp_path: Path, write_pack: Callable[..., Path]) -> None:
     t = np.arange(16000) / 16000
-    write_audio(root / "alarm.wav", (0.3 * np.sin(2 * np.pi * 3100 * t) * (t % 0.5 < 0.25)).astype(np.float32), 16000)
-    line = {"id": "alarm", "path": "./alarm.wav", "description": "an alarm", "decision": "RESPOND",
-            "action": "INTERVENE"}
-    (root / "manifest.jsonl").write_text(json.dumps(line) + "\n")
-    return root
-
-
-def test_pack_files_shared_with_training_are_caught(tmp_path: Path) -> None:
-    pack = _pack(tmp_path)
+    alarm = (0.3 * np.sin(2 * np.pi * 3100 * t) * (t % 0.5 < 0.25)).astype(np.float32)
+    pack = write_pack(tmp_path, [("alarm.wav", alarm, {"description": "an alarm", "decision": "RESPOND",
+                                                        "action": "INTERVENE"})])
     suite = get_suite("chimein-bench-v1-mini")
     tiers = {**suite.tiers, "heldout": {**suite.tiers["heldout"], "sound_packs": [str(pack)]}}
     leaky = replace(suite, tiers=tiers)

@@ -4,16 +4,14 @@ scenes unchanged (only ``level_db`` of recordings moves when the mode is switche
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from chimein.errors import ConfigError
-from chimein.scenes.audio import write_audio
 from chimein.scenes.events.synthesis import active_rms
 from chimein.scenes.pack_levels import MAX_OFFSET_DB, pack_levels
 from chimein.scenes.packs import SoundPack
@@ -31,25 +29,16 @@ def tone(dur_s: float, amp: float, freq: float = 1000.0, gap_s: float = 0.0) -> 
     return np.concatenate([x, np.zeros(int(round(gap_s * SR)), np.float32)])
 
 
-def make_pack(root: Path, items: list[tuple[str, np.ndarray, dict[str, Any]]]) -> Path:
-    lines = []
-    for rel, audio, fields in items:
-        write_audio(root / rel, audio, SR)
-        lines.append(json.dumps({"id": Path(rel).stem, "path": "./" + rel, **fields}))
-    (root / "manifest.jsonl").write_text("\n".join(lines) + "\n")
-    return root
-
-
 def db(x: float) -> float:
     return 20.0 * float(np.log10(x))
 
 
 @pytest.fixture(scope="module")
-def loud_quiet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def loud_quiet(tmp_path_factory: pytest.TempPathFactory, write_pack: Callable[..., Path]) -> Path:
     """Two alarms of one pack recorded 20 dB apart; the quiet one with 1 s of silence after it
     (its active level, not its whole-file RMS, is what is 20 dB lower)."""
     root = tmp_path_factory.mktemp("loud_quiet")
-    return make_pack(root, [
+    return write_pack(root, [
         ("Equipment/Alarm/RESPOND/loud.wav", tone(2.0, 0.5), {"description": "smoke alarm", "decision": "RESPOND",
                                                              "safety_critical": True}),
         ("Equipment/Alarm/RESPOND/quiet.wav", tone(2.0, 0.05, gap_s=1.0), {"description": "microwave beep",
@@ -57,8 +46,8 @@ def loud_quiet(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ])
 
 
-def test_level_statistics_per_pack_and_group(tmp_path: Path) -> None:
-    pack = SoundPack.load(make_pack(tmp_path, [
+def test_level_statistics_per_pack_and_group(tmp_path: Path, write_pack: Callable[..., Path]) -> None:
+    pack = SoundPack.load(write_pack(tmp_path, [
         ("Nature/Weather/RESPOND/a.wav", tone(1.0, 0.9), {"description": "a", "decision": "RESPOND"}),
         ("Nature/Weather/RESPOND/b.wav", tone(1.0, 0.09), {"description": "b", "decision": "RESPOND"}),
         ("Nature/Weather/IGNORE/c.wav", tone(1.0, 0.009), {"description": "c", "decision": "IGNORE"}),
@@ -103,10 +92,11 @@ def test_loud_and_quiet_clip_keep_their_difference_in_rendered_scenes(loud_quiet
     assert abs(heard["normalised"]["loud"] - heard["normalised"]["quiet"]) < 3.0
 
 
-def test_recorded_mode_moves_only_recording_levels(loud_quiet: Path, tmp_path: Path) -> None:
+def test_recorded_mode_moves_only_recording_levels(loud_quiet: Path, tmp_path: Path,
+                                                   write_pack: Callable[..., Path]) -> None:
     """Same draws in both modes: the specs differ only in ``level_db`` of file sources and their
     ``audio.level_offset_db``, which is ``level_db`` minus the normalised mode's level."""
-    talk = make_pack(tmp_path, [
+    talk = write_pack(tmp_path, [
         ("Daily Living/Conversation/IGNORE/chat.wav", tone(1.5, 0.2, freq=300.0), {"description": "chat",
                                                                                    "decision": "IGNORE"})])
     moved = 0

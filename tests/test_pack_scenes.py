@@ -3,16 +3,13 @@ windows, recorded bystander talk, pack targets for monitoring; and the pause det
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from chimein.errors import ConfigError
-from chimein.scenes.audio import write_audio
 from chimein.scenes.pack_speech import MIN_PAUSE_S, pauses_between, speech_pieces
 from chimein.scenes.packs import SoundPack
 from chimein.scenes.sampler import SamplerConfig, sample_scene
@@ -47,16 +44,6 @@ def with_gaps(parts: Sequence[np.ndarray], gaps_s: Sequence[float], lead_s: floa
 def tone(dur_s: float, freq: float = 1500.0, amp: float = 0.3) -> np.ndarray:
     t = np.arange(int(round(dur_s * SR))) / SR
     return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
-
-
-def make_pack(root: Path, items: Sequence[tuple[str, np.ndarray, dict[str, Any]]]) -> Path:
-    """Write ``(rel path, audio, manifest fields)`` items as a pack; return its folder."""
-    lines = []
-    for rel, audio, fields in items:
-        write_audio(root / rel, audio, SR)
-        lines.append(json.dumps({"id": Path(rel).stem, "path": "./" + rel, **fields}))
-    (root / "manifest.jsonl").write_text("\n".join(lines) + "\n")
-    return root
 
 
 def first_gap(parts: Sequence[np.ndarray], lead_s: float = 0.3) -> float:
@@ -131,9 +118,10 @@ def test_pause_detection_is_deterministic(request_parts: list[np.ndarray]) -> No
 # Defect 1: recorded requests keep their pauses
 # ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def paused_pack(tmp_path_factory: pytest.TempPathFactory, request_parts: list[np.ndarray]) -> Path:
+def paused_pack(tmp_path_factory: pytest.TempPathFactory, request_parts: list[np.ndarray],
+                write_pack: Callable[..., Path]) -> Path:
     root = tmp_path_factory.mktemp("paused")
-    return make_pack(root, [
+    return write_pack(root, [
         ("requests/paused.wav", with_gaps(request_parts, [0.7]),
          {"description": "call mum", "decision": "RESPOND", "action": "RESPOND"}),
         ("requests/plain.wav", with_gaps([speech("hey chime, what is the weather like")], []),
@@ -205,8 +193,8 @@ def test_pauses_family_draws_recorded_requests_that_pause(
     assert any(s.kind == "pause" for s in spec.annotations.spans)
 
 
-def test_pauses_family_without_paused_recordings_stays_synthetic(tmp_path: Path) -> None:
-    pack = make_pack(tmp_path, [("plain.wav", with_gaps([speech("hey chime, lights off")], []),
+def test_pauses_family_without_paused_recordings_stays_synthetic(tmp_path: Path, write_pack: Callable[..., Path]) -> None:
+    pack = write_pack(tmp_path, [("plain.wav", with_gaps([speech("hey chime, lights off")], []),
                                  {"description": "lights", "decision": "RESPOND", "action": "RESPOND"})])
     spec = sample_scene({"family": "pauses", "sound_packs": [str(pack)], "pack_fraction": 1.0}, 3)
     assert not [s for s in file_sources(spec) if s.role == "user"]
@@ -215,8 +203,8 @@ def test_pauses_family_without_paused_recordings_stays_synthetic(tmp_path: Path)
 # ---------------------------------------------------------------------------------------------
 # Defect 2: no INTERVENE window opens after its sound has ended
 # ---------------------------------------------------------------------------------------------
-def test_onset_delay_past_the_clip_is_refused_at_config_time(tmp_path: Path) -> None:
-    pack = make_pack(tmp_path, [
+def test_onset_delay_past_the_clip_is_refused_at_config_time(tmp_path: Path, write_pack: Callable[..., Path]) -> None:
+    pack = write_pack(tmp_path, [
         ("Daily Living/Daily Affairs/RESPOND/long.wav", tone(2.0), {"description": "alarm", "decision": "RESPOND"}),
         ("Daily Living/Daily Affairs/RESPOND/pop.wav", tone(0.3), {"description": "pop", "decision": "RESPOND"}),
         ("Nature/RESPOND/crack.wav", tone(0.4), {"description": "crack", "decision": "RESPOND",
@@ -236,16 +224,16 @@ def test_onset_delay_past_the_clip_is_refused_at_config_time(tmp_path: Path) -> 
     assert any("not shorter than the clip (0.300 s" in m for m in audio_msgs), audio_msgs
 
 
-def test_onset_delay_past_the_played_part_of_a_long_clip_is_refused(tmp_path: Path) -> None:
-    pack = make_pack(tmp_path, [("Traffic/RESPOND/siren.wav", tone(22.0, amp=0.1),
+def test_onset_delay_past_the_played_part_of_a_long_clip_is_refused(tmp_path: Path, write_pack: Callable[..., Path]) -> None:
+    pack = write_pack(tmp_path, [("Traffic/RESPOND/siren.wav", tone(22.0, amp=0.1),
                                  {"description": "siren", "decision": "RESPOND", "onset_delay_s": 21.0})])
     assert not SoundPack.load(pack).validate_audio()  # the file itself is fine ...
     with pytest.raises(ConfigError, match=r"'siren'.*20\.000 s"):  # ... but scenes play 20 s of it
         SamplerConfig.from_mapping({"sound_packs": [str(pack)]})
 
 
-def test_intervene_windows_open_while_the_sound_plays(tmp_path: Path) -> None:
-    pack = make_pack(tmp_path, [
+def test_intervene_windows_open_while_the_sound_plays(tmp_path: Path, write_pack: Callable[..., Path]) -> None:
+    pack = write_pack(tmp_path, [
         ("Nature/RESPOND/short.wav", tone(0.6), {"description": "short", "decision": "RESPOND",
                                                  "onset_delay_s": 0.4}),
         ("Nature/RESPOND/long.wav", tone(3.0), {"description": "long", "decision": "RESPOND"}),
@@ -272,9 +260,10 @@ def chat_parts() -> list[np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def chat_pack(tmp_path_factory: pytest.TempPathFactory, chat_parts: list[np.ndarray]) -> Path:
+def chat_pack(tmp_path_factory: pytest.TempPathFactory, chat_parts: list[np.ndarray],
+              write_pack: Callable[..., Path]) -> Path:
     root = tmp_path_factory.mktemp("chat")
-    return make_pack(root, [
+    return write_pack(root, [
         ("Human Signals/Conversation/IGNORE/chat.wav", with_gaps(chat_parts, [0.6]),
          {"description": "two people chatting", "decision": "IGNORE"}),
         ("Daily Living/Housekeeping/IGNORE/hum.wav", tone(2.0, 120.0, 0.2),
@@ -310,8 +299,8 @@ def test_recorded_talk_is_bystander_speech_not_a_benign_event(
     assert talk >= 3
 
 
-def test_monitoring_can_watch_for_a_pack_sound(tmp_path: Path) -> None:
-    pack = make_pack(tmp_path, [
+def test_monitoring_can_watch_for_a_pack_sound(tmp_path: Path, write_pack: Callable[..., Path]) -> None:
+    pack = write_pack(tmp_path, [
         ("Daily Living/Housekeeping/RESPOND/alarm.wav", tone(3.0, 2500.0),
          {"description": "smoke alarm", "decision": "RESPOND", "safety_critical": True, "onset_delay_s": 0.2}),
         ("Daily Living/Housekeeping/IGNORE/hum.wav", tone(2.0, 120.0, 0.2),
