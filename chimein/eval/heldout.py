@@ -109,6 +109,7 @@ def heldout_leaks(suite: Any, tier: str = HELDOUT_TIER,
         instead of a pool of its own, which no check could call disjoint.
     """
     from chimein.eval.suites import get_suite
+    from chimein.scenes.sampler import SamplerConfig
 
     definition = get_suite(suite)
     splits = [s for s in definition.splits if s.tier == tier]
@@ -120,8 +121,6 @@ def heldout_leaks(suite: Any, tier: str = HELDOUT_TIER,
         mine = pools_of(s.config)
         if not mine["room_seeds"]:
             leaks.append(f"{s.name}: rooms are drawn from scene seeds; give the tier a room_pool and a room_pool_seed of its own")
-        from chimein.scenes.sampler import SamplerConfig
-
         cfg = SamplerConfig.from_mapping(dict(s.config)).resolved()
         if float(cfg.device_rate or 0.0) > 0 and not mine["device_seeds"]:
             leaks.append(f"{s.name}: devices are drawn from scene seeds; give the tier a device_pool and a device_pool_seed of its own")

@@ -315,6 +315,13 @@ HELDOUT_DEVICE_SEED = 9201
 _FAMILIES_V0 = ("addressed", "proactive", "monitoring", "pauses", "distractors", "multi_event")
 _ENV_V0 = dict(DEFAULT_ENV)
 
+
+def _mini(tiers: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The CI variant of a suite's tiers: 2 rooms x 4 positions, short multi-event streams."""
+    return {k: {**v, "room_pool": 2, "positions_per_room": 4, "multi_event_duration_s": [20.0, 25.0]}
+            for k, v in tiers.items()}
+
+
 SUITES: dict[str, SuiteDef] = {
     "chimein-bench-v0": SuiteDef(
         name="chimein-bench-v0", revision=1,
@@ -325,8 +332,7 @@ SUITES: dict[str, SuiteDef] = {
         name="chimein-bench-v0-mini", revision=1,
         description="CI variant of chimein-bench-v0: 2 scenes per split, 1 short multi-event stream",
         seed=20260601, families=_FAMILIES_V0,
-        tiers={k: {**v, "room_pool": 2, "positions_per_room": 4, "multi_event_duration_s": [20.0, 25.0]}
-               for k, v in _TIERS_V0.items()},
+        tiers=_mini(_TIERS_V0),
         scenes={"default": 2, "multi_event": 1}, env=_ENV_V0),
 }
 
@@ -353,11 +359,6 @@ _TIERS_V1: dict[str, dict[str, Any]] = {
 }
 _ENV_V1 = dict(DEFAULT_ENV)
 
-
-def _mini(tiers: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The CI variant of a suite's tiers: 2 rooms x 4 positions, short multi-event streams."""
-    return {k: {**v, "room_pool": 2, "positions_per_room": 4, "multi_event_duration_s": [20.0, 25.0]}
-            for k, v in tiers.items()}
 
 
 SUITES.update({
