@@ -159,7 +159,7 @@ def test_echo_is_deterministic_here_and_in_a_spawned_process(tmp_path: Path) -> 
     spec = spec_of({"position": [2.1, 1.45, 1.1]}, n_mics=2, seed=4)
     rir_dir = str(tmp_path / "rir")
     a = assistant_echo(spec, 1.0)
-    echomod._ECHOES.clear()
+    echomod._ECHOES.clear_memory()
     b = assistant_echo(spec, 1.0)
     assert a is not b and np.array_equal(a, b) and a.dtype == np.float32 and a.shape[1] == 2
     assert not a.flags.writeable and assistant_echo(spec, 1.0) is b  # cached per process

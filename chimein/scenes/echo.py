@@ -17,7 +17,7 @@ what a full-duplex policy must learn not to mistake for a user turn.
 Everything is a function of the spec and the options: the text choice comes from the scene seed,
 generator speech is deterministic (:mod:`chimein.scenes.speech`), RIRs and the single-precision
 FFT convolution are bit-identical in any process, so the same scene and options give the same
-float32 echo anywhere. Results are cached per process (:data:`CACHE_ENTRIES` echoes).
+float32 echo anywhere. Results are cached per process (up to :data:`CACHE_BYTES`).
 
 The echo is linear (a loudspeaker without distortion; the raw echo at 10 cm can be near full
 scale, and only the residual reaches the observation) and does not pass through the scene's
@@ -38,9 +38,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
-import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +48,11 @@ import numpy as np
 from chimein.errors import SpecError
 from chimein.scenes.loudspeaker import LEVEL_RANGE_DB, STREAM, loudspeaker_of
 from chimein.scenes.spec import Mics, SceneSpec
+from chimein.scenes.speech.edit import raised_cosine
+from chimein.scenes.store import TieredStore
 
 __all__ = [
-    "CACHE_ENTRIES",
+    "CACHE_BYTES",
     "DEFAULT_VOICE",
     "FADE_S",
     "GAP_S",
@@ -67,8 +68,9 @@ GAP_S = 0.3
 """Silence between two replies (or two plays of a clip) when one does not fill the speaking time."""
 FADE_S = 0.02
 """Raised-cosine fade at the start and at the cut end of the reply (no click)."""
-CACHE_ENTRIES = 256
-"""Echoes kept per process (least recently used first out)."""
+CACHE_BYTES = 64 * 2**20
+"""Bytes of echoes kept per process (least recently used first out; about 300 two-second echoes
+of two microphones)."""
 
 RESPONSES: tuple[str, ...] = (
     "Okay, done.",
@@ -156,14 +158,16 @@ def response_audio(speak_s: float, sample_rate: int = 16000, seed: int = 0, voic
         k += 1
     f = min(n // 2, int(round(FADE_S * sr)))
     if f > 0:
-        ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(f) + 0.5) / f)
+        ramp = raised_cosine(f)
         out[:f] *= ramp
         out[n - f:] *= ramp[::-1]
     return out
 
 
-_ECHOES: OrderedDict[str, np.ndarray] = OrderedDict()
-_LOCK = threading.Lock()
+#: The per-process echo cache: the memory LRU of the scene engine's caches, no disk (an echo is
+#: a convolution of cached speech with cached RIRs, cheaper to redo than to store).
+_ECHOES: TieredStore[np.ndarray] = TieredStore(None, CACHE_BYTES, ".npy", "echo cache", "recomputing",
+                                               logging.getLogger(__name__))
 
 
 def assistant_echo(spec: SceneSpec, speak_s: float, *, n_mics: int | None = None, level_db: float | None = None,
@@ -215,11 +219,9 @@ def assistant_echo(spec: SceneSpec, speak_s: float, *, n_mics: int | None = None
                       "voice": None if clip is not None else str(voice), "clip": None if clip is None else str(clip),
                       "speak_s": float(speak_s), "sr": int(spec.sample_rate), "seed": int(spec.seed)},
                      sort_keys=True)
-    with _LOCK:
-        hit = _ECHOES.get(key)
-        if hit is not None:
-            _ECHOES.move_to_end(key)
-            return hit
+    hit = _ECHOES._mem_get(key)
+    if hit is not None:
+        return hit
     from chimein.scenes.render import _convolve_sources
     from chimein.scenes.rir import RIRCache
 
@@ -232,8 +234,6 @@ def assistant_echo(spec: SceneSpec, speak_s: float, *, n_mics: int | None = None
     _convolve_sources(wet, [(0, dry32, h, rkey)], rirs)
     out = np.ascontiguousarray(wet.T)
     out.flags.writeable = False
-    with _LOCK:
-        _ECHOES[key] = out
-        while len(_ECHOES) > CACHE_ENTRIES:
-            _ECHOES.popitem(last=False)
+    _ECHOES._count_computed()
+    _ECHOES._mem_put(key, out, out.nbytes)
     return out

@@ -138,8 +138,9 @@ def _validate(speech: Speech, pauses: Sequence[Pause]) -> None:
         prev = p.after_word
 
 
-def _fade(n: int) -> np.ndarray:
-    """A raised-cosine ramp from 0 (exclusive) to 1 (exclusive) over ``n >= 0`` samples."""
+def raised_cosine(n: int) -> np.ndarray:
+    """A raised-cosine fade-in ramp from 0 (exclusive) to 1 (exclusive) over ``n >= 0`` samples
+    (reversed: a fade-out); no click at either end of a cut."""
     if n == 0:
         return np.zeros(0)
     return 0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)
@@ -219,11 +220,11 @@ def insert_pauses(speech: Speech, pauses: Sequence[Pause]) -> Speech:
         b = max(a, b)
         seg = x[pos_in:a].copy()
         if pieces:
-            seg[:fade_n] *= _fade(min(fade_n, seg.shape[0]))
+            seg[:fade_n] *= raised_cosine(min(fade_n, seg.shape[0]))
         word_start = min(seg.shape[0], max(0, round(words[i].start_s * sr) - pos_in))
         seg = _lengthen_tail(seg, sr, word_start, p.lengthen)
         k = min(fade_n, seg.shape[0])
-        seg[seg.shape[0] - k:] *= _fade(k)[::-1]
+        seg[seg.shape[0] - k:] *= raised_cosine(k)[::-1]
         gap = (b - a) + round(p.pause_s * sr)
         end_i = pos_out + seg.shape[0]
         pieces += [seg, np.zeros(gap)]
@@ -233,7 +234,7 @@ def insert_pauses(speech: Speech, pauses: Sequence[Pause]) -> Speech:
         pos_in = b
     last = x[pos_in:].copy()
     k = min(fade_n, last.shape[0])
-    last[:k] *= _fade(k)
+    last[:k] *= raised_cosine(k)
     pieces.append(last)
     audio = np.concatenate(pieces).astype(np.float32)
     audio.flags.writeable = False
