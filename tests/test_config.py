@@ -223,6 +223,7 @@ def _cmd_disagreements() -> list[str]:
     from chimein.agents.server import ServerConfig
     from chimein.eval.attack import attack
     from chimein.eval.psb import evaluate_psb, export_psb
+    from chimein.eval.recordings import export_suite_hf
     from chimein.eval.report import compare
     from chimein.eval.runner import evaluate
     from chimein.eval.suites import materialize
@@ -242,11 +243,12 @@ def _cmd_disagreements() -> list[str]:
         "attack": (attack, {"policy_args": (attack, "policy_kwargs"), **ray},
                    ("replay",), w),  # replay=DIR: the command calls eval.attack.replay instead
         "demo": (None, {}, ("out", "seed", "scenes_per_family", "workers", "lm"), {}),
-        "eval": (evaluate, {"policy_args": (evaluate, "policy_kwargs")}, (), w),
+        # recordings=DIR: the command calls eval.recordings.evaluate_recordings instead
+        "eval": (evaluate, {"policy_args": (evaluate, "policy_kwargs")}, ("recordings",), w),
         "eval_compare": (compare, {}, (), {}),
         "eval_materialize": (materialize, {}, (), w),
         "eval_psb": (evaluate_psb, {"policy_args": (evaluate_psb, "policy_kwargs")}, (), w),
-        "eval_rescore": (None, {}, ("episodes", "out", "reward", "specs_root"), {}),
+        "eval_rescore": (None, {}, ("episodes", "out", "reward", "specs_root", "annotations"), {}),
         "eval_sweep": (sweep, {"policy_args": (sweep, "policy_kwargs"), "suite": (evaluate, "suite"),
                                "workers": (evaluate, "workers")}, (), w),
         "eval_tradeoff": (tradeoff, {}, ("runs",), {}),  # positional folders: the sweeps
@@ -254,6 +256,9 @@ def _cmd_disagreements() -> list[str]:
                                            "workers": (materialize, "workers"),
                                            "progress": (materialize, "progress")},
                               ("suite", "dataset"), w),  # one of them is export_psb's source
+        "scenes_export_hf": (export_suite_hf, {"cache_dir": (materialize, "cache_dir"),
+                                              "workers": (materialize, "workers")},
+                             ("suite", "dataset"), w),  # dataset=DIR: scenes.hf.export_audiofolder
         "scenes_generate": (generate_dataset, {"format": (generate_dataset, "audio_format"), **ray}, (), w),
         "scenes_speech_pack": (make_speech_pack, {"out": (make_speech_pack, "out_dir")}, ("progress",), {}),
         "scenes_show": (None, {}, ("spec", "out", "render"), {}),

@@ -67,12 +67,20 @@ def _eval_kwargs(c: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def run(cfg: Any) -> int:
-    """``chimein eval policy=NAME suite=chimein-bench-v0 out=DIR [workers=N]``."""
+    """``chimein eval policy=NAME suite=chimein-bench-v0 out=DIR [workers=N]``; with
+    ``recordings=DIR`` the policy plays a folder of annotated recordings instead of the suite
+    (:func:`chimein.eval.recordings.evaluate_recordings`)."""
     from chimein.eval.runner import evaluate
 
     c = container(cfg)
-    res = evaluate(c["policy"], c["suite"], out=c["out"], policy_kwargs=c.get("policy_args") or {},
-                   **_eval_kwargs(c))
+    if c.get("recordings"):
+        from chimein.eval.recordings import evaluate_recordings
+
+        res = evaluate_recordings(c["recordings"], c["policy"], out=c["out"], policy_kwargs=c.get("policy_args") or {},
+                                  splits=c["eval"].get("splits"), **_run_kwargs(c))
+    else:
+        res = evaluate(c["policy"], c["suite"], out=c["out"], policy_kwargs=c.get("policy_args") or {},
+                       **_eval_kwargs(c))
     print(_summary(res))
     print(f"wrote {Path(c['out']) / 'results.json'}, episodes.jsonl, report.md", file=sys.stderr)
     return 0
@@ -130,7 +138,8 @@ def compare(cfg: Any) -> int:
 
 
 def rescore(cfg: Any) -> int:
-    """``chimein eval rescore DIR/episodes.jsonl [out=DIR] [+reward.miss=-1]``: metrics from logs."""
+    """``chimein eval rescore DIR/episodes.jsonl [out=DIR] [+reward.miss=-1] [annotations=DIR]``:
+    metrics from logs (``annotations``: judged against a recordings folder's rows instead)."""
     from chimein._version import __version__
     from chimein.eval.episodes import read_episodes
     from chimein.eval.metrics import aggregate
@@ -150,6 +159,15 @@ def rescore(cfg: Any) -> int:
         reward = {**base, **reward}
     from chimein.eval.metrics import judge
 
+    if c.get("annotations"):  # score against a recordings folder's rows (chimein scenes export-hf)
+        from chimein.scenes.hf import annotations_by_key
+
+        table = annotations_by_key(c["annotations"])
+        for r in records:
+            if r.key not in table:
+                raise SpecError(f"{path}: {r.where}: no row of split {r.split!r}, scene_id {r.scene_id!r} in "
+                                f"{c['annotations']}; give the folder these episodes were played on")
+        records = [replace(r, annotations=table[r.key]) for r in records]
     suites = {json.dumps(r.meta.get("suite"), sort_keys=True) for r in records}
     if len(suites) > 1 or len({r.meta.get("run") for r in records}) > 1:
         raise SpecError(f"{path}: episodes of several suites, versions or runs; re-score one run at a time")
@@ -163,6 +181,7 @@ def rescore(cfg: Any) -> int:
         "policy": str(first.get("policy", "logged")), "policy_kwargs": first.get("policy_kwargs") or {},
         "run": first.get("run"), "env": first.get("env") or {},
         "reward_cfg": eps[0].reward_cfg.to_dict(), "chimein_version": __version__, "rescored_from": str(path),
+        **({"annotations_from": str(c["annotations"])} if c.get("annotations") else {}),
         "metrics": aggregate(eps, resamples=int(e["resamples"]), seed=int(e["seed"])),
     }
     from chimein.eval.episodes import merged_latency
@@ -225,6 +244,7 @@ def export_psb(cfg: Any) -> int:
 def sweep(cfg: Any) -> int:
     """``chimein eval sweep policy=NAME param=logit_bias values=[...] out=DIR``: one evaluation
     per value of a policy knob (an operating curve) and ``OUT/sweep.json``."""
+    from chimein.eval.sweep import CURVE_FIGURES
     from chimein.eval.sweep import sweep as run_sweep
 
     c = container(cfg)
@@ -234,8 +254,11 @@ def sweep(cfg: Any) -> int:
         m = r["metrics"]
         cells = " ".join(f"{k} {m[k]['value']:.3f}" if m[k]["value"] is not None else f"{k} -"
                          for k in ("timeliness", "false_alarms_per_min", "interruptions_per_turn",
-                                   "safety_miss_rate", "normalized_reward"))
+                                   "safety_miss_rate", "normalized_reward", "false_cutoff_rate",
+                                   "respond_latency_p50"))
         print(f"{s['param']}={r['value']}: {cells}")
+    figs = ", ".join(f"{CURVE_FIGURES[k][4]} {'-' if v is None else f'{v:.3f}'}" for k, v in s["field"].items())
+    print(f"LiveKit end-of-turn figures (interpolated; -: outside the swept range): {figs}")
     print(f"wrote {Path(c['out']) / 'sweep.json'}", file=sys.stderr)
     return 0
 

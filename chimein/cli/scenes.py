@@ -83,3 +83,30 @@ def speech_pack(cfg: Any) -> int:
     manifest = make_speech_pack(c["out"], **{k: c[k] for k in keys}, progress=bool(c["progress"]))
     print(f"wrote {manifest}: {pack_summary(manifest)} ({time.monotonic() - t0:.0f} s)")
     return 0
+
+
+def export_hf(cfg: Any) -> int:
+    """``chimein scenes export-hf suite=NAME|dataset=DIR out=DIR [hf_split=test]``: scenes as a
+    Hugging Face audiofolder (:mod:`chimein.scenes.hf`)."""
+    from chimein.scenes.hf import ExportSource, export_audiofolder
+
+    c = container(cfg)
+    if bool(c.get("suite")) == bool(c.get("dataset")):
+        raise ConfigError("scenes export-hf: give exactly one of suite=NAME (a suite, materialised if needed) "
+                          "or dataset=DIR (a folder written by `chimein scenes generate`, or a list of them)")
+    progress = bool(c["progress"])
+    if c.get("suite"):
+        from chimein.eval.recordings import export_suite_hf
+        from chimein.eval.suites import materialize
+
+        m = materialize(c["suite"], cache_dir=c.get("cache_dir"), workers=int(c.get("workers") or 0) or None,
+                        progress=progress)
+        meta = export_suite_hf(m, c["out"], splits=c.get("splits"), hf_split=str(c["hf_split"]), progress=progress)
+    else:
+        roots = [str(d) for d in (c["dataset"] if isinstance(c["dataset"], list) else [c["dataset"]])]
+        info = {"source": {"datasets": [str(Path(d).resolve()) for d in roots]}}
+        meta = export_audiofolder([ExportSource(Path(d).resolve().name, d) for d in roots], c["out"],
+                                  hf_split=str(c["hf_split"]), info=info, progress=progress)
+    n = sum(1 for line in meta.read_text(encoding="utf-8").splitlines() if line.strip())
+    print(f"wrote {meta} ({n} scenes); load it with datasets.load_dataset('audiofolder', data_dir={str(c['out'])!r})")
+    return 0

@@ -19,6 +19,11 @@ Policies that measure their true decision latency (``chimein.agents.remote.Remot
 before; :func:`merged_latency` pools the raw values of many lines (resumed runs included) into
 one summary over all chunks.
 
+The policy's compute time is *not* in this file (its lines stay identical from run to run, the
+``wall_s`` share of the shard aside): the runner appends one line per played shard to the side
+file :data:`TIMING` (``decision_timing.jsonl``, next to ``episodes.jsonl``), and
+:func:`ms_per_decision` pools the lines of a run into ``results.json``'s ``ms_per_decision``.
+
 Examples
 --------
 >>> import tempfile
@@ -33,19 +38,25 @@ Examples
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from chimein.envs.episode import EpisodeRecord
 from chimein.errors import SpecError
 from chimein.eval.suites import audio_fingerprint_of, same_audio, same_scenes
 from chimein.io import atomic_write_text, read_jsonl
 
-__all__ = ["EPISODES", "append_episodes", "check_identity", "latency_summary", "merged_latency", "read_episodes"]
+__all__ = ["EPISODES", "TIMING", "append_episodes", "append_timing", "check_identity", "latency_summary",
+           "merged_latency", "ms_per_decision", "read_episodes"]
 
 EPISODES = "episodes.jsonl"
+#: The side file of per-shard decision timings (see :func:`ms_per_decision`).
+TIMING = "decision_timing.jsonl"
 
 
 def latency_summary(values_ms: Iterable[float]) -> dict[str, Any]:
@@ -81,6 +92,67 @@ def merged_latency(records: Iterable[EpisodeRecord]) -> dict[str, Any] | None:
     if not k:
         return None
     return {**latency_summary(pooled), "episodes": k}
+
+
+def append_timing(path: str | Path, run: str, timing: Mapping[str, Any]) -> None:
+    """Append one shard's decision timing (``{"batch", "threads", "ms", "live"}``, see
+    :func:`ms_per_decision`) for run key ``run`` to the side file ``path`` (:data:`TIMING`)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with p.open("a", encoding="utf-8") as f:
+        f.write(json.dumps({"run": run, **timing}, sort_keys=True) + "\n")
+
+
+def ms_per_decision(path: str | Path, run: str) -> dict[str, Any] | None:
+    """Milliseconds per decision of run ``run``, pooled over the shard lines of the side file
+    ``path`` (:data:`TIMING`; every shard this run played, resumed invocations included).
+
+    Each line holds, for every ``policy.act`` call of one shard, ``ms``: the call's wall time
+    divided by the number of streams in the call (the shard's ``batch``: one stream's share of a
+    batched decision), and ``live``: how many of those streams were still playing (the decisions
+    the call made). The mean and p99 are over decisions (each call's figure weighted by its
+    ``live``); ``threads`` is the most compute threads any shard ran with (torch's intra-op
+    threads where torch was loaded, else ``OMP_NUM_THREADS``; None when unknown) and ``batch``
+    the largest shard.
+
+    Returns
+    -------
+    dict or None
+        ``{"mean", "p99" (ms, 4 decimals), "threads", "batch", "decisions", "calls"}``; None
+        when the file holds no line of this run (a run written before timings were kept).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / TIMING
+    >>> append_timing(p, "r", {"batch": 2, "threads": 1, "ms": [3.0, 1.0], "live": [2, 1]})
+    >>> ms_per_decision(p, "r")
+    {'mean': 2.3333, 'p99': 3.0, 'threads': 1, 'batch': 2, 'decisions': 3, 'calls': 2}
+    >>> ms_per_decision(p, "other") is None
+    True
+    """
+    p = Path(path)
+    if not p.is_file():
+        return None
+    rows = [d for _, d in read_jsonl(p, "each line must be one shard's decision timing")[0]
+            if isinstance(d, Mapping) and d.get("run") == run]
+    if not rows:
+        return None
+    try:
+        ms = np.concatenate([np.asarray(d["ms"], float) for d in rows])
+        live = np.concatenate([np.asarray(d["live"], float) for d in rows])
+        threads = [int(d["threads"]) for d in rows if d.get("threads") is not None]
+        batch = max(int(d["batch"]) for d in rows)
+    except (KeyError, TypeError, ValueError) as e:
+        raise SpecError(f"{p}: malformed decision timing line ({e}); delete the file and rerun") from None
+    if ms.shape != live.shape or not live.sum() > 0:
+        return None
+    order = np.argsort(ms, kind="stable")
+    cw = np.cumsum(live[order])
+    p99 = ms[order][min(int(np.searchsorted(cw, 0.99 * cw[-1] - 1e-9)), len(ms) - 1)]
+    return {"mean": round(float(np.dot(ms, live) / live.sum()), 4), "p99": round(float(p99), 4),
+            "threads": max(threads) if threads else None, "batch": batch, "decisions": int(live.sum()),
+            "calls": int(len(ms))}
 
 
 def read_episodes(path: str | Path, repair: bool = False) -> list[EpisodeRecord]:

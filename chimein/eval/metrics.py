@@ -34,6 +34,19 @@ interruptions_per_turn      interruption penalties / user turns (a turn: one spe
 turn_interruption_rate      turns with at least one interruption / user turns
 pause_takeover_rate         mid-turn pauses in which an interruption was charged / pauses
                             (Full-Duplex-Bench's pause-handling TOR; lower is better)
+false_cutoff_rate           addressed user turns the policy spoke into (an interruption in one of
+                            their speech or pause spans) / addressed user turns: LiveKit's
+                            end-of-turn cut-off rate; turn_interruption_rate restricted to turns
+                            directed at the assistant (lower is better)
+smooth_takeover_rate        RESPOND cues opening at an addressed turn's end (within 0.5 s) that an
+                            action answered (hit or wrong kind) / such cues (Full-Duplex-Bench's
+                            smooth turn-taking TOR; higher is better)
+side_talk_takeover_rate     the user's non-addressed turns (talking to someone else) with a
+                            penalised action in them or within 1 s after / such turns (FDB v1.5
+                            talking to others; lower is better)
+background_takeover_rate    background speech (a bystander's turn, a TV/radio speech IGNORE cue)
+                            with a penalised action in it or within 1 s after / such events (FDB
+                            v1.5 background speech; lower is better)
 duplicate_rate              duplicate penalties / effective actions
 actions_per_min             effective actions per minute
 latency_p50, latency_p90    percentiles of hit latency (action time - window start, s)
@@ -50,6 +63,16 @@ clip_accuracy               Proactive-Sound-Bench-style clip decision: a scene i
 clip_respond_accuracy       the same over RESPOND clips only
 clip_ignore_accuracy        the same over IGNORE clips only
 ==========================  =======================================================================
+
+``false_cutoff_rate`` and the four takeover rates (``pause_``, ``smooth_``, ``side_talk_``,
+``background_``) are the field's metrics, each condition its own metric, never averaged with
+another; their conditions (who the user is, what counts as background speech, a penalised
+action) are defined in :mod:`chimein.eval.field`, which counts them from the same outcome.
+``safety_miss_rate`` is the safety-critical false-negative rate (Proactive-Sound-Bench's weak
+spot), reported on its own line. The false cut-off rate at 300/600 ms of latency and the latency at
+a 5 % cut-off rate are properties of an operating curve, not of one run:
+:func:`chimein.eval.sweep.curve_figures` reads them off a sweep of ``false_cutoff_rate`` against
+``respond_latency_p50``.
 
 Confidence intervals are percentile bootstrap intervals over scenes: episodes are resampled
 with replacement within each split (so every split keeps its size), ``resamples`` times, from a
@@ -88,6 +111,7 @@ import numpy as np
 from chimein.envs.episode import EpisodeRecord
 from chimein.envs.scoring import ActionLog, EpisodeOutcome, RewardConfig, score
 from chimein.errors import ChimeinError, SpecError
+from chimein.eval.field import FIELD_COUNTS, condition_counts
 from chimein.scenes.spec import Annotations, SceneSpec, Span
 
 __all__ = ["CI_PERCENTILES", "COUNTS", "HELDOUT_TIER", "METRICS", "REFERENCE_TIERS", "Episode", "aggregate", "bare_spec",
@@ -111,6 +135,12 @@ METRICS: dict[str, tuple[str, bool]] = {
     "interruptions_per_turn": ("interruption penalties per user turn", False),
     "turn_interruption_rate": ("user turns with an interruption / user turns", False),
     "pause_takeover_rate": ("mid-turn pauses taken over / pauses (FDB pause TOR)", False),
+    "false_cutoff_rate": ("addressed user turns spoken into before they ended / addressed turns (LiveKit EOU)",
+                          False),
+    "smooth_takeover_rate": ("RESPOND cues at an addressed turn's end answered / such cues (FDB smooth TOR)", True),
+    "side_talk_takeover_rate": ("the user's turns to others taken over / such turns (FDB talking to others)",
+                                False),
+    "background_takeover_rate": ("TV/bystander speech taken over / such events (FDB background speech)", False),
     "duplicate_rate": ("duplicate penalties / effective actions", False),
     "actions_per_min": ("effective actions per minute", False),
     "latency_p50": ("median hit latency from window start (s)", False),
@@ -131,7 +161,7 @@ COUNTS: tuple[str, ...] = (
     "int_wrong", "misses", "safety_cues", "safety_misses", "credit", "ign_cues", "ign_fa", "eff_actions",
     "eff_resp", "eff_int", "false_alarms", "interruptions", "duplicates", "turns", "turns_interrupted",
     "pauses", "pauses_taken", "reward", "max_reward", "wait_reward", "oracle_reward", "clip_pos",
-    "clip_pos_correct", "clip_neg", "clip_neg_correct", "invalid",
+    "clip_pos_correct", "clip_neg", "clip_neg_correct", "invalid", *FIELD_COUNTS,
 )
 #: Percentiles of the bootstrap distribution that bound a 95 % interval.
 CI_PERCENTILES = (2.5, 97.5)
@@ -299,6 +329,7 @@ def episode_counts(ep: Episode, oracle_reward: float = math.nan) -> tuple[dict[s
     hit_spans = {p.span_index for p in out.interruptions if p.span_index is not None}
     c["turns_interrupted"] = len({turn_of[i] for i in hit_spans if 0 <= i < len(spans)})
     c["pauses_taken"] = sum(1 for i in hit_spans if 0 <= i < len(spans) and spans[i].kind == "pause")
+    c.update(condition_counts(ep.annotations, out, turn_of, end))
     c["reward"] = out.reward
     c["max_reward"] = out.max_reward
     c["wait_reward"] = _wait_reward(out, ep.reward_cfg)
@@ -392,6 +423,10 @@ def metrics_from_counts(s: Mapping[str, Any]) -> dict[str, Any]:
     m["interruptions_per_turn"] = _div(s["interruptions"], s["turns"])
     m["turn_interruption_rate"] = _div(s["turns_interrupted"], s["turns"])
     m["pause_takeover_rate"] = _div(s["pauses_taken"], s["pauses"])
+    m["false_cutoff_rate"] = _div(s["addr_turns_cut"], s["addr_turns"])
+    m["smooth_takeover_rate"] = _div(s["smooth_taken"], s["smooth_cues"])
+    m["side_talk_takeover_rate"] = _div(s["side_taken"], s["side_turns"])
+    m["background_takeover_rate"] = _div(s["bg_taken"], s["bg_events"])
     m["duplicate_rate"] = _div(s["duplicates"], s["eff_actions"])
     m["actions_per_min"] = _div(s["eff_actions"], s["minutes"])
     m["mean_reward"] = _div(s["reward"], s["episodes"])

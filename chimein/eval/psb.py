@@ -43,12 +43,9 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +63,7 @@ __all__ = ["evaluate_psb", "export_psb", "psb_accuracy"]
 # Clips -> scenes
 # ============================================================================================
 def _clip_scene(entry: Any, audio: np.ndarray, sample_rate: int, lead_s: float, tail_s: float) -> Any:
-    from chimein.eval.metrics import bare_spec
-    from chimein.scenes.render import RenderedScene
+    from chimein.eval.external import recorded_scene
 
     lead = int(round(lead_s * sample_rate))
     tail = int(round(tail_s * sample_rate))
@@ -80,9 +76,8 @@ def _clip_scene(entry: Any, audio: np.ndarray, sample_rate: int, lead_s: float, 
     else:
         start = min(lead_s + entry.onset_delay_s, clip_end)
         cue = Cue("c0", entry.action, (start, dur), entry.description, entry.safety_critical)
-    spec = replace(bare_spec(entry.id, Annotations(cues=(cue,)), dur, family=entry.domain),
-                   sample_rate=sample_rate, difficulty="psb")
-    return RenderedScene(audio=x[:, None], sample_rate=sample_rate, spec=spec)
+    return recorded_scene(entry.id, x, sample_rate, Annotations(cues=(cue,)), family=entry.domain, tier="psb",
+                          duration_s=dur)
 
 
 def load_psb_scenes(manifest: str, ids: Sequence[str], sample_rate: int, lead_s: float, tail_s: float,
@@ -143,13 +138,10 @@ def psb_accuracy(episodes: Sequence[EpisodeRecord]) -> dict[str, Any]:
 
 
 def _pack_identity(pack: Any, options: Mapping[str, Any]) -> dict[str, Any]:
-    from chimein.scenes.dataset import sha256_file
+    from chimein.eval.external import items_identity
 
-    dh = hashlib.sha256(pack.manifest.read_bytes() + json.dumps(dict(options), sort_keys=True).encode()).hexdigest()
-    h = hashlib.sha256(dh.encode())
-    for e in pack.entries:
-        h.update(f"{e.id}={sha256_file(e.path)};".encode())
-    return {"name": f"psb:{pack.root.name}", "revision": 0, "definition_hash": dh, "fingerprint": h.hexdigest()}
+    return items_identity(f"psb:{pack.root.name}", pack.manifest.read_bytes(), options,
+                          [(e.id, e.path) for e in pack.entries])
 
 
 def evaluate_psb(
@@ -192,59 +184,25 @@ def evaluate_psb(
         A manifest problem (missing audio file, bad line), an unknown policy, or an episodes
         file of another manifest or run in ``out``.
     """
-    from chimein._version import __version__
-    from chimein.eval.episodes import EPISODES, read_episodes
-    from chimein.eval.metrics import aggregate
-    from chimein.eval.report import write_results
-    from chimein.eval.runner import (
-        PolicySpec,
-        cached_policy,
-        make_run_key,
-        play_logged,
-        resolve_env,
-        resumed_keys,
-    )
+    from chimein.eval.external import evaluate_items, policy_spec
+    from chimein.eval.runner import resolve_env
     from chimein.scenes.packs import SoundPack
 
-    # ---- resolve the pack, policy and env; open the episode log (resume)
     for name, v in (("lead_s", lead_s), ("tail_s", tail_s)):
         if not 0.0 <= float(v) <= 30.0:
             raise SpecError(f"eval psb: field '{name}': must be in [0, 30] s, got {v}")
     pack = SoundPack.load(manifest)  # missing files, bad lines: SpecError naming the line
-    pspec = policy if isinstance(policy, PolicySpec) else PolicySpec(str(policy), dict(policy_kwargs or {}))
-    cached_policy(pspec)
+    pspec = policy_spec(policy, policy_kwargs)
     env_opts = resolve_env(DEFAULT_ENV, {}, env)
     identity = _pack_identity(pack, {"lead_s": float(lead_s), "tail_s": float(tail_s)})
-    run_key = make_run_key(identity, pspec, env_opts)
-    outdir = Path(out)
-    outdir.mkdir(parents=True, exist_ok=True)
-    epath = outdir / EPISODES
-    done = resumed_keys(epath, identity, run_key, pspec)
-    # ---- play the clips still to do, appending to the log
-    todo = [e for e in pack.entries if (f"psb/{e.domain}", e.id) not in done]
-    shards = _psb_shards(pack, todo, pspec, env_opts, int(batch_size), float(lead_s), float(tail_s),
-                         bool(skip_bad_audio))
-    header = {"suite": identity, "run": run_key, "policy": pspec.name, "policy_kwargs": pspec.to_dict()["kwargs"],
-              "env": {k: v for k, v in env_opts.items() if k != "reward"}, "reward_cfg": env_opts["reward"]}
-    bar = dict(total=len(pack), initial=len(pack) - len(todo), desc=f"psb {pspec.name}", unit="clip")
-    new, wall = play_logged(shards, epath, header, bar if progress and todo else None, workers=workers,
-                            backend=backend)
-    # ---- PSB accuracy and chimein metrics over every logged clip
-    episodes = read_episodes(epath)
-    results = {
-        "suite": {**identity, "description": f"Proactive-Sound-Bench-format clips of {pack.manifest}",
-                  "n_scenes": len(pack)},
-        "policy": pspec.name, "policy_kwargs": pspec.to_dict()["kwargs"], "run": run_key,
-        "env": header["env"], "reward_cfg": env_opts["reward"], "chimein_version": __version__,
-        "psb_options": {"lead_s": float(lead_s), "tail_s": float(tail_s), "skip_bad_audio": bool(skip_bad_audio)},
-        "timing": {"wall_s": wall, "episodes_run": len(new), "episodes_resumed": len(done),
-                   "episodes_per_s": (len(new) / wall) if new and wall > 0 else None,
-                   "audio_s_per_s": (sum(e.meta["duration_s"] for e in new) / wall) if new and wall > 0 else None},
-        "psb": psb_accuracy(episodes),
-        "metrics": aggregate(episodes, resamples=resamples, seed=seed),
-    }
-    write_results(results, outdir, episodes=episodes, report=report, examples=0)
-    return results
+    return evaluate_items(
+        identity, [(f"psb/{e.domain}", e.id) for e in pack.entries],
+        lambda todo: _psb_shards(pack, [pack.entries[i] for i in todo], pspec, env_opts, int(batch_size),
+                                 float(lead_s), float(tail_s), bool(skip_bad_audio)),
+        pspec, env_opts, out, description=f"Proactive-Sound-Bench-format clips of {pack.manifest}",
+        extra={"psb_options": {"lead_s": float(lead_s), "tail_s": float(tail_s), "skip_bad_audio": bool(skip_bad_audio)}},
+        summarize=lambda eps: {"psb": psb_accuracy(eps)}, desc=f"psb {pspec.name}", unit="clip", workers=workers,
+        backend=backend, resamples=resamples, seed=seed, progress=progress, report=report)
 
 
 def _psb_shards(pack: Any, todo: Sequence[Any], pspec: Any, env_opts: Mapping[str, Any], batch_size: int,

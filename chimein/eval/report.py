@@ -13,6 +13,10 @@
   table and the leaderboard a held-out gap column of normalised reward (both drawn by
   :mod:`chimein.eval.tables`, which holds the table cells).
 
+- ``report.md`` has a section "The field's metrics" and the leaderboard a table of them (false
+  cut-off rate, takeover rate per condition, the safety-critical false-negative rate on its own
+  line, ``ms_per_decision``; drawn by :mod:`chimein.eval.tables`).
+
 matplotlib is imported only when plots are drawn.
 """
 
@@ -41,11 +45,16 @@ from chimein.eval.suites import audio_fingerprint_of, same_audio, same_scenes
 from chimein.eval.tables import SHORT as _SHORT
 from chimein.eval.tables import (
     TABLE_COLUMNS,
+    field_section,
+    field_table,
+    field_text,
     fmt,
     gap_of,
     gap_section,
     gap_terminal,
     gap_tiers,
+    ms_cell,
+    safety_line,
     table,
 )
 from chimein.eval.tables import diff_cell as _diff_cell
@@ -102,6 +111,7 @@ def markdown_report(results: Mapping[str, Any], plots: Sequence[tuple[str, str]]
               "stratified by split).", "", "## Overall", "", "| metric | value | definition |", "|---|---|---|"]
     for k, (desc, hib) in METRICS.items():
         lines.append(f"| {k} {'(higher better)' if hib else '(lower better)'} | {fmt(m['overall'].get(k))} | {desc} |")
+    lines += ["", *field_section(results)]
     for title, key in (("By tier", "by_tier"), ("By family", "by_family"), ("By split", "by_split")):
         if m.get(key):
             lines += ["", f"## {title}", "", table(list(m[key].items()), TABLE_COLUMNS, key[3:])]
@@ -517,7 +527,9 @@ def compare(runs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] 
     compared and paired, with a note under the table. With ``out`` (a ``.md`` path or a folder) the table is written there together
     with ``leaderboard_latency.png`` (hit-latency CDF per policy).
 
-    Below the leaderboard, a second table gives, for every other run, ``run - reference`` of
+    Under the leaderboard come the field's metrics of every run (:func:`~chimein.eval.tables.field_table`:
+    false cut-off rate, takeover rate per condition, safety-critical false negatives, ms per
+    decision) and the safety-critical false-negative rate on its own line. Then a table gives, for every other run, ``run - reference`` of
     each of ``paired_metrics`` with its paired bootstrap interval (:func:`paired_differences`)
     and a ``*`` where that interval excludes 0: the test of "is B significantly better than A
     on these scenes" that the runs' own intervals cannot give. A run whose episodes cover
@@ -573,7 +585,8 @@ def compare(runs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] 
 
     res.sort(key=key, reverse=True)
     s = res[0][1]["suite"]
-    lines = _leaderboard_table(res)
+    named = [(_run_name(r), r) for _, r in res]
+    lines = [*_leaderboard_table(res), "", *field_table(named), "", safety_line(named)]
     notes = [audio_note] if audio_note else []
     if len(envs) > 1:
         notes.append("Note: the runs used different env options: "
@@ -602,6 +615,7 @@ def _terminal_text(res: Sequence[tuple[Path, Mapping[str, Any]]], sort_by: str, 
     title = (f"Leaderboard on {s['name']} revision {s['revision']} (fingerprint {s['fingerprint'][:12]}), "
              f"{res[0][1]['metrics']['overall']['n_episodes']} episodes, best {sort_by} first")
     lines = leaderboard_text([(_run_name(r), r) for _, r in res], LEADERBOARD_COLUMNS, title, notes)
+    lines += ["", *field_text([(_run_name(r), r) for _, r in res])]
     if any(gap_of(r) for _, r in res):
         lines += ["", *gap_terminal([(_run_name(r), r) for _, r in res])]
     if paired is not None:
@@ -615,7 +629,7 @@ def _leaderboard_table(res: Sequence[tuple[Path, Mapping[str, Any]]]) -> list[st
     """The leaderboard's heading and Markdown table, one row per run in the order of ``res``."""
     s = res[0][1]["suite"]
     gap = any(gap_of(r) for _, r in res)
-    head = ["rank", "policy", *(_SHORT.get(c, c) for c in LEADERBOARD_COLUMNS), "episodes/s"]
+    head = ["rank", "policy", *(_SHORT.get(c, c) for c in LEADERBOARD_COLUMNS), "episodes/s", "ms/decision (mean / p99)"]
     head += ["heldout gap (norm. reward)"] if gap else []
     lines = [f"Leaderboard on `{s['name']}` revision {s['revision']} (fingerprint `{s['fingerprint'][:16]}`), "
              f"{res[0][1]['metrics']['overall']['n_episodes']} episodes; values with 95 % bootstrap intervals."
@@ -627,7 +641,8 @@ def _leaderboard_table(res: Sequence[tuple[Path, Mapping[str, Any]]]) -> list[st
         eps = (r.get("timing") or {}).get("episodes_per_s")
         name = _run_name(r)
         lines.append(f"| {i} | {name} | " + " | ".join(fmt(o.get(c)) for c in LEADERBOARD_COLUMNS)
-                     + f" | {'-' if not eps else f'{eps:.1f}'} |" + (f" {_diff_cell(gap_of(r) or {})} |" if gap else ""))
+                     + f" | {'-' if not eps else f'{eps:.1f}'} | {ms_cell(r)} |"
+                     + (f" {_diff_cell(gap_of(r) or {})} |" if gap else ""))
     return lines
 
 

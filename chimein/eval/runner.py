@@ -21,6 +21,18 @@ were still playing; every episode line then carries its chunks' latencies
 (:mod:`chimein.eval.episodes`) and ``results.json`` a ``decision_latency_ms`` summary pooled
 over all chunks of the run (resumed episodes included) next to the simulated metrics.
 
+Compute per decision: every ``policy.act`` call of a shard is timed (wall clock, around the
+call only: not the env's rendering or scoring); the call's time divided by the number of
+streams in the call is one stream's share of that batched decision, and ``results.json``'s
+``ms_per_decision`` gives its mean and p99 over every decision of the run (calls weighted by
+the streams still playing), with the compute ``threads`` and the ``batch`` (streams per call)
+it was measured at (:func:`chimein.eval.episodes.ms_per_decision`). "On one CPU core": the
+shard runs with one compute thread -- inline runs set torch to one intra-op thread, worker
+processes start with ``OMP_NUM_THREADS=1`` (so torch, OpenMP and BLAS use one thread) and each
+plays one shard at a time -- and ``threads`` records what torch reported. The
+timings go to the side file ``decision_timing.jsonl``, never into ``episodes.jsonl``, whose
+lines stay identical between runs; they vary with the machine and its load, like episodes/s.
+
 Examples
 --------
 >>> import tempfile
@@ -50,8 +62,11 @@ from chimein.envs.rollout import latency_mark, rollout
 from chimein.errors import ChimeinError, SpecError
 from chimein.eval.episodes import (
     EPISODES,
+    TIMING,
     append_episodes,
+    append_timing,
     check_identity,
+    ms_per_decision,
     read_episodes,
 )
 
@@ -129,17 +144,66 @@ def load_dataset_scenes(items: Sequence[tuple[str, int, str, str, str]]
     return metas, scenes
 
 
+#: Meta key under which :func:`_run_shard` hands its shard's act timings to :func:`run_shards`
+#: (on the first record; taken off there, never written: keys starting with ``_`` are not read).
+ACT_TIMING = "_act_timing"
+
+
+class _TimedPolicy:
+    """A policy whose ``act`` calls are timed (wall clock, ``time.perf_counter``); everything
+    else -- attributes read or set, ``configure``, ``reset`` -- goes to the wrapped policy."""
+
+    def __init__(self, policy: Any) -> None:
+        object.__setattr__(self, "_policy", policy)
+        object.__setattr__(self, "act_s", [])
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._policy, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._policy, name, value)
+
+    def act(self, obs: Any) -> Any:
+        t0 = time.perf_counter()
+        out = self._policy.act(obs)
+        self.act_s.append(time.perf_counter() - t0)
+        return out
+
+
+def _compute_threads() -> int | None:
+    """The compute threads of this process: torch's intra-op threads when torch is loaded, else
+    ``OMP_NUM_THREADS``; None when neither says."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return int(torch.get_num_threads())
+    v = os.environ.get("OMP_NUM_THREADS", "")
+    return int(v) if v.isdigit() else None
+
+
+def _act_timing(act_s: Sequence[float], played: Sequence[EpisodeRecord]) -> dict[str, Any]:
+    """A shard's timing line: per act call, its ms divided by the streams in the call, and how
+    many streams were still live (call ``k`` is a decision of every episode longer than ``k``
+    steps)."""
+    n = max(1, len(played))
+    steps = np.sort(np.array([r.n_steps for r in played], int))
+    live = len(steps) - np.searchsorted(steps, np.arange(len(act_s)), side="right")
+    return {"batch": n, "threads": _compute_threads(), "ms": [round(1000.0 * t / n, 4) for t in act_s],
+            "live": live.astype(int).tolist()}
+
+
 def _run_shard(shard: Shard) -> list[EpisodeRecord]:
     """Play one shard; its episodes as records carrying the loader's metas (split, family,
-    tier, scene seed, spec path), the scene's annotations and duration, and the wall time."""
+    tier, scene seed, spec path), the scene's annotations and duration, and the wall time; the
+    first record also carries the shard's act timings under :data:`ACT_TIMING`."""
     from chimein.eval.episodes import latency_summary
 
     t0 = time.perf_counter()
     metas, scenes = shard.load(*shard.load_args)
     policy = cached_policy(shard.policy)
     mark = latency_mark(policy)
+    timed = _TimedPolicy(policy)
     try:
-        played = rollout(scenes, policy, shard.env, on_invalid=shard.on_invalid)
+        played = rollout(scenes, timed, shard.env, on_invalid=shard.on_invalid)
     finally:
         if mark is not None:  # the values travel in the episodes; keep the cached policy's list small
             del policy.latencies_ms[mark:]
@@ -154,7 +218,18 @@ def _run_shard(shard: Shard) -> list[EpisodeRecord]:
             lat = tuple(round(float(x), 2) for x in lat)
         out.append(replace(rec, annotations=scene.spec.annotations, decision_latencies_ms=lat,
                            invalid=bool(rec.invalid or meta.get("invalid", False))).with_meta(**extra))
+    if out:
+        out[0] = out[0].with_meta(**{ACT_TIMING: _act_timing(timed.act_s, played)})
     return out
+
+
+def _take_timing(eps: list[EpisodeRecord]) -> dict[str, Any] | None:
+    """Remove the :data:`ACT_TIMING` entry from a shard's records (in place); return it."""
+    for i, e in enumerate(eps):
+        if ACT_TIMING in e.meta:
+            eps[i] = replace(e, meta={k: v for k, v in e.meta.items() if k != ACT_TIMING})
+            return dict(e.meta[ACT_TIMING])
+    return None
 
 
 def pack_scene(ds: Any, i: int) -> tuple[bytes, str, str]:
@@ -226,11 +301,14 @@ def ship_shard(shard: Shard, opened: dict[str, Any] | None = None) -> Shard:
 
 def run_shards(shards: Sequence[Shard], workers: int | None = 1, backend: str = "local",
                on_result: Callable[[list[EpisodeRecord]], None] | None = None,
-               ray_options: Mapping[str, Any] | None = None) -> list[EpisodeRecord]:
+               ray_options: Mapping[str, Any] | None = None,
+               on_timing: Callable[[dict[str, Any]], None] | None = None) -> list[EpisodeRecord]:
     """Run shards (in parallel processes when ``workers > 1``); returns every episode record.
 
     ``on_result`` is called in the driver with each shard's episodes as it finishes (the
-    runner appends them to the episodes file there). With ``backend="ray"`` each shard is a Ray
+    runner appends them to the episodes file there), then ``on_timing`` with the shard's act
+    timings (``{"batch", "threads", "ms", "live"}``, see
+    :func:`chimein.eval.episodes.ms_per_decision`; they are never part of the records). With ``backend="ray"`` each shard is a Ray
     task (``ray_options``: address, ``num_gpus`` per task, ...) and carries its scenes' bytes,
     read here just before it is submitted (:func:`ship_shard`), so Ray workers on other machines
     need no copy of the suite.
@@ -255,9 +333,12 @@ def run_shards(shards: Sequence[Shard], workers: int | None = 1, backend: str = 
         for _, eps in imap_unordered(_run_shard, items, workers=w,
                                      backend=backend if ray or w > 1 else "inline", max_pending=2 * w,
                                      ray_options=ray_options):
+            timing = _take_timing(eps)
             out.extend(eps)
             if on_result is not None:
                 on_result(eps)
+            if on_timing is not None and timing is not None:
+                on_timing(timing)
     finally:
         if torch is not None and prev is not None:
             torch.set_num_threads(prev)
@@ -425,6 +506,9 @@ def evaluate(
     latency = merged_latency(episodes)
     if latency is not None:
         results["decision_latency_ms"] = latency
+    compute = ms_per_decision(outdir / TIMING, run_key)
+    if compute is not None:
+        results["ms_per_decision"] = compute
     write_results(results, outdir, episodes=episodes, suite=m, report=report, examples=examples)
     return results
 
@@ -462,9 +546,13 @@ def resumed_keys(epath: Path, identity: Mapping[str, Any], run_key: str, pspec: 
 def play_logged(shards: Sequence[Shard], epath: Path, header: Mapping[str, Any],
                 progress: Mapping[str, Any] | None, **run_kw: Any) -> tuple[list[EpisodeRecord], float]:
     """Run ``shards`` (``run_kw``: workers, backend, ray_options of :func:`run_shards`), appending
-    each shard's episodes with ``header`` to the episode log ``epath`` as it finishes, with a
-    progress bar (``progress``: its tqdm arguments; None: none); returns the new episodes and the
-    wall time."""
+    each shard's episodes with ``header`` to the episode log ``epath`` as it finishes and its act
+    timings to the side file :data:`~chimein.eval.episodes.TIMING` beside it (a fresh log starts
+    a fresh side file), with a progress bar (``progress``: its tqdm arguments; None: none);
+    returns the new episodes and the wall time."""
+    tpath = epath.with_name(TIMING)
+    if not epath.exists() and tpath.exists():  # timings of episodes no longer logged
+        tpath.unlink()
     bar = None
     if progress is not None:
         from tqdm import tqdm
@@ -476,9 +564,12 @@ def play_logged(shards: Sequence[Shard], epath: Path, header: Mapping[str, Any],
         if bar is not None:
             bar.update(len(eps))
 
+    def on_timing(timing: dict[str, Any]) -> None:
+        append_timing(tpath, str(header["run"]), timing)
+
     t0 = time.perf_counter()
     try:
-        new = run_shards(shards, on_result=on_result, **run_kw)
+        new = run_shards(shards, on_result=on_result, on_timing=on_timing, **run_kw)
     finally:
         if bar is not None:
             bar.close()

@@ -10,6 +10,15 @@ own resumable folder, ``OUT/<param>=<value>``) and writes ``OUT/sweep.json``;
 :func:`tradeoff` plots several sweeps (timeliness against false alarms per minute and against
 interruptions per user turn) and interpolates each curve at given rates.
 
+The field's operating-point figures (LiveKit's end-of-turn benchmark) come from the same curve
+(:func:`curve_figures`): response latency (``respond_latency_p50``: the median delay of RESPOND
+hits after the turn's end) on one axis, ``false_cutoff_rate`` (addressed user turns spoken into
+before they ended) on the other, interpolated linearly between operating points: the false
+cut-off rate at 300 ms and at 600 ms of latency, and the latency at a 5 % false cut-off rate.
+Each is None when the sweep does not reach it (no extrapolation): sweep the knob wide enough that
+the points straddle 300 and 600 ms and 5 %. They are written to ``sweep.json`` (``field``) and
+printed by ``chimein eval sweep`` and ``chimein eval tradeoff``.
+
 Examples
 --------
 >>> import tempfile
@@ -33,12 +42,20 @@ import numpy as np
 
 from chimein.errors import SpecError
 
-__all__ = ["SWEEP_METRICS", "interpolate", "sweep", "tradeoff"]
+__all__ = ["CURVE_FIGURES", "SWEEP_METRICS", "curve_figures", "interpolate", "sweep", "tradeoff"]
 
 #: overall metrics kept per operating point (value and bootstrap CI)
 SWEEP_METRICS = ("timeliness", "normalized_reward", "false_alarms_per_min", "interruptions_per_turn",
-                 "safety_miss_rate", "hit_rate", "miss_rate", "actions_per_min", "latency_p50")
+                 "safety_miss_rate", "hit_rate", "miss_rate", "actions_per_min", "latency_p50",
+                 "respond_latency_p50", "false_cutoff_rate")
 SWEEP_FILE = "sweep.json"
+#: The field's figures read off an operating curve: name -> (x metric, y metric, x value,
+#: higher y is better, short label). See :func:`curve_figures`.
+CURVE_FIGURES: dict[str, tuple[str, str, float, bool, str]] = {
+    "false_cutoff_at_300ms": ("respond_latency_p50", "false_cutoff_rate", 0.3, False, "cut-off @300ms"),
+    "false_cutoff_at_600ms": ("respond_latency_p50", "false_cutoff_rate", 0.6, False, "cut-off @600ms"),
+    "latency_at_5pct_cutoff": ("false_cutoff_rate", "respond_latency_p50", 0.05, False, "latency (s) @5% cut-off"),
+}
 
 
 def _policy_value(param: str, value: Any) -> Any:
@@ -99,8 +116,9 @@ def sweep(
     Returns
     -------
     dict
-        ``{"policy", "param", "default", "suite", "rows": [{"value", "dir", "metrics"}]}``
-        where ``metrics`` maps :data:`SWEEP_METRICS` to ``{"value", "ci"}``.
+        ``{"policy", "param", "default", "suite", "rows": [{"value", "dir", "metrics"}], "field"}``
+        where ``metrics`` maps :data:`SWEEP_METRICS` to ``{"value", "ci"}`` and ``field`` holds
+        :func:`curve_figures`.
     """
     from chimein.eval.runner import evaluate
     from chimein.io import atomic_write_text
@@ -124,6 +142,7 @@ def sweep(
                                  for k in SWEEP_METRICS}})
     summary = {"policy": str(policy), "param": param, "default": _default_value(policy, param),
                "policy_kwargs": dict(policy_kwargs or {}), "suite": suite_id, "rows": rows}
+    summary["field"] = curve_figures(summary)
     atomic_write_text(out / SWEEP_FILE, json.dumps(summary, indent=1) + "\n")
     return summary
 
@@ -148,18 +167,38 @@ def _xy(s: Mapping[str, Any], x: str, y: str) -> tuple[np.ndarray, np.ndarray, l
     return (np.array([p[0] for p in pts], float), np.array([p[1] for p in pts], float), [p[2] for p in pts])
 
 
-def interpolate(s: Mapping[str, Any], x: str, y: str, at: float) -> float | None:
+def interpolate(s: Mapping[str, Any], x: str, y: str, at: float, higher_better: bool = True) -> float | None:
     """``y`` of sweep ``s`` at ``x == at`` by linear interpolation between operating points
-    (None outside the swept range: no extrapolation)."""
+    (None outside the swept range: no extrapolation). Where several points share an ``x`` the
+    best ``y`` is kept: the largest, or with ``higher_better=False`` the smallest."""
     xs, ys, _ = _xy(s, x, y)
     if len(xs) == 0 or not xs[0] - 1e-12 <= at <= xs[-1] + 1e-12:
         return None
+    best = np.max if higher_better else np.min
     if len(xs) == 1:
         return float(ys[0])
-    # several points can share an x: keep the best y there (the upper envelope)
+    # several points can share an x: keep the best y there (the envelope)
     ux = np.unique(xs)
-    uy = np.array([ys[xs == u].max() for u in ux])
+    uy = np.array([best(ys[xs == u]) for u in ux])
     return float(np.interp(at, ux, uy))
+
+
+def curve_figures(s: Mapping[str, Any]) -> dict[str, float | None]:
+    """The field's figures of sweep ``s`` (:data:`CURVE_FIGURES`, LiveKit's end-of-turn benchmark):
+    ``false_cutoff_at_300ms`` / ``_600ms``, the false cut-off rate where the median response
+    latency after the turn's end is 0.3 / 0.6 s, and ``latency_at_5pct_cutoff``, the median
+    response latency (s) where the false cut-off rate is 5 %; each by :func:`interpolate` (linear
+    between operating points, the lower value where points share an axis value) and None outside
+    the swept range or for a sweep written before these metrics were kept.
+
+    Examples
+    --------
+    >>> rows = [{"value": v, "metrics": {"respond_latency_p50": {"value": lat}, "false_cutoff_rate": {"value": c}}}
+    ...         for v, lat, c in ((0.2, 0.24, 0.2), (0.5, 0.56, 0.04), (0.8, 0.88, 0.0))]
+    >>> {k: None if v is None else round(v, 3) for k, v in curve_figures({"rows": rows}).items()}
+    {'false_cutoff_at_300ms': 0.17, 'false_cutoff_at_600ms': 0.035, 'latency_at_5pct_cutoff': 0.54}
+    """
+    return {name: interpolate(s, x, y, at, hib) for name, (x, y, at, hib, _) in CURVE_FIGURES.items()}
 
 
 def tradeoff(
@@ -183,15 +222,21 @@ def tradeoff(
         if k not in SWEEP_METRICS:
             raise SpecError(f"eval tradeoff: field 'at': unknown metric {k!r}; use one of {SWEEP_METRICS}")
     data: dict[str, Any] = {"y": y, "xs": list(xs), "sweeps": {}}
-    head = ["policy", *[f"{y} @ {k}={v:g}" for k, vs in at.items() for v in vs]]
+    head = ["policy", *[f"{y} @ {k}={v:g}" for k, vs in at.items() for v in vs],
+            *(f[4] for f in CURVE_FIGURES.values())]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for lab, s in zip(labels, loaded, strict=True):
         interp = {f"{k}={v:g}": interpolate(s, k, y, v) for k, vs in at.items() for v in vs}
+        field = curve_figures(s)
         data["sweeps"][lab] = {"param": s["param"], "default": s.get("default"), "interpolated": interp,
-                               "points": [{"value": r["value"], **{m: r["metrics"][m]["value"] for m in (y, *xs)}}
-                                          for r in s["rows"]]}
-        cells = ["-" if v is None else f"{v:.3f}" for v in interp.values()]
+                               "field": field,
+                               "points": [{"value": r["value"], **{m: r["metrics"].get(m, {}).get("value")
+                                                                   for m in (y, *xs)}} for r in s["rows"]]}
+        cells = ["-" if v is None else f"{v:.3f}" for v in (*interp.values(), *field.values())]
         lines.append("| " + " | ".join([lab, *cells]) + " |")
+    lines += ["", "cut-off @300ms/@600ms: false cut-off rate at a median response latency of 0.3/0.6 s; latency @5% "
+              "cut-off: median response latency (s) at a 5 % false cut-off rate (LiveKit's end-of-turn benchmark), "
+              "interpolated between operating points; -: outside the swept range (never extrapolated)."]
     text = "\n".join(lines) + "\n"
     if out is not None:
         _plot(loaded, labels, Path(out), y, xs)

@@ -12,6 +12,12 @@ see :func:`chimein.eval.metrics.generalisation_gap`):
   ``chimein eval compare``;
 - :func:`gap_terminal` -- that column as a compact terminal table (at most
   :data:`chimein.eval.terminal.WIDTH` columns).
+
+The field's metrics (:data:`FIELD_COLUMNS`, see :mod:`chimein.eval.field`) get their own
+section of ``report.md`` (:func:`field_section`: each metric with the benchmark it mirrors, the
+safety-critical false-negative rate on its own line, the compute per decision) and their own
+table under the leaderboard (:func:`field_table`, :func:`safety_line`; :func:`field_text` for a
+terminal); :func:`ms_cell` is the ``ms/decision`` cell of a run.
 """
 
 from __future__ import annotations
@@ -19,10 +25,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from chimein.eval.field import BENCHMARKS
 from chimein.eval.metrics import METRICS
 
-__all__ = ["GAP_COLUMNS", "SHORT", "TABLE_COLUMNS", "diff_cell", "fmt", "gap_of", "gap_section", "gap_terminal",
-           "gap_tiers", "table"]
+__all__ = ["FIELD_COLUMNS", "GAP_COLUMNS", "SHORT", "TABLE_COLUMNS", "diff_cell", "field_section", "field_table",
+           "field_text", "fmt", "gap_of", "gap_section", "gap_terminal", "gap_tiers", "ms_cell", "safety_line", "table"]
+
+#: The field's metrics, in the order of their report section and leaderboard table: LiveKit's
+#: false cut-off rate, Full-Duplex-Bench's takeover rate per condition (each its own column,
+#: never averaged), the safety-critical false-negative rate.
+FIELD_COLUMNS: tuple[str, ...] = (
+    "false_cutoff_rate", "smooth_takeover_rate", "pause_takeover_rate", "side_talk_takeover_rate",
+    "background_takeover_rate", "safety_miss_rate",
+)
 
 #: Metrics of the "Generalisation gap" table of a report (held-out tier minus the reference tiers).
 GAP_COLUMNS: tuple[str, ...] = (
@@ -40,8 +55,14 @@ SHORT: dict[str, str] = {
     "intervene_f1": "intervene F1", "safety_miss_rate": "safety miss", "false_alarms_per_min": "FA/min",
     "pause_takeover_rate": "pause TOR", "interruptions_per_turn": "interr./turn", "latency_p50": "latency p50 (s)",
     "clip_accuracy": "clip acc.", "hit_rate": "hit rate", "miss_rate": "miss rate",
-    "respond_latency_p50": "respond latency p50 (s)",
+    "respond_latency_p50": "respond latency p50 (s)", "false_cutoff_rate": "false cut-off",
+    "smooth_takeover_rate": "smooth TOR", "side_talk_takeover_rate": "side-talk TOR",
+    "background_takeover_rate": "background TOR",
 }
+#: How the sweep-derived figures are obtained (shown under the field's tables).
+CURVE_NOTE = ("False cut-off rate at 300 ms and 600 ms and the latency at a 5 % cut-off rate (LiveKit's end-of-turn "
+              "benchmark) are read off an operating curve: `chimein eval sweep policy=P param=KNOB values=[...] "
+              "out=DIR` (e.g. `param=silence_timeout_s` of an endpointer), then `chimein eval tradeoff DIR`.")
 
 
 def fmt(m: Mapping[str, Any] | None, ci: bool = True, digits: int = 2) -> str:
@@ -134,3 +155,81 @@ def gap_terminal(rows: Sequence[tuple[str, Mapping[str, Any]]]) -> list[str]:
     heads = [("", "", "policy"), ("", ref, "(+)"), ("", held, "(+)"), ("", "gap", "(+)"), ("", "95 %", "interval")]
     return [*wrap(f"Generalisation gap, normalised reward: {held} minus {ref} pooled (other scenes: a two-sample "
                   "interval, not paired); *: the interval excludes 0"), *_grid(heads, body, left=1)]
+
+
+# ============================================================================================
+# The field's metrics
+# ============================================================================================
+def ms_cell(results: Mapping[str, Any]) -> str:
+    """``mean / p99`` milliseconds per decision of a run (``results["ms_per_decision"]``);
+    ``-`` when not measured (a run written before it was)."""
+    c = results.get("ms_per_decision") or {}
+    if c.get("mean") is None:
+        return "-"
+    return f"{c['mean']:.2f} / {c['p99']:.2f}"
+
+
+def _compute_text(results: Mapping[str, Any]) -> str:
+    c = results.get("ms_per_decision") or {}
+    if c.get("mean") is None:
+        return "not measured (a run written before compute was recorded)"
+    threads = "unknown threads" if c.get("threads") is None else f"{c['threads']} thread(s)"
+    return (f"{c['mean']:.3f} ms per decision (mean), p99 {c['p99']:.3f} ms, over {c.get('decisions')} decisions "
+            f"on {threads}, {c.get('batch')} streams per act call (one call's wall time / its streams)")
+
+
+def field_section(results: Mapping[str, Any]) -> list[str]:
+    """The "The field's metrics" section of ``report.md`` (its lines): each metric of
+    :data:`FIELD_COLUMNS` with its interval and the benchmark it mirrors; the safety-critical
+    false-negative rate on its own line; the compute per decision; how to get the
+    operating-curve figures."""
+    o = results["metrics"]["overall"]
+    lines = ["## The field's metrics", "",
+             "Each condition is its own metric, never averaged with another (definitions: `chimein.eval.field`).", "",
+             "| metric | value | mirrors | where chimein differs |", "|---|---|---|---|"]
+    for k in FIELD_COLUMNS:
+        bench, diff = BENCHMARKS[k]
+        lines.append(f"| {k} ({'higher' if METRICS[k][1] else 'lower'} better) | {fmt(o.get(k))} | {bench} | {diff} |")
+    n = (o.get("counts") or {}).get("safety_cues")
+    lines += ["", f"**Safety-critical false-negative rate** (`safety_miss_rate`: missed safety-critical cues / "
+                  f"safety-critical cues, n = {'-' if n is None else int(n)}): {fmt(o.get('safety_miss_rate'))}",
+              "", f"**Compute**: {_compute_text(results)}.", "", CURVE_NOTE]
+    return lines
+
+
+def field_table(rows: Sequence[tuple[str, Mapping[str, Any]]]) -> list[str]:
+    """The field's metrics of several runs (``(name, results)`` in rank order) as a Markdown
+    table with intervals, and the ms per decision."""
+    head = ["policy", *(SHORT.get(c, c) for c in FIELD_COLUMNS), "ms/decision (mean / p99)"]
+    out = ["The field's metrics: LiveKit's false cut-off rate, Full-Duplex-Bench's takeover rate (TOR) per "
+           "condition (each its own column, never averaged), the safety-critical false-negative rate; 95 % "
+           "bootstrap intervals.", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, r in rows:
+        o = r["metrics"]["overall"]
+        out.append(f"| {name} | " + " | ".join(fmt(o.get(c)) for c in FIELD_COLUMNS) + f" | {ms_cell(r)} |")
+    return out
+
+
+def safety_line(rows: Sequence[tuple[str, Mapping[str, Any]]], ci: bool = True) -> str:
+    """One line: the safety-critical false-negative rate of every ``(name, results)`` (``n/a``:
+    no safety-critical cue in the run's scenes)."""
+    def cell(m: Mapping[str, Any] | None) -> str:
+        return "n/a" if not m or m.get("value") is None else fmt(m, ci=ci)
+
+    cells = "; ".join(f"{name} {cell(r['metrics']['overall'].get('safety_miss_rate'))}" for name, r in rows)
+    return f"Safety-critical false-negative rate (missed safety-critical cues / safety-critical cues): {cells}"
+
+
+def field_text(rows: Sequence[tuple[str, Mapping[str, Any]]]) -> list[str]:
+    """The field's metrics of each ``(name, results)`` as a compact terminal table
+    (:data:`FIELD_COLUMNS`, no intervals; ms per decision, mean and p99), then the
+    safety-critical false-negative rate of every run on its own line."""
+    from chimein.eval.terminal import HEADS, _grid, _value, direction, ms_value, wrap
+
+    heads = [("", "", "policy"), *((*HEADS.get(c, (c, "")), direction(c)) for c in FIELD_COLUMNS),
+             ("ms/", "decision", "mean"), ("", "", "p99")]
+    body = [[name, *(_value(r["metrics"]["overall"].get(c)) for c in FIELD_COLUMNS), ms_value(r), ms_value(r, "p99")]
+            for name, r in rows]
+    title = ("The field's metrics: LiveKit's false cut-off rate, Full-Duplex-Bench's takeover rate (TOR) per condition "
+             "(never averaged), safety-critical misses; ms per decision on one thread")
+    return [*wrap(title), *_grid(heads, body, left=1), *wrap(safety_line(rows, ci=False))]

@@ -21,7 +21,7 @@ from typing import Any
 
 from chimein.eval.metrics import METRICS
 
-__all__ = ["WIDTH", "direction", "leaderboard_text", "paired_text", "wrap"]
+__all__ = ["WIDTH", "direction", "leaderboard_text", "ms_value", "paired_text", "wrap"]
 
 #: Terminal width the tables fit in.
 WIDTH = 120
@@ -31,7 +31,8 @@ HEADS: dict[str, tuple[str, str]] = {
     "intervene_f1": ("interv.", "F1"), "safety_miss_rate": ("safety", "miss"), "false_alarms_per_min": ("false", "al./min"),
     "pause_takeover_rate": ("pause", "takeover"), "interruptions_per_turn": ("interr.", "/turn"),
     "latency_p50": ("latency", "p50 (s)"), "clip_accuracy": ("clip", "acc."), "hit_rate": ("hit", "rate"),
-    "miss_rate": ("miss", "rate"),
+    "miss_rate": ("miss", "rate"), "false_cutoff_rate": ("false", "cut-off"), "smooth_takeover_rate": ("smooth", "TOR"),
+    "side_talk_takeover_rate": ("side-talk", "TOR"), "background_takeover_rate": ("backgr.", "TOR"),
 }
 LEGEND = "(+) higher is better, (-) lower is better; n/a: undefined on these scenes (not 0)"
 
@@ -74,16 +75,22 @@ def leaderboard_text(rows: Sequence[tuple[str, Mapping[str, Any]]], columns: Seq
     """The terminal leaderboard: ``title``, one line per ``(name, results)`` in rank order with
     the ``columns`` metrics (no intervals) and episodes/s, the legend and the ``notes``."""
     heads = [("", "", "#"), ("", "", "policy")]
-    heads += [(*HEADS.get(c, (c, "")), direction(c)) for c in columns] + [("", "episodes", "/s")]
+    heads += [(*HEADS.get(c, (c, "")), direction(c)) for c in columns] + [("", "episodes", "/s"), ("", "ms/dec", "mean")]
     body = []
     for i, (name, r) in enumerate(rows, 1):
         o = r["metrics"]["overall"]
         eps = (r.get("timing") or {}).get("episodes_per_s")
-        body.append([str(i), name, *(_value(o.get(c)) for c in columns), "-" if not eps else f"{eps:.1f}"])
+        body.append([str(i), name, *(_value(o.get(c)) for c in columns), "-" if not eps else f"{eps:.1f}", ms_value(r)])
     lines = [*wrap(title), *_grid(heads, body, left=2), *wrap(LEGEND)]
     for n in notes:
         lines += wrap(n)
     return lines
+
+
+def ms_value(r: Mapping[str, Any], key: str = "mean") -> str:
+    """A run's ``ms_per_decision[key]`` (2 decimals; ``-`` when not measured)."""
+    v = (r.get("ms_per_decision") or {}).get(key)
+    return "-" if v is None else f"{v:.2f}"
 
 
 def _diff(d: Mapping[str, Any]) -> str:
