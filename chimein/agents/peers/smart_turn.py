@@ -71,6 +71,8 @@ __all__ = ["PIPECAT_VERSION", "SmartTurnPolicy", "TurnEvent"]
 PIPECAT_VERSION = "1.14.0"
 _EXTRA = "smart-turn"
 _NAME = "smart-turn"
+#: pipecat-ai pins soxr~=1.0, audiomentations soxr<1.0: it goes in without its own requirements.
+_INSTALL = f"pip install 'chimein[smart-turn]' -c constraints.txt && pip install --no-deps pipecat-ai=={PIPECAT_VERSION}"
 
 
 @dataclass(frozen=True)
@@ -88,13 +90,13 @@ class TurnEvent:
 def _pipecat() -> dict[str, Any]:
     """Import Pipecat's VAD and Smart Turn classes (silencing its loguru output and the
     deprecation warnings of its imports, ``audioop`` and ``importlib.resources.path``)."""
-    loguru = require("loguru", _EXTRA, _NAME)
+    loguru = require("loguru", _EXTRA, _NAME, _INSTALL)
     loguru.logger.disable("pipecat")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        silero = require("pipecat.audio.vad.silero", _EXTRA, _NAME)
-        vad = require("pipecat.audio.vad.vad_analyzer", _EXTRA, _NAME)
-        st = require("pipecat.audio.turn.smart_turn.local_smart_turn_v3", _EXTRA, _NAME)
+        silero = require("pipecat.audio.vad.silero", _EXTRA, _NAME, _INSTALL)
+        vad = require("pipecat.audio.vad.vad_analyzer", _EXTRA, _NAME, _INSTALL)
+        st = require("pipecat.audio.turn.smart_turn.local_smart_turn_v3", _EXTRA, _NAME, _INSTALL)
     return {"SileroVADAnalyzer": silero.SileroVADAnalyzer, "VADParams": vad.VADParams,
             "VADState": vad.VADState, "SmartTurn": st.LocalSmartTurnAnalyzerV3}
 
