@@ -34,6 +34,10 @@ def _summary(results: Mapping[str, Any]) -> str:
     if t.get("episodes_per_s"):
         rows.append(("episodes/s", f"{t['episodes_per_s']:.2f} ({t['episodes_run']} run, "
                                    f"{t['episodes_resumed']} resumed)"))
+    ms = results.get("ms_per_decision") or {}
+    if ms.get("decisions"):
+        rows.append(("ms/decision", f"{ms['mean']:.2f} mean, {ms['p99']:.2f} p99 (one stream's share of a "
+                                    f"batch of {ms['batch']})"))
     lat = results.get("decision_latency_ms")
     if lat and lat.get("n"):
         rows.append(("decision latency", f"{latency_text(lat)} (network + queue + model, {lat['n']} chunks)"))

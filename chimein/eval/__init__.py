@@ -14,8 +14,12 @@
 - :mod:`chimein.eval.metrics` also gives the generalisation gap (held-out minus clean+hard);
 - :mod:`chimein.eval.report` -- ``results.json``, ``report.md`` with plots, leaderboards (paired
   differences overall and per tier); :mod:`chimein.eval.tables` formats their cells;
-- :mod:`chimein.eval.psb` -- Proactive-Sound-Bench interop (evaluate on PSB clips, export
-  scenes as PSB clips).
+- :mod:`chimein.eval.field` -- the field's metrics: false cut-offs (LiveKit) and takeover rates per
+  Full-Duplex-Bench condition, from the same outcomes;
+- :mod:`chimein.eval.external` -- playing external audio (clips, recordings) as scenes;
+  :mod:`chimein.eval.psb` -- Proactive-Sound-Bench interop (evaluate on PSB clips, export
+  scenes as PSB clips); :mod:`chimein.eval.recordings` -- a policy on a folder of annotated
+  recordings (a Hugging Face audiofolder, ``chimein scenes export-hf``'s or a lab's own).
 
 Importing this package is cheap; submodules load on first use.
 """
