@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from chimein.errors import SpecError
+from chimein.errors import ChimeinError, SpecError
 
 __all__ = ["CURVE_FIGURES", "SWEEP_METRICS", "curve_figures", "interpolate", "sweep", "tradeoff"]
 
@@ -73,9 +73,20 @@ def _label(value: Any) -> str:
 
 
 def _default_value(policy: str, param: str) -> Any:
-    """The value a checkpoint uses by default (its calibrated ``logit_bias``), else None."""
-    from chimein.agents.lm.checkpoint import META_FILE
+    """The value a policy uses by default: a checkpoint's calibrated ``logit_bias``, or a named
+    policy's constructor default for ``param`` (``silence_timeout_s`` 0.7 for the endpointers);
+    else None."""
+    import inspect
 
+    from chimein.agents.lm.checkpoint import META_FILE
+    from chimein.agents.registry import POLICY_FACTORIES, looks_like_path, make_policy
+
+    if not looks_like_path(str(policy)) and str(policy).lower().replace("_", "-") in POLICY_FACTORIES:
+        try:
+            p = inspect.signature(type(make_policy(str(policy))).__init__).parameters.get(param)
+        except ChimeinError:
+            return None
+        return None if p is None or p.default is inspect.Parameter.empty else p.default
     meta = Path(str(policy)) / META_FILE
     if param != "logit_bias" or not meta.is_file():
         return None
@@ -183,22 +194,46 @@ def interpolate(s: Mapping[str, Any], x: str, y: str, at: float, higher_better: 
     return float(np.interp(at, ux, uy))
 
 
+def _frontier(s: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The operating points of sweep ``s`` on its latency / cut-off frontier: (median response
+    latency, false cut-off rate) pairs, latency ascending, keeping a point only when its cut-off
+    rate is below that of every faster point (a slower point that cuts off more is dominated:
+    the knob's noise, not a trade-off anyone would choose)."""
+    lat, cut, _ = _xy(s, "respond_latency_p50", "false_cutoff_rate")
+    keep: list[tuple[float, float]] = []
+    for a, b in zip(lat, cut, strict=True):
+        if not keep or b < keep[-1][1] - 1e-12:
+            keep.append((float(a), float(b)))
+    return np.array([k[0] for k in keep]), np.array([k[1] for k in keep])
+
+
+def _on(xs: np.ndarray, ys: np.ndarray, at: float) -> float | None:
+    """``ys`` at ``xs == at`` (``xs`` ascending), linear, None outside ``[xs[0], xs[-1]]``."""
+    if len(xs) == 0 or not xs[0] - 1e-12 <= at <= xs[-1] + 1e-12:
+        return None
+    return float(ys[0]) if len(xs) == 1 else float(np.interp(at, xs, ys))
+
+
 def curve_figures(s: Mapping[str, Any]) -> dict[str, float | None]:
     """The field's figures of sweep ``s`` (:data:`CURVE_FIGURES`, LiveKit's end-of-turn benchmark):
     ``false_cutoff_at_300ms`` / ``_600ms``, the false cut-off rate where the median response
     latency after the turn's end is 0.3 / 0.6 s, and ``latency_at_5pct_cutoff``, the median
-    response latency (s) where the false cut-off rate is 5 %; each by :func:`interpolate` (linear
-    between operating points, the lower value where points share an axis value) and None outside
-    the swept range or for a sweep written before these metrics were kept.
+    response latency (s) where the false cut-off rate is 5 %. Read off the sweep's frontier
+    (:func:`_frontier`: dominated points dropped, so the curve falls as latency grows), linearly
+    between operating points; None outside the swept range (never extrapolated) or for a sweep
+    written before these metrics were kept.
 
     Examples
     --------
+    >>> pts = ((0.2, 0.24, 0.2), (0.5, 0.56, 0.04), (0.8, 0.88, 0.0), (1.1, 1.2, 0.03))  # the last: dominated
     >>> rows = [{"value": v, "metrics": {"respond_latency_p50": {"value": lat}, "false_cutoff_rate": {"value": c}}}
-    ...         for v, lat, c in ((0.2, 0.24, 0.2), (0.5, 0.56, 0.04), (0.8, 0.88, 0.0))]
+    ...         for v, lat, c in pts]
     >>> {k: None if v is None else round(v, 3) for k, v in curve_figures({"rows": rows}).items()}
     {'false_cutoff_at_300ms': 0.17, 'false_cutoff_at_600ms': 0.035, 'latency_at_5pct_cutoff': 0.54}
     """
-    return {name: interpolate(s, x, y, at, hib) for name, (x, y, at, hib, _) in CURVE_FIGURES.items()}
+    lat, cut = _frontier(s)
+    return {"false_cutoff_at_300ms": _on(lat, cut, 0.3), "false_cutoff_at_600ms": _on(lat, cut, 0.6),
+            "latency_at_5pct_cutoff": _on(cut[::-1], lat[::-1], 0.05)}
 
 
 def tradeoff(
@@ -259,7 +294,8 @@ def _plot(loaded: Sequence[Mapping[str, Any]], labels: Sequence[str], out: Path,
         for i, (lab, s) in enumerate(zip(labels, loaded, strict=True)):
             px, py, vals = _xy(s, x, y)
             color = f"C{i % 10}"
-            ax.plot(px, py, "o-", color=color, label=lab, ms=4)
+            mixed = len({str(t["param"]) for t in loaded}) > 1
+            ax.plot(px, py, "o-", color=color, label=f"{lab} ({s['param']})" if mixed else lab, ms=4)
             for a, b, v in zip(px, py, vals, strict=True):
                 ax.annotate(_label(v), (a, b), fontsize=6, xytext=(3, 3), textcoords="offset points", color=color)
                 dflt = s.get("default")
@@ -270,8 +306,9 @@ def _plot(loaded: Sequence[Mapping[str, Any]], labels: Sequence[str], out: Path,
         ax.set_ylabel(y.replace("_", " "))
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
-    s0 = loaded[0]
-    fig.suptitle(f"{y.replace('_', ' ')} vs cost, sweeping {s0['param']} "
+    params = sorted({str(s["param"]) for s in loaded})
+    knob = params[0] if len(params) == 1 else "each policy's knob (in the legend)"
+    fig.suptitle(f"{y.replace('_', ' ')} vs cost, sweeping {knob} "
                  f"(ringed: the policy's own operating point)", fontsize=10)
     fig.tight_layout()
     tmp = out.with_name(out.name + ".tmp.png")
