@@ -26,12 +26,16 @@ barking dog the VAD takes for speech can still earn a false RESPOND). No rule wa
 Differences from a live Pipecat pipeline, all forced by simulation and documented here:
 
 - **Clock.** Pipecat timestamps buffered audio with ``time.monotonic()`` on arrival; here the
-  stream clock (end of each chunk) stands in for it, so results do not depend on machine speed.
-  Chunks are the env's (80 ms by default; Pipecat transports usually deliver 10-20 ms), so the
-  fallback timer and the buffer's start fall on 80 ms steps.
-- **Order.** Within a chunk the VAD runs first, then its start/stop event, then the chunk is
-  appended to the turn analyzer -- the order of Pipecat's input transport. A stop therefore
-  scores the audio up to the previous chunk, as in Pipecat.
+  stream clock stands in for it, so results do not depend on machine speed.
+- **Frames.** Each env chunk (80 ms by default) is fed as ``frame_ms`` (20 ms) transport frames,
+  each stamped with its own end time, as a Pipecat transport delivers audio: the VAD then sees at
+  most one 32 ms window per call (feeding 80 ms at once would let it skip a start or stop reached
+  mid-chunk), and the fallback timer and buffer move in 20 ms steps. Decisions are still one per
+  chunk: a turn end found in any of its frames is answered at the chunk's end.
+- **Order.** As in Pipecat 1.14.0's ``LLMUserAggregator``, each frame reaches the turn analyzer
+  *before* the VAD's start/stop event it caused (the VAD frames are queued behind it): the frame
+  that completes a stop is appended as speech and is part of the audio Smart Turn scores; the
+  frame that completes a start is appended as silence.
 - **No transcript gate, no interruptions.** Audio-only mode (``wait_for_transcript=False``);
   while the assistant speaks the env ignores actions, so a turn end found then is answered at
   the first decision after it stops (as chimein's endpointers do).
@@ -142,6 +146,9 @@ class SmartTurnPolicy(BasePolicy):
         Audio kept before the confirmed speech start (``SmartTurnParams.pre_speech_ms``, 500).
     max_duration_s : float
         Longest audio Smart Turn sees (``SmartTurnParams.max_duration_secs``, 8 s).
+    frame_ms : float
+        Duration of the transport frames each chunk is fed as (20 ms; the chunk must hold a whole
+        number of them).
     """
 
     name = _NAME
@@ -150,18 +157,19 @@ class SmartTurnPolicy(BasePolicy):
     def __init__(self, chunk_s: float = 0.08, sample_rate: int = 16000, obs_mode: str = "audio", *,
                  threshold: float = 0.5, vad_confidence: float = 0.7, vad_start_s: float = 0.2,
                  vad_stop_s: float = 0.2, vad_min_volume: float = 0.6, stop_s: float = 3.0,
-                 pre_speech_ms: float = 500.0, max_duration_s: float = 8.0) -> None:
+                 pre_speech_ms: float = 500.0, max_duration_s: float = 8.0, frame_ms: float = 20.0) -> None:
         for fld, v, lo, hi in (("threshold", threshold, 0.0, 1.0), ("vad_confidence", vad_confidence, 0.0, 1.0),
                                ("vad_min_volume", vad_min_volume, 0.0, 1.0), ("vad_start_s", vad_start_s, 0.0, 10.0),
                                ("vad_stop_s", vad_stop_s, 0.0, 10.0), ("stop_s", stop_s, 0.0, 60.0),
                                ("pre_speech_ms", pre_speech_ms, 0.0, 10000.0),
-                               ("max_duration_s", max_duration_s, 0.1, 8.0)):
+                               ("max_duration_s", max_duration_s, 0.1, 8.0), ("frame_ms", frame_ms, 10.0, 100.0)):
             if not (isinstance(v, (int, float)) and math.isfinite(v) and lo <= v <= hi):
                 raise SpecError(f"policy {_NAME!r}: field {fld!r}: must be in [{lo}, {hi}], got {v!r}")
         self.threshold = float(threshold)
         self.vad_options = {"confidence": float(vad_confidence), "start_secs": float(vad_start_s),
                             "stop_secs": float(vad_stop_s), "min_volume": float(vad_min_volume)}
         self.stop_s, self.pre_speech_ms, self.max_duration_s = float(stop_s), float(pre_speech_ms), float(max_duration_s)
+        self.frame_ms = float(frame_ms)
         self._pc = _pipecat()
         self._model: Any = None
         self._streams: list[_Stream] = []
@@ -172,6 +180,10 @@ class SmartTurnPolicy(BasePolicy):
         if self.sample_rate != 16000:
             raise ConfigError(f"policy {_NAME!r}: field 'sample_rate': Pipecat's VAD and Smart Turn run "
                               f"at 16000 Hz here, got {self.sample_rate}; configure the env with sample_rate=16000")
+        self.frame_samples = int(round(self.frame_ms * self.sample_rate / 1000.0))
+        if self.chunk_samples % self.frame_samples:
+            raise ConfigError(f"policy {_NAME!r}: field 'frame_ms': a {self.chunk_s * 1000:g} ms chunk is not a whole "
+                              f"number of {self.frame_ms:g} ms frames; pick frame_ms dividing the chunk (e.g. 20 or 40)")
         if self._model is None:
             with warnings.catch_warnings():  # importlib.resources.path, deprecated upstream
                 warnings.simplefilter("ignore", DeprecationWarning)
@@ -202,20 +214,30 @@ class SmartTurnPolicy(BasePolicy):
         pcm = to_int16(self._reference_audio(obs))
         speaking = self._assistant_speaking(obs)
         actions = np.full(self.n_streams, int(Action.WAIT), np.int64)
+        n_frames = self.chunk_samples // self.frame_samples
+        frame_s = self.frame_samples / self.sample_rate
         for i, s in enumerate(self._streams):
+            start = s.step * self.chunk_s
             s.step += 1
-            if self._chunk(s, pcm[i], s.step * self.chunk_samples / self.sample_rate):
-                s.pending = True
+            frames = pcm[i].reshape(n_frames, self.frame_samples)
+            for k in range(n_frames):
+                if self._frame(s, frames[k], round(start + (k + 1) * frame_s, 9)):
+                    s.pending = True
             if s.pending and not speaking[i]:
                 actions[i] = int(Action.RESPOND)
                 s.pending = False
         return actions, one_hot(actions)
 
-    def _chunk(self, s: _Stream, pcm: np.ndarray, now: float) -> bool:
-        """Feed one chunk through VAD controller, stop strategy and analyzer; True: turn complete."""
+    def _frame(self, s: _Stream, pcm: np.ndarray, now: float) -> bool:
+        """Feed one transport frame through Pipecat's order -- VAD, then the frame to the turn
+        analyzer (with the speaking state from before it), then the VAD's start/stop event;
+        True when the turn is complete."""
         states = self._pc["VADState"]
         new = s.vad._run_analyzer(pcm.tobytes())  # VADAnalyzer.analyze_audio's synchronous core
         complete = False
+        if self._append(s, pcm, now):  # silence fallback
+            s.events.append(TurnEvent(now, "fallback", None, True))
+            complete = True
         if new != s.vad_state and new not in (states.STARTING, states.STOPPING):
             s.vad_state = new
             if new == states.SPEAKING:  # VADUserStartedSpeakingFrame
@@ -230,9 +252,6 @@ class SmartTurnPolicy(BasePolicy):
                 if done:
                     self._clear(s)
                     complete = True
-        if self._append(s, pcm, now):  # silence fallback
-            s.events.append(TurnEvent(now, "fallback", None, True))
-            complete = True
         return complete
 
     def _append(self, s: _Stream, pcm: np.ndarray, now: float) -> bool:

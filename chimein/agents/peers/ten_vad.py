@@ -5,7 +5,8 @@ as a native library inside its wheel (no download). :class:`TenVAD` runs one det
 stream on 16 ms hops (256 samples at 16 kHz) and returns speech probabilities;
 :class:`TenVadEndpoint` puts them under :class:`~chimein.agents.baselines.ProbabilityEndpoint`,
 the rule ``silero-endpoint`` uses (threshold 0.5 with hysteresis, 700 ms silence timeout,
-loud non-speech onset -> INTERVENE), so the two rows differ only by the VAD.
+loud non-speech onset -> INTERVENE), so the two rows differ only by the VAD (and its frame
+length: the rule's durations round up to 16 ms frames instead of 32 ms ones).
 
 The wheel's Linux library links against LLVM's ``libc++`` (Debian/Ubuntu package ``libc++1``,
 installed by ``make``); without it building the policy raises a ConfigError saying so.
