@@ -216,7 +216,7 @@ def summary(out: Path, lm: bool, seconds: float) -> str:
             "generators, speakers, natural turns, devices, walking talkers) the supervised recipe",
             "scores 0.27 on chimein-bench-v0 and, on chimein-bench-v1, 0.21 on clean+hard and 0.14 on",
             "the heldout tier of unheard voices, rooms and devices (silero/energy 0.07, TEN VAD 0.18,",
-            "Smart Turn -0.05; README, v1); the default GRPO recipe then lowers v0's 0.27 to 0.17.",
+            "Smart Turn -0.11; README, v1); the default GRPO recipe then lowers v0's 0.27 to 0.17.",
             "",
             "the real recipe (README, \"The streaming timing policy\" and \"RL refinement\"):",
         ]
