@@ -57,6 +57,15 @@ def _play(policy, audios: list[np.ndarray]) -> np.ndarray:
     return np.stack([policy.act({"audio": x[:, j * CH:(j + 1) * CH, None]})[0] for j in range(k)], 1)
 
 
+def _together_and_alone(name: str, scenes: list, **kw) -> tuple[np.ndarray, np.ndarray]:
+    """Actions of policy ``name`` on the scenes (cut to one length) played as one batch, and
+    each played alone: equal when every stream keeps its own state."""
+    n = min(len(_mono(s)) for s in scenes)
+    audios = [_mono(s)[:n] for s in scenes]
+    alone = np.concatenate([_play(make_policy(name, **kw), [a]) for a in audios])
+    return _play(make_policy(name, **kw), audios), alone
+
+
 # ------------------------------------------------------------------------------ no extra
 def test_a_missing_extra_is_named(monkeypatch) -> None:
     import chimein.agents.peers._common as common
@@ -93,10 +102,7 @@ def test_ten_vad_endpoint_is_the_silero_rule_with_another_vad(scenes) -> None:
 
 def test_ten_vad_endpoint_answers_turns_and_streams_are_independent(scenes) -> None:
     _need("ten_vad", "ten-vad")
-    n = min(len(_mono(s)) for s in scenes)
-    audios = [_mono(s)[:n] for s in scenes]
-    together = _play(make_policy("ten-vad-endpoint"), audios)
-    alone = np.concatenate([_play(make_policy("ten-vad-endpoint"), [a]) for a in audios])
+    together, alone = _together_and_alone("ten-vad-endpoint", scenes)
     assert np.array_equal(together, alone)
     assert (together == 1).any(axis=1).all()  # every scene's turn is answered
 
@@ -133,14 +139,11 @@ def test_smart_turn_stack_pinned_on_seeded_scenes(scenes) -> None:
 
 def test_smart_turn_never_intervenes_streams_are_independent_and_options_are_checked(scenes) -> None:
     _need("pipecat", "smart-turn")
-    n = min(len(_mono(s)) for s in scenes)
-    audios = [_mono(s)[:n] for s in scenes]
-    together = _play(make_policy("smart-turn"), audios)
-    alone = np.concatenate([_play(make_policy("smart-turn"), [a]) for a in audios])
+    together, alone = _together_and_alone("smart-turn", scenes)
     assert np.array_equal(together, alone)
     assert not (together == 2).any() and (together == 1).any()
     # a later candidate stop (longer VAD stop) answers later or not at all
-    slow = _play(make_policy("smart-turn", vad_stop_s=0.6), audios[:1])[0]
+    slow = _play(make_policy("smart-turn", vad_stop_s=0.6), [_mono(scenes[0])[: together.shape[1] * CH]])[0]
     assert np.flatnonzero(slow == 1)[0] > np.flatnonzero(together[0] == 1)[0]
     for bad in ({"threshold": 1.5}, {"vad_stop_s": -1}, {"max_duration_s": 9.0}):
         with pytest.raises(SpecError, match=next(iter(bad))):

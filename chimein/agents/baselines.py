@@ -360,8 +360,9 @@ class ProbabilityEndpoint(EndpointPolicy):
     the adaptive noise floor of an energy detector run on the same frames) and clearly not
     speech (probability ``< neg_threshold``).
 
-    Subclasses build their model in :meth:`_build_vad` (returning its frame length in samples)
-    and implement :meth:`_vad_reset`, :meth:`_vad_reset_stream` and :meth:`_vad_probs`.
+    Subclasses implement :meth:`_make_vad`, returning a batched VAD with one state per stream
+    (:class:`~chimein.agents.vad.SileroVAD`'s interface: ``sample_rate``, ``window``,
+    ``reset(n)``, ``reset_stream(i)``, ``process(frames, valid)`` -> probabilities).
 
     Parameters
     ----------
@@ -391,8 +392,12 @@ class ProbabilityEndpoint(EndpointPolicy):
             silence_timeout_s=silence_timeout_s, min_speech_s=min_speech_s, min_event_s=min_event_s,
             event_release_s=event_release_s, ignore_while_speaking=ignore_while_speaking))
 
+    vad: Any = None
+
     def _on_configure(self) -> None:
-        frame_len = self._build_vad()
+        if self.vad is None or self.vad.sample_rate != self.sample_rate:
+            self.vad = self._make_vad()
+        frame_len = int(self.vad.window)
         frame_s = frame_len / self.sample_rate
         try:
             self.energy = EnergyVAD(frame_s, self.sample_rate, **{"classify": False, **self.energy_options})
@@ -402,17 +407,17 @@ class ProbabilityEndpoint(EndpointPolicy):
         self._is_speech = np.zeros(0, bool)
 
     def _reset_detectors(self, n_streams: int) -> None:
-        self._vad_reset(n_streams)
+        self.vad.reset(n_streams)
         self.energy.reset(n_streams)
         self._is_speech = np.zeros(n_streams, bool)
 
     def _reset_detector_stream(self, i: int) -> None:
-        self._vad_reset_stream(i)
+        self.vad.reset_stream(i)
         self.energy.reset_stream(i)
         self._is_speech[i] = False
 
     def _detect(self, frames: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        probs = self._vad_probs(frames, valid)
+        probs = self.vad.process(frames, valid)
         d = self.energy.process(frames, valid)
         speech = np.zeros(valid.shape, bool)
         for j in range(valid.shape[1]):
@@ -425,20 +430,8 @@ class ProbabilityEndpoint(EndpointPolicy):
         return speech, event
 
     @abstractmethod
-    def _build_vad(self) -> int:
-        """(Re)build the VAD for ``self.sample_rate``; return its frame length in samples."""
-
-    @abstractmethod
-    def _vad_reset(self, n_streams: int) -> None:
-        """Start the VAD's state for ``n_streams`` streams."""
-
-    @abstractmethod
-    def _vad_reset_stream(self, i: int) -> None:
-        """Forget the VAD's state of stream ``i``."""
-
-    @abstractmethod
-    def _vad_probs(self, frames: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        """float32 ``(n, J)`` speech probabilities of the frames (NaN where not ``valid``)."""
+    def _make_vad(self) -> Any:
+        """A new VAD for ``self.sample_rate`` (raising a clear error for a rate it cannot run at)."""
 
 
 class SileroEndpoint(ProbabilityEndpoint):
@@ -450,24 +443,9 @@ class SileroEndpoint(ProbabilityEndpoint):
     """
 
     name = "silero-endpoint"
-    silero: SileroVAD | None = None
 
-    def _build_vad(self) -> int:
-        if self.silero is None or self.silero.sample_rate != self.sample_rate:
-            self.silero = SileroVAD(self.sample_rate)
-        return self.silero.window
-
-    def _vad_reset(self, n_streams: int) -> None:
-        assert self.silero is not None
-        self.silero.reset(n_streams)
-
-    def _vad_reset_stream(self, i: int) -> None:
-        assert self.silero is not None
-        self.silero.reset_stream(i)
-
-    def _vad_probs(self, frames: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        assert self.silero is not None
-        return self.silero.process(frames, valid)
+    def _make_vad(self) -> SileroVAD:
+        return SileroVAD(self.sample_rate)
 
 
 # --------------------------------------------------------------------------------------------

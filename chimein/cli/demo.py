@@ -102,10 +102,11 @@ def _leaderboard(out: Path, workers: int) -> None:
     from chimein.eval import evaluate_many
 
     print(f"[4/6] baselines and the field's detectors on chimein-bench-v0-mini -> {out / 'eval'}")
-    names = [n for n in POLICY_NAMES if missing_extra(n) is None]
-    for n in POLICY_NAMES:
-        if missing_extra(n):
-            print(f"  (skipping {n}: install the '{missing_extra(n)}' extra to include it)")
+    missing = {n: missing_extra(n) for n in POLICY_NAMES}
+    names = [n for n, extra in missing.items() if extra is None]
+    for n, extra in missing.items():
+        if extra:
+            print(f"  (skipping {n}: install the '{extra}' extra to include it)")
     table, _ = evaluate_many(names, "chimein-bench-v0-mini", out=out / "eval", workers=1,
                              terminal=True)
     print(table)  # its last line names the full leaderboard file

@@ -94,23 +94,6 @@ class TenVadEndpoint(ProbabilityEndpoint):
     """
 
     name = "ten-vad-endpoint"
-    vad: TenVAD | None = None
 
-    def _build_vad(self) -> int:
-        if self.vad is None:
-            self.vad = TenVAD(self.sample_rate)
-        elif self.sample_rate != self.vad.sample_rate:
-            TenVAD(self.sample_rate)  # raises the sample-rate error
-        return self.vad.window
-
-    def _vad_reset(self, n_streams: int) -> None:
-        assert self.vad is not None
-        self.vad.reset(n_streams)
-
-    def _vad_reset_stream(self, i: int) -> None:
-        assert self.vad is not None
-        self.vad.reset_stream(i)
-
-    def _vad_probs(self, frames: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        assert self.vad is not None
-        return self.vad.process(frames, valid)
+    def _make_vad(self) -> TenVAD:
+        return TenVAD(self.sample_rate)
