@@ -11,6 +11,14 @@ For each batch size (streams decided in lockstep) it times, in one run so the ra
 - **end-to-end** (``--e2e``): :class:`chimein.agents.lm.policy.LMPolicy` on raw 80 ms audio
   chunks (numpy log-mel on the CPU + codebook + decoder), the path env rollouts use.
 
+- **serving** (``--processes P``): ``P`` processes of ``--threads`` torch threads each (default
+  1: one thread per process, so ``P`` = the cores never oversubscribes the CPU), every one
+  running the end-to-end path at the same batch at the same time (a barrier starts their timed
+  steps together); a batch is real-time when the *slowest* process's step fits in 80 ms, and
+  the machine then serves ``P * batch`` streams. This is how ``chimein serve`` should be run on
+  a small CPU: one server process per core with ``threads=1`` (two threads per process on a
+  busy 2-core machine dropped the figure from about 256 to 16-138 streams, issue 21).
+
 Reported: step latency, decisions/s, and concurrent real-time streams -- the batch size itself
 when a step fits in the 80 ms chunk (a stream needs one decision per chunk), and the throughput
 bound ``decisions/s * 0.08``. The model is the default ``LMConfig`` (4 layers, d=192, 2 KV
@@ -19,6 +27,8 @@ heads, window 768, 512 units; 1.75M parameters) with random weights, or ``--chec
 Run::
 
     .venv/bin/python benchmarks/bench_policy.py                        # CPU, batch 1..256
+    .venv/bin/python benchmarks/bench_policy.py --checkpoint chimein-lm --e2e --processes 2 \
+        --batches 16,32,64,96,128                                      # serving on 2 cores
     .venv/bin/python benchmarks/bench_policy.py --device cuda --dtype bfloat16 --full-max-batch 1024 \\
         --batches 1,64,256,1024,4096,10240,16384 --time-limit 240 --json out.json
 
@@ -136,6 +146,36 @@ def time_e2e(model: Any, cb: Any, n: int, steps: int, device: torch.device) -> f
     return (time.perf_counter() - t0) / steps
 
 
+def _serving_worker(a: dict[str, Any], n: int, barrier: Any, q: Any) -> None:
+    """One serving process: its own model, ``a['threads']`` threads, timed after the barrier."""
+    torch.set_num_threads(int(a["threads"]))
+    dev = torch.device(a["device"])
+    dtype = getattr(torch, a["dtype"])
+    model, cb = build_model(a["checkpoint"], dev, dtype)
+    time_e2e(model, cb, n, 2, dev)  # warm up
+    barrier.wait()
+    q.put({"e2e": time_e2e(model, cb, n, int(a["steps"]), dev)})
+
+
+def time_serving(a: argparse.Namespace, n: int) -> list[float]:
+    """End-to-end step seconds of each of ``a.processes`` processes deciding ``n`` streams each,
+    all at the same time."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    barrier, q = ctx.Barrier(a.processes), ctx.Queue()
+    args = {"threads": a.threads, "device": a.device, "dtype": a.dtype,
+            "checkpoint": a.checkpoint, "steps": max(5, a.steps // 2)}
+    procs = [ctx.Process(target=_serving_worker, args=(args, n, barrier, q))
+             for _ in range(a.processes)]
+    for p in procs:
+        p.start()
+    out = [float(q.get(timeout=600)["e2e"]) for _ in procs]
+    for p in procs:
+        p.join()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="cpu")
@@ -147,13 +187,21 @@ def main(argv: list[str] | None = None) -> int:
         "--full-max-batch", type=int, default=16, help="largest batch timed with full recomputation"
     )
     ap.add_argument("--e2e", action="store_true", help="also time LMPolicy on raw audio")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--checkpoint", default=None)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads per process (1: never more threads than cores)")
+    ap.add_argument("--processes", type=int, default=0,
+                    help="also time P concurrent serving processes end to end (0: skip)")
+    ap.add_argument("--checkpoint", default=None,
+                    help="a checkpoint directory or a shipped name (chimein-lm)")
     ap.add_argument(
         "--time-limit", type=float, default=600.0, help="stop starting new rows after this many s"
     )
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
+    if a.checkpoint:
+        from chimein.agents.lm.reference import checkpoint_path
+
+        a.checkpoint = checkpoint_path(a.checkpoint)
 
     torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
@@ -199,6 +247,10 @@ def main(argv: list[str] | None = None) -> int:
         if a.e2e:
             e2e = time_e2e(model, cb, n, max(3, a.steps // 2), dev)
             row.update(e2e_step_ms=e2e * 1e3, e2e_decisions_per_s=n / e2e)
+        if a.processes:
+            per = time_serving(a, n)
+            row.update(serve_processes=a.processes, serve_step_ms_max=max(per) * 1e3,
+                       serve_realtime=max(per) <= CHUNK_S, serve_streams=a.processes * n)
         rows.append(row)
         print(
             json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()}),
@@ -225,6 +277,15 @@ def main(argv: list[str] | None = None) -> int:
         "(largest batch with a step <= 80 ms); "
         f"throughput bound {best:.0f}"
     )
+    if a.processes:
+        print("\n| processes x threads | streams per process | slowest end-to-end step (ms) | real-time | "
+              "streams served |\n|---|---:|---:|:---:|---:|")
+        for r in rows:
+            print(f"| {a.processes} x {a.threads} | {r['batch']} | {r['serve_step_ms_max']:.1f} | "
+                  f"{'yes' if r['serve_realtime'] else 'no'} | {r['serve_streams']} |")
+        ok = [r["serve_streams"] for r in rows if r["serve_realtime"]]
+        print(f"\nserving: {max(ok) if ok else 0} concurrent real-time streams with {a.processes} "
+              f"process(es) of {a.threads} thread(s)")
     if a.json:
         with open(a.json, "w", encoding="utf-8") as f:
             json.dump(

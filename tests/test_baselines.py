@@ -390,7 +390,7 @@ def test_oracle_batches_reset_stream_and_needs_specs() -> None:
 # --------------------------------------------------------------------------------------------
 def test_registry_resolves_names_and_explains_errors(tmp_path) -> None:
     assert POLICY_NAMES == ("always-wait", "random", "energy-endpoint", "silero-endpoint", "ten-vad-endpoint",
-                            "smart-turn", "oracle")
+                            "smart-turn", "chimein-lm", "chimein-lm-sup", "oracle")
     for name in ("always-wait", "random", "energy-endpoint", "oracle"):
         p = make_policy(name, chunk_s=0.16)
         assert p.name == name and p.chunk_s == 0.16 and isinstance(p, Policy)

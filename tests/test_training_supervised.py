@@ -271,3 +271,36 @@ def test_hydra_configs_compose_into_the_dataclasses() -> None:
     assert FeatureConfig.from_dict(cb.codebook.features) == FeatureConfig()
     with pytest.raises(ConfigError, match="unknown key 'stepz' in train; .*did you mean 'steps'"):
         TrainConfig.from_mapping({"stepz": 3})
+
+
+def test_smoothed_calibration_ignores_a_lucky_bias(monkeypatch) -> None:
+    """One bias whose few scenes happened to go well wins the raw criterion; the smoothed one
+    (the default) picks the bias whose neighbourhood is good (issue 21's unstable operating point)."""
+    from chimein.training.supervised import validate as V
+    from chimein.training.supervised.config import ValConfig
+
+    # mean reward per bias: a spike at -1.0 amid poor neighbours, a broad plateau around 0.0
+    curve = {-1.5: (-0.9, 0.00), -1.0: (-0.2, 0.01), -0.5: (-0.9, 0.02), 0.0: (-0.35, 0.05),
+             0.5: (-0.3, 0.06), 1.0: (-0.35, 0.08), 1.5: (-0.8, 0.3)}
+
+    def fake_rollout(model, codebook, scenes, chunk_s, bias, batch_size):
+        r, i = curve[bias[1]]
+        return {"mean_reward": r, "interruptions_per_turn": i, "timeliness": 0.5,
+                "false_alarms_per_min": 1.0}, None
+
+    monkeypatch.setattr(V, "rollout_metrics", fake_rollout)
+    biases = sorted(curve, reverse=True)  # the grid's order does not matter
+    raw, _ = V.calibrate_bias(None, None, [], 0.08, biases, max_interruptions_per_turn=0.1)
+    assert raw[1] == -1.0
+    lines: list[str] = []
+    sm, cal = V.calibrate_bias(None, None, [], 0.08, biases, log=lines.append,
+                               max_interruptions_per_turn=0.1, smoothing=ValConfig().smoothing)
+    assert sm == [0.0, 0.5, 0.5] and cal["smoothing"] == 1
+    assert "smoothed" in lines[1] and any("<- chosen" in ln and "+0.50" in ln for ln in lines)
+    assert max(len(ln) for ln in lines) <= 100
+    # the budget applies to the smoothed interruption rate: 1.0's neighbour 1.5 pushes it over
+    row = next(r for r in cal["table"] if r["bias"] == 1.0)
+    assert row["smoothed_interruptions"] > 0.1
+    assert V.smooth_curve([1.0, float("-inf"), 3.0], 1) == [1.0, 2.0, 3.0]
+    with pytest.raises(ConfigError, match="smoothing"):
+        ValConfig(smoothing=-1)

@@ -1,7 +1,9 @@
 """Resolve a policy name, a checkpoint path or a ``remote://`` URL to a policy.
 
 ``make_policy`` is what ``policy=<...>`` on the command line goes through. ``ten-vad-endpoint``
-and ``smart-turn`` are the field's own detectors (:mod:`chimein.agents.peers`), optional extras. Names map to
+and ``smart-turn`` are the field's own detectors (:mod:`chimein.agents.peers`), optional extras;
+``chimein-lm`` and ``chimein-lm-sup`` are the timing-LM checkpoints shipped inside the package
+(:mod:`chimein.agents.lm.reference`). Names map to
 factories in :data:`POLICY_FACTORIES`; anything that looks like a path or a ``remote://``
 URL goes to the checkpoint loader or the client of the policy server (``chimein serve``).
 
@@ -9,7 +11,7 @@ Examples
 --------
 >>> from chimein.agents.registry import make_policy, POLICY_NAMES
 >>> POLICY_NAMES
-('always-wait', 'random', 'energy-endpoint', 'silero-endpoint', 'ten-vad-endpoint', 'smart-turn', 'oracle')
+('always-wait', 'random', 'energy-endpoint', 'silero-endpoint', 'ten-vad-endpoint', 'smart-turn', 'chimein-lm', 'chimein-lm-sup', 'oracle')
 >>> make_policy("random", rate=0.1, seed=7).name
 'random'
 """
@@ -67,6 +69,19 @@ def _ten_vad(**kw: Any) -> Policy:
     return TenVadEndpoint(**kw)
 
 
+def _reference(name: str) -> Callable[..., Policy]:
+    """A factory of the shipped checkpoint ``name`` (:mod:`chimein.agents.lm.reference`)."""
+
+    def make(**kw: Any) -> Policy:
+        from chimein.agents.lm.policy import LMPolicy
+        from chimein.agents.lm.reference import reference_checkpoint
+
+        return LMPolicy(str(reference_checkpoint(name)), **kw)
+
+    make.__name__ = f"_{name.replace('-', '_')}"
+    return make
+
+
 def _oracle(**kw: Any) -> Policy:
     from chimein.agents.baselines import Oracle
 
@@ -81,6 +96,8 @@ POLICY_FACTORIES: dict[str, Callable[..., Policy]] = {
     "silero-endpoint": _silero,
     "ten-vad-endpoint": _ten_vad,
     "smart-turn": _smart_turn,
+    "chimein-lm": _reference("chimein-lm"),
+    "chimein-lm-sup": _reference("chimein-lm-sup"),
     "oracle": _oracle,
 }
 

@@ -6,13 +6,12 @@
    Gymnasium loop) and prints each episode's reward and per-cue outcomes.
 4. Evaluates every baseline on the ``chimein-bench-v0-mini`` suite and prints the leaderboard
    (``out/eval/leaderboard.md``, one ``report.md`` per policy).
-5. Trains a demo-sized timing LM with the same commands a user types (``chimein train codebook``,
-   ``chimein train supervised``; overrides in ``chimein/configs/cmd/demo.yaml``: fewer scenes, steps and
-   validation scenes than the README's 25-minute recipe) -> ``out/lm/sup/final``.
-6. Refines it with a short TRL GRPO run (``chimein train grpo init=out/lm/sup/final``) ->
-   ``out/lm/grpo/final``, evaluates both on the mini suite and prints
-   ``chimein eval compare``. A demo-sized model is far weaker than the README's checkpoint: the
-   point is the pipeline, which ``lm=false`` skips.
+5. Plays the timing LM shipped inside the package (``chimein-lm``: no training, no download;
+   :mod:`chimein.agents.lm.reference`) through the same Gymnasium loop on the demo scenes.
+6. Refines the shipped supervised checkpoint with a short TRL GRPO run (``chimein train grpo
+   init=chimein-lm-sup``) -> ``out/lm/grpo/final``, evaluates it on the mini suite and prints
+   ``chimein eval compare`` against ``chimein-lm-sup``. A few GRPO steps on a few dozen episodes
+   only show the RL pipeline; ``lm=false`` skips stages 5-6.
 
 Every long stage shows a progress bar; the demo ends with a summary (:func:`summary`): what was
 built and where, the key numbers, what they mean for a demo-sized model, and the commands of
@@ -59,26 +58,28 @@ def main(cfg: Any, run: Callable[[list[str]], int]) -> int:
             png = plot_scene(spec, scene.audio, out / "timelines" / f"{fam}-{spec.id}.png")
             cues = ", ".join(f"{cu.expected}@{cu.window[0]:.1f}s" for cu in spec.annotations.cues) or "-"
             print(f"  {fam:<12} {spec.duration_s:6.1f} s  rt60={spec.room.rt60:.2f}  cues: {cues}  -> {png.name}")
-    _baseline_through_env(out, FAMILIES)
+    _through_env(out, FAMILIES, "energy-endpoint", "[3/6]")
     _leaderboard(out, int(c["workers"]) or 1)
     lm = bool(c.get("lm", {}).get("enabled", True))
     if lm:
-        _timing_lm(out, c["lm"], run)
+        _through_env(out, FAMILIES, "chimein-lm", "[5/6]")
+        _refine(out, c["lm"], run)
     print()
     print(summary(out, lm, time.perf_counter() - t0))
     return 0
 
 
-def _baseline_through_env(out: Path, families: tuple[str, ...]) -> None:
-    """A baseline policy in a plain Gymnasium loop over the demo scenes."""
+def _through_env(out: Path, families: tuple[str, ...], name: str, stage: str) -> None:
+    """Policy ``name`` in a plain Gymnasium loop over the demo scenes."""
     import gymnasium as gym
 
     import chimein.envs  # noqa: F401  (registers the chimein/* ids)
     from chimein.agents import make_policy
     from chimein.scenes.dataset import SceneDataset
 
-    print("[3/6] energy-endpoint through chimein/Mixed-v0 (80 ms chunks)")
-    policy = make_policy("energy-endpoint", chunk_s=0.08)
+    what = " (shipped in the package: no training)" if name.startswith("chimein-lm") else ""
+    print(f"{stage} {name}{what} through chimein/Mixed-v0 (80 ms chunks)")
+    policy = make_policy(name, chunk_s=0.08)
     for fam in families:
         ds = SceneDataset(out / "scenes" / fam)
         env = gym.make("chimein/Mixed-v0", scenes=[ds.load(i) for i in range(len(ds))], order="sequential")
@@ -101,7 +102,8 @@ def _leaderboard(out: Path, workers: int) -> None:
     from chimein.agents.registry import POLICY_NAMES, missing_extra
     from chimein.eval import evaluate_many
 
-    print(f"[4/6] baselines and the field's detectors on chimein-bench-v0-mini -> {out / 'eval'}")
+    print(f"[4/6] baselines, the field's detectors and the shipped timing LMs on chimein-bench-v0-mini "
+          f"-> {out / 'eval'}")
     missing = {n: missing_extra(n) for n in POLICY_NAMES}
     names = [n for n, extra in missing.items() if extra is None]
     for n, extra in missing.items():
@@ -122,35 +124,50 @@ def _chimein(run: Callable[[list[str]], int], *argv: str) -> None:
     print(f"    ({time.perf_counter() - t0:.0f} s)", flush=True)
 
 
-def _timing_lm(out: Path, c: dict[str, Any], run: Callable[[list[str]], int]) -> None:
-    """Stages 5 and 6: a demo-sized supervised timing LM, then a short GRPO refinement."""
+def _refine(out: Path, c: dict[str, Any], run: Callable[[list[str]], int]) -> None:
+    """Stage 6: a short GRPO refinement of the shipped supervised checkpoint, compared with it."""
     lm = out / "lm"
-    print(f"[5/6] timing LM: audio codebook + supervised checkpoint -> {lm}")
-    _chimein(run, "train", "codebook", f"out={lm / 'codebook.safetensors'}", *c["codebook"])
-    _chimein(run, "train", "supervised", f"codebook={lm / 'codebook.safetensors'}", f"out={lm / 'sup'}",
-             *c["supervised"])
-    print(f"[6/6] RL refinement: TRL GRPO from the supervised checkpoint -> {lm / 'grpo'}")
-    _chimein(run, "train", "grpo", f"init={lm / 'sup' / 'final'}", f"out={lm / 'grpo'}", *c["grpo"])
-    for name in ("sup", "grpo"):
-        _chimein(run, "eval", f"policy={lm / name / 'final'}", "suite=chimein-bench-v0-mini",
-                 f"out={lm / 'eval' / name}")
+    print(f"[6/6] RL refinement: TRL GRPO from the shipped chimein-lm-sup -> {lm / 'grpo'}")
+    _chimein(run, "train", "grpo", "init=chimein-lm-sup", f"out={lm / 'grpo'}", *c["grpo"])
+    _chimein(run, "eval", f"policy={lm / 'grpo' / 'final'}", "suite=chimein-bench-v0-mini",
+             f"out={lm / 'eval' / 'grpo'}")
     print(f"  {DEMO_SIZED}", flush=True)
-    _chimein(run, "eval", "compare", str(lm / "eval" / "sup"), str(lm / "eval" / "grpo"))
+    _chimein(run, "eval", "compare", str(out / "eval" / "chimein-lm-sup"), str(lm / "eval" / "grpo"))
 
 
-#: What a demo-sized model's numbers mean (printed next to them).
-DEMO_SIZED = ("note: a demo-sized timing LM (minutes of CPU training) only shows that the pipeline "
-              "runs;\n  its numbers below are not a result (the summary at the end says more)")
+#: What a demo-sized refinement's numbers mean (printed next to them).
+DEMO_SIZED = ("note: a few GRPO steps on a few dozen episodes only show that the RL pipeline runs;\n"
+              "  the refined checkpoint's numbers below are not a result (the summary says more)")
 
 #: The README's recipe, from a fresh clone (``chimein/configs/training/``: the defaults).
 RECIPE = (
-    "chimein train codebook out=runs/codebook.safetensors codebook.workers=2    # ~1 min",
-    "chimein train supervised codebook=runs/codebook.safetensors out=runs/sup    # ~20 min",
-    "chimein train grpo init=runs/sup/final out=runs/grpo                       # ~22 min",
-    "chimein eval policy=runs/grpo/final suite=chimein-bench-v0 out=runs/v0/grpo workers=2",
-    "chimein eval policy=silero-endpoint suite=chimein-bench-v0 out=runs/v0/silero-endpoint",
-    "chimein eval compare runs/v0/grpo runs/v0/silero-endpoint    # paired differences",
+    "chimein train codebook out=runs/codebook.safetensors codebook.workers=2    # ~3 min",
+    "chimein train supervised codebook=runs/codebook.safetensors out=runs/sup    # ~50 min",
+    "chimein train grpo init=runs/sup/final out=runs/grpo                       # <= 40 min",
+    "chimein eval policy=chimein-lm suite=chimein-bench-v1 out=runs/v1/chimein-lm workers=2",
+    "chimein eval policy=smart-turn suite=chimein-bench-v1 out=runs/v1/smart-turn workers=2",
+    "chimein eval compare runs/v1/chimein-lm runs/v1/smart-turn    # paired differences",
 )
+
+
+def shipped_figures() -> list[str]:
+    """The shipped policies' recorded headline figures on the full suites (their cards)."""
+    from chimein.agents.lm.reference import REFERENCE_NAMES, reference_card
+
+    lines = []
+    for name in REFERENCE_NAMES:
+        metrics = reference_card(name).get("metrics", {})
+        parts = []
+        for suite in ("chimein-bench-v1", "chimein-bench-v0"):
+            m = metrics.get(suite)
+            if not m:
+                continue
+            nr = m["overall"]["normalized_reward"]["value"]
+            tiers = ", ".join(f"{t} {b['normalized_reward']['value']:.2f}" for t, b in m["by_tier"].items())
+            parts.append(f"{suite.replace('chimein-bench-', '')} {nr:.2f} ({tiers})")
+        if parts:
+            lines.append(f"  {name:<15} " + "; ".join(parts))
+    return lines
 
 
 def _numbers(results: Path) -> tuple[float | None, ...]:
@@ -183,10 +200,8 @@ def summary(out: Path, lm: bool, seconds: float) -> str:
     ]
     if lm:
         built += [
-            (out / "lm" / "codebook.safetensors", "the audio codebook"),
-            (out / "lm" / "sup" / "final", "the demo-sized timing LM (supervised)"),
-            (out / "lm" / "grpo" / "final", "the same after a short GRPO run"),
-            (out / "lm" / "eval" / "leaderboard.md", "both on chimein-bench-v0-mini (eval compare)"),
+            (out / "lm" / "grpo" / "final", "chimein-lm-sup after a short GRPO run"),
+            (out / "lm" / "eval" / "grpo", "that checkpoint on chimein-bench-v0-mini"),
         ]
     width = max(len(str(p)) for p, _ in built) + 2
     lines = [rule, f"demo finished in {seconds / 60:.1f} min; everything is in {out}/", "", "built:"]
@@ -194,8 +209,7 @@ def summary(out: Path, lm: bool, seconds: float) -> str:
         lines += [f"  {str(p):<{width}}{what}"] if width + len(what) <= 98 else [f"  {p}", f"      {what}"]
     rows = [(name, out / "eval" / name) for name in POLICY_NAMES if missing_extra(name) is None]
     if lm:
-        rows += [("demo LM (supervised)", out / "lm" / "eval" / "sup"),
-                 ("demo LM (+ GRPO)", out / "lm" / "eval" / "grpo")]
+        rows += [("chimein-lm-sup +GRPO", out / "lm" / "eval" / "grpo")]
 
     def cell(v: float | None) -> str:
         return f"{'-' if v is None else f'{v:.2f}':>14}"
@@ -206,18 +220,12 @@ def summary(out: Path, lm: bool, seconds: float) -> str:
     if lm:
         lines += [
             "",
-            "what they mean: the demo-sized timing LM (a few minutes of CPU training, then a few GRPO",
-            "steps on a few dozen episodes) only shows that the pipeline runs end to end; its numbers",
-            "are not results. At this size it misses the emergencies (intervene F1 near 0), lands near",
-            "or below the endpointers, and GRPO's few steps often make it worse. The README's recipe",
-            "(measured there: codebook + 700 supervised steps + calibration 21.4 min on a 2-core CPU,",
-            "200 GRPO steps + calibration ~22 min) reached normalized reward 0.35 (supervised; 0.39",
-            "after GRPO) and intervene F1 0.45 (supervised) on chimein-bench-v0, against 0.15 and",
-            "<= 0.10 for silero-endpoint, with espeak-ng voices only. On today's world (three",
-            "generators, speakers, natural turns, devices, walking talkers) the supervised recipe",
-            "scores 0.27 on chimein-bench-v0 and, on chimein-bench-v1, 0.21 on clean+hard and 0.14 on",
-            "the heldout tier of unheard voices, rooms and devices (silero/energy 0.07, TEN VAD 0.18,",
-            "Smart Turn -0.11; README, v1); the default GRPO recipe then lowers v0's 0.27 to 0.17.",
+            "what they mean: chimein-lm and chimein-lm-sup are the timing LMs shipped in the package",
+            "(the README's recipe: ~50 min of supervised training on a 2-core CPU); the mini",
+            "suite has a few scenes per split, so its figures swing by tenths. A few GRPO steps on a",
+            "few dozen episodes only show that the RL pipeline runs: that row is not a result.",
+            "Their figures on the full suites (normalized reward, per tier; README leaderboards):",
+            *shipped_figures(),
             "",
             "the real recipe (README, \"The streaming timing policy\" and \"RL refinement\"):",
         ]

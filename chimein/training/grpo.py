@@ -54,6 +54,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from chimein.agents.lm.reference import checkpoint_path
 from chimein.agents.lm.tokenizer import ACTION_IDS, BOS_ID, EOS_ID, AudioTokenizer, interleave
 from chimein.config import to_plain
 from chimein.errors import ConfigError, SpecError
@@ -573,7 +574,7 @@ def train_grpo(
     cfg = cfg if isinstance(cfg, GRPORunConfig) else GRPORunConfig.from_mapping(cfg)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    init_path = str(Path(init).resolve())
+    init_path = str(Path(checkpoint_path(init)).resolve())  # a directory or a shipped name
     cfg_file = out / "grpo_run.json"
     ident = {"config": cfg.to_dict(), "init": init_path}
     if cfg_file.is_file() and json.loads(cfg_file.read_text()) != ident:

@@ -62,6 +62,7 @@ from stable_baselines3.common.vec_env import VecEnvWrapper
 
 from chimein.agents.lm.decide import decide_kl, decide_logits
 from chimein.agents.lm.decoder import action_token_ids, step_token_ids
+from chimein.agents.lm.reference import checkpoint_path
 from chimein.agents.lm.tokenizer import BOS_ID, PAD_ID, AudioTokenizer
 from chimein.config import to_plain
 from chimein.errors import SpecError
@@ -635,7 +636,7 @@ def train_ppo(
     cfg = cfg if isinstance(cfg, PPOConfig) else PPOConfig.from_mapping(cfg)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    run = _Run(str(Path(init).resolve()), out, cfg, log, on_update)
+    run = _Run(str(Path(checkpoint_path(init)).resolve()), out, cfg, log, on_update)
     run.try_resume()
     remaining = (run.n_updates - run.update) * run.per_update
     if remaining > 0:

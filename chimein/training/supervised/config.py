@@ -28,7 +28,7 @@ class DataConfig:
     """Difficulty presets cycled over the sampler's episodes."""
     seed: int = 1
     """Seed of the training scenes."""
-    pool: int | None = 2000
+    pool: int | None = 4000
     """Distinct episodes cycled over in epochs (None: a fresh scene for every item)."""
     cache_dir: str | None = None
     """Tokenized-episode cache (None: ``OUT/episodes``)."""
@@ -45,7 +45,7 @@ class DataConfig:
 class ValConfig:
     """Held-out validation scenes (sampler, their own seed and room pool) and calibration."""
 
-    n_per_family: int = 4
+    n_per_family: int = 6
     """Validation scenes per family and difficulty."""
     difficulties: Sequence[str] = ("easy", "hard")
     """Difficulty presets of the validation scenes."""
@@ -75,8 +75,20 @@ class ValConfig:
     among those within :attr:`max_interruptions_per_turn` wins."""
     max_interruptions_per_turn: float | None = 0.1
     """Interruption budget of the calibration (None: any)."""
+    smoothing: int = 1
+    """Neighbouring biases on each side whose figures the calibration averages in (triangular
+    weights) before choosing; 0: each bias on its own figures. Smoothing keeps one noisy
+    episode from moving the operating point (issue 21: another machine picked -1.0 where the
+    README's checkpoint had -0.25)."""
     batch_size: int = 64
     """Validation episodes decoded together."""
+
+    def __post_init__(self) -> None:
+        for name, low in (("n_per_family", 0), ("every", 0), ("examples", 0), ("smoothing", 0),
+                          ("batch_size", 1)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ConfigError(f"train.val: field '{name}': an integer >= {low}, got {v!r}")
 
 
 @dataclass(frozen=True)
@@ -84,7 +96,7 @@ class TrainConfig:
     """Optimisation settings (``train.*`` in the Hydra config): AdamW, linear warmup then
     cosine decay."""
 
-    steps: int = 700
+    steps: int = 1800
     """Optimizer steps."""
     batch_size: int = 6
     """Episode crops per optimizer step."""

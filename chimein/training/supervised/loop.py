@@ -221,6 +221,7 @@ def finish(
                 run.say,
                 val.max_interruptions_per_turn,
                 progress=run.train.progress,
+                smoothing=val.smoothing,
             )
             extra["calibration"] = cal
             writer.add_scalar("val/calibrated_bias", bias[1], step)

@@ -24,6 +24,7 @@ from chimein.agents.lm.model import TimingLM
 from chimein.agents.lm.tokenizer import AudioTokenizer, Codebook
 from chimein.config import read_config
 from chimein.envs.episode import EpisodeRecord
+from chimein.errors import ConfigError
 from chimein.io import atomic_write_text
 from chimein.training.data import item_rng, make_batch, tokenize_scene
 from chimein.training.labels import LabelConfig
@@ -38,6 +39,7 @@ __all__ = [
     "calibration_lines",
     "metric_value",
     "rollout_metrics",
+    "smooth_curve",
     "validation_scenes",
 ]
 
@@ -168,6 +170,30 @@ def metric_value(m: Mapping[str, Any], k: str) -> float | None:
 _CAL_KEYS = ("mean_reward", "timeliness", "interruptions_per_turn", "false_alarms_per_min")
 
 
+def smooth_curve(values: Sequence[float], k: int) -> list[float]:
+    """Triangular moving average of ``values`` (a curve over an ordered grid) with ``k``
+    neighbours on each side, weights ``k + 1 - |d|``, renormalised at the ends; non-finite
+    entries are skipped (a point with none finite stays as it was). ``k`` = 0: unchanged.
+
+    Examples
+    --------
+    >>> smooth_curve([0.0, 1.0, 0.0, 1.0], 1)
+    [0.3333333333333333, 0.5, 0.5, 0.6666666666666666]
+    """
+    if k <= 0:
+        return [float(v) for v in values]
+    out = []
+    for j in range(len(values)):
+        num = den = 0.0
+        for d in range(-k, k + 1):
+            if 0 <= j + d < len(values) and math.isfinite(values[j + d]):
+                w = k + 1 - abs(d)
+                num += w * values[j + d]
+                den += w
+        out.append(num / den if den else float(values[j]))
+    return out
+
+
 def calibrate_bias(
     model: TimingLM,
     codebook: Codebook,
@@ -178,12 +204,19 @@ def calibrate_bias(
     log: Any = None,
     max_interruptions_per_turn: float | None = None,
     progress: bool = False,
+    smoothing: int = 0,
 ) -> tuple[list[float], dict[str, Any]]:
     """Pick the decide-head logit bias ``[0, b, b]`` on ``scenes`` (streaming rollouts through
     the env for every ``b`` in ``biases``): the best mean reward among the biases whose
     interruption rate is at most ``max_interruptions_per_turn`` (all of them when None; the
     least interrupting one when none qualifies, which ``log`` is told). Returns the bias and a
-    summary table; ``log`` gets the table (rounded) and the choice, ``progress`` shows a bar."""
+    summary table; ``log`` gets the table (rounded) and the choice, ``progress`` shows a bar.
+
+    ``smoothing`` > 0 judges each bias by the triangular moving average of mean reward and
+    interruption rate over its ``smoothing`` neighbours on each side (in bias order; see
+    :func:`smooth_curve`): on a few dozen scenes one episode more or less moves a single bias's
+    figures by more than the gap between neighbouring biases, and the raw criterion then picks
+    an operating point another machine (or seed) does not reproduce."""
     rows: list[tuple[float, Mapping[str, Any]]] = []
     table = []
     bar = None
@@ -206,28 +239,40 @@ def calibrate_bias(
         if bar is not None:
             bar.close()
 
-    def reward(row: tuple[float, Mapping[str, Any]]) -> float:
-        r = metric_value(row[1], "mean_reward")
-        return -math.inf if r is None else r
-
-    def interruptions(row: tuple[float, Mapping[str, Any]]) -> float:
-        v = metric_value(row[1], "interruptions_per_turn")
-        return 0.0 if v is None else v  # no user turns: nothing to interrupt
-
-    ok = rows
-    if max_interruptions_per_turn is not None:
-        ok = [r for r in rows if interruptions(r) <= float(max_interruptions_per_turn) + 1e-12]
     if not rows:
         return [0.0, 0.0, 0.0], {"logit_bias": [0.0, 0.0, 0.0], "table": table}
-    best = max(ok, key=reward) if ok else min(rows, key=lambda r: (interruptions(r), -reward(r)))
+    order = sorted(range(len(rows)), key=lambda i: rows[i][0])
+    raw_r = [metric_value(rows[i][1], "mean_reward") for i in order]
+    raw_i = [metric_value(rows[i][1], "interruptions_per_turn") for i in order]
+    sm_r = smooth_curve([-math.inf if r is None else r for r in raw_r], smoothing)
+    sm_i = smooth_curve([0.0 if v is None else v for v in raw_i], smoothing)  # no turns: none
+    score = {order[j]: (sm_r[j], sm_i[j]) for j in range(len(order))}
+    if smoothing:
+        for i, row in enumerate(table):
+            row["smoothed_reward"], row["smoothed_interruptions"] = score[i]
+
+    def reward(i: int) -> float:
+        return score[i][0]
+
+    def interruptions(i: int) -> float:
+        return score[i][1]
+
+    ok = list(range(len(rows)))
+    if max_interruptions_per_turn is not None:
+        ok = [i for i in ok if interruptions(i) <= float(max_interruptions_per_turn) + 1e-12]
+    best_i = (max(ok, key=reward) if ok
+              else min(range(len(rows)), key=lambda i: (interruptions(i), -reward(i))))
+    best = rows[best_i]
     bias = [0.0, best[0], best[0]]
     if log is not None:
-        for line in calibration_lines(table, best[0], max_interruptions_per_turn, len(ok), len(scenes)):
+        for line in calibration_lines(table, best[0], max_interruptions_per_turn, len(ok), len(scenes),
+                                      smoothing):
             log(line)
     return bias, {
         "logit_bias": bias,
         "n_scenes": len(scenes),
         "max_interruptions_per_turn": max_interruptions_per_turn,
+        "smoothing": int(smoothing),
         "table": table,
         "validation": {k: metric_value(best[1], k) for k in VAL_KEYS},
     }
@@ -239,26 +284,34 @@ def calibration_lines(
     budget: float | None,
     n_within: int,
     n_scenes: int,
+    smoothing: int = 0,
 ) -> list[str]:
     """The calibration's report: its table (one row per bias, rounded) and the choice, with a
-    warning when no bias kept within the interruption ``budget`` (``n_within`` == 0)."""
+    warning when no bias kept within the interruption ``budget`` (``n_within`` == 0); with
+    ``smoothing``, the smoothed reward and interruption columns the choice was made on."""
 
     def cell(v: float | None, width: int, digits: int) -> str:
         return f"{'-' if v is None else f'{v:.{digits}f}':>{width}}"
 
     cond = "no interruption budget" if budget is None else f"budget <= {budget:g} interruptions/turn"
-    lines = [f"calibration of the decide bias [0, b, b] on {n_scenes} validation scenes ({cond}):",
-             "    bias b  mean reward  timeliness  interruptions/turn  false alarms/min"]
+    how = f"; smoothed over {smoothing} bias(es) each side" if smoothing else ""
+    lines = [f"calibration of the decide bias [0, b, b] on {n_scenes} validation scenes",
+             f"  ({cond}{how}):",
+             "    bias b  mean reward  timeliness  interr./turn  FA/min"
+             + ("  smoothed: reward  interr." if smoothing else "")]
     for row in table:
         mark = "  <- chosen" if row["bias"] == chosen else ""
+        sm = (cell(row.get("smoothed_reward"), 18, 3) + cell(row.get("smoothed_interruptions"), 9, 3)
+              if smoothing else "")
         lines.append(f"  {row['bias']:+8.2f}" + cell(row.get("mean_reward"), 13, 3)
-                     + cell(row.get("timeliness"), 12, 3) + cell(row.get("interruptions_per_turn"), 20, 3)
-                     + cell(row.get("false_alarms_per_min"), 18, 2) + mark)
+                     + cell(row.get("timeliness"), 12, 3) + cell(row.get("interruptions_per_turn"), 14, 3)
+                     + cell(row.get("false_alarms_per_min"), 8, 2) + sm + mark)
+    what = "smoothed mean reward" if smoothing else "mean reward"
     if budget is None:
-        lines.append(f"calibration: bias {chosen:+.2f}, the best mean reward")
+        lines.append(f"calibration: bias {chosen:+.2f}, the best {what}")
     elif n_within:
         within = "the only bias" if n_within == 1 else f"the {n_within} biases"
-        lines.append(f"calibration: bias {chosen:+.2f}, the best mean reward of {within} within the budget")
+        lines.append(f"calibration: bias {chosen:+.2f}, the best {what} of {within} within the budget")
     else:
         import textwrap
 
@@ -282,7 +335,15 @@ def calibrate_checkpoint(
     ``val`` (e.g. after training elsewhere) and rewrite its ``chimein.json`` atomically
     (``log``, ``progress``: as :func:`calibrate_bias`)."""
     from chimein.agents.lm.checkpoint import META_FILE, load_checkpoint
+    from chimein.agents.lm.reference import is_reference, reference_root
 
+    if is_reference(str(path)) or reference_root() in Path(path).resolve().parents:
+        raise ConfigError(
+            f"calibrate: {path} is a checkpoint shipped inside chimein, which is never rewritten "
+            "(its card records its checksums and metrics); copy the directory (python -c \"import "
+            "shutil; from chimein.agents.lm.reference import reference_checkpoint as r; "
+            "shutil.copytree(r('chimein-lm'), 'my-lm')\") and calibrate the copy"
+        )
     v = read_config(ValConfig, val, "val")
     ck = load_checkpoint(path)
     scenes = validation_scenes(scenes_cfg, v)
@@ -296,6 +357,7 @@ def calibrate_checkpoint(
         log,
         v.max_interruptions_per_turn,
         progress,
+        v.smoothing,
     )
     meta = dict(ck.meta)
     meta["inference"] = {**dict(meta.get("inference", {})), "logit_bias": bias}
