@@ -314,11 +314,10 @@ class RLRun:
     def __init__(self, init: str, out: Path, cfg: RLRunConfig, log: Callable[[str], None],
                  callback: Callable[[int, dict[str, float]], None] | None) -> None:
         from chimein.agents.lm.checkpoint import load_checkpoint
-        from chimein.agents.lm.reference import checkpoint_path
 
         self.cfg, self.out, self.log, self.callback = cfg, out, log, callback
         torch.set_num_threads(cfg.threads)
-        self.init = load_checkpoint(checkpoint_path(init))  # a directory or a shipped name
+        self.init = load_checkpoint(init)  # train_ppo/train_grpo resolved shipped names
         self.tb = TBLogger(out / "tb")
         self.val = Validator(out, cfg.val.get("suite"), int(cfg.val.get("every", 0)),
                              str(cfg.val.get("metric", "normalized_reward")), cfg.val.get("eval"))

@@ -112,7 +112,7 @@ def verify_reference(name: str) -> Path:
     files = card.get("files")
     if not isinstance(files, dict) or not files:
         raise ConfigError(f"shipped checkpoint {key!r}: {d / CARD_FILE} lists no files; reinstall chimein")
-    stamp = (key, max((d / f).stat().st_mtime for f in files if (d / f).is_file()) if files else 0.0)
+    stamp = (key, max(((d / f).stat().st_mtime for f in files if (d / f).is_file()), default=0.0))
     if stamp in _VERIFIED:
         return d
     for fname, digest in sorted(files.items()):
