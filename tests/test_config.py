@@ -249,6 +249,7 @@ def _cmd_disagreements() -> list[str]:
         "eval_materialize": (materialize, {}, (), w),
         "eval_psb": (evaluate_psb, {"policy_args": (evaluate_psb, "policy_kwargs")}, (), w),
         "eval_rescore": (None, {}, ("episodes", "out", "reward", "specs_root", "annotations"), {}),
+        "eval_spread": (None, {}, ("runs", "out"), {}),  # seed_spread(runs), write_spread(out)
         "eval_sweep": (sweep, {"policy_args": (sweep, "policy_kwargs"), "suite": (evaluate, "suite"),
                                "workers": (evaluate, "workers")}, (), w),
         "eval_tradeoff": (tradeoff, {}, ("runs",), {}),  # positional folders: the sweeps

@@ -141,6 +141,20 @@ def compare(cfg: Any) -> int:
     return 0
 
 
+def spread(cfg: Any) -> int:
+    """``chimein eval spread DIR1 DIR2 DIR3 [out=spread.md]``: how much a recipe's headline
+    metrics move with the training seed (:mod:`chimein.eval.spread`)."""
+    from chimein.eval.spread import seed_spread, spread_table, write_spread
+
+    c = container(cfg)
+    runs = positional_runs(c)
+    s = seed_spread(runs)
+    out = c.get("out") or str(Path(runs[0]).resolve().parent / "spread.md")
+    print("\n".join(spread_table(s)))
+    print(f"wrote {write_spread(s, out)}", file=sys.stderr)
+    return 0
+
+
 def rescore(cfg: Any) -> int:
     """``chimein eval rescore DIR/episodes.jsonl [out=DIR] [+reward.miss=-1] [annotations=DIR]``:
     metrics from logs (``annotations``: judged against a recordings folder's rows instead)."""

@@ -81,6 +81,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("eval", eval_.run, "evaluate a policy on a suite: policy=NAME suite=chimein-bench-v0 out=DIR [workers=N] (or on annotated recordings: recordings=DIR)"),
     Command("eval materialize", eval_.materialize, "generate (once) or verify a suite: suite=NAME [verify=true]"),
     Command("eval compare", eval_.compare, "leaderboard of eval runs: DIR1 DIR2 ... [out=leaderboard.md]", RUNS),
+    Command("eval spread", eval_.spread, "spread of metrics over training seeds: DIR1 DIR2 DIR3 [out=spread.md]", RUNS),
     Command("eval sweep", eval_.sweep, "an operating curve: policy=NAME param=logit_bias values=[-1,-0.5,0,0.5] out=DIR"),
     Command("eval tradeoff", eval_.tradeoff, "plot operating curves: SWEEP1 SWEEP2 ... [out=tradeoff.png] [+at.false_alarms_per_min=[2.0]]", RUNS),
     Command("eval rescore", eval_.rescore, "metrics from logged episodes alone: DIR/episodes.jsonl [out=DIR] [annotations=DIR]", ("episodes",)),

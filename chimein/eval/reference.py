@@ -14,7 +14,8 @@ compares a fresh evaluation with it:
 Maintainers ship a new checkpoint with::
 
     python -m chimein.eval.reference ship chimein-lm-sup runs/sup/final \\
-        --recipe runs/recipe.md --results runs/mini/sup runs/v1/sup runs/v0/sup
+        --recipe runs/recipe.md --results runs/mini/sup runs/v1/sup runs/v0/sup \\
+        --seed-results runs/v1/sup-seed1 runs/v1/sup-seed2 runs/v0/sup-seed1 runs/v0/sup-seed2
 
 Examples
 --------
@@ -34,6 +35,7 @@ from typing import Any
 
 from chimein.agents.lm.reference import CARD_FILE, REFERENCE_NAMES, reference_root
 from chimein.errors import SpecError
+from chimein.eval.spread import HEADLINE_KEYS, headline_metrics, seed_spread
 from chimein.io import atomic_write_dir, atomic_write_text
 
 __all__ = ["HEADLINE_KEYS", "MINI_SUITE", "compare_recorded", "episode_digest", "ship",
@@ -41,13 +43,6 @@ __all__ = ["HEADLINE_KEYS", "MINI_SUITE", "compare_recorded", "episode_digest", 
 
 #: The suite whose every episode the card records and CI re-measures.
 MINI_SUITE = "chimein-bench-v1-mini"
-
-#: Metrics recorded per suite (overall and per tier).
-HEADLINE_KEYS: tuple[str, ...] = (
-    "normalized_reward", "timeliness", "respond_recall", "intervene_f1", "safety_miss_rate",
-    "false_alarms_per_min", "pause_takeover_rate", "false_cutoff_rate", "interruptions_per_turn",
-    "respond_latency_p50",
-)
 
 #: Files of a checkpoint directory that ship (every one is checksummed).
 _SHIPPED_SUFFIXES = (".safetensors", ".json")
@@ -62,37 +57,12 @@ def episode_digest(episode: Mapping[str, Any]) -> str:
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
-def _value(m: Mapping[str, Any], k: str) -> float | None:
-    v = m.get(k)
-    if isinstance(v, Mapping):
-        v = v.get("value")
-    return None if v is None else float(v)
-
-
 def summarise_results(results_dir: str | Path, episodes: bool = False) -> dict[str, Any]:
     """The card entry of one ``chimein eval`` output folder: suite identity, headline metrics
     (overall and per tier, with 95 % intervals), and with ``episodes`` every episode's reward
     and action digest."""
     d = Path(results_dir)
-    try:
-        res = json.loads((d / "results.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise SpecError(f"{d}: not a `chimein eval` output folder ({e})") from None
-    met = res["metrics"]
-
-    def block(m: Mapping[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k in HEADLINE_KEYS:
-            v = m.get(k)
-            out[k] = {"value": _value(m, k), "ci": v.get("ci") if isinstance(v, Mapping) else None}
-        return out
-
-    entry: dict[str, Any] = {
-        "suite": {k: res["suite"][k] for k in ("name", "revision", "definition_hash", "n_scenes")},
-        "env": res.get("env"),
-        "overall": block(met["overall"]),
-        "by_tier": {t: block(m) for t, m in sorted(met.get("by_tier", {}).items())},
-    }
+    entry = headline_metrics(d)
     if episodes:
         eps = {}
         for line in (d / "episodes.jsonl").read_text(encoding="utf-8").splitlines():
@@ -142,12 +112,15 @@ def compare_recorded(recorded: Mapping[str, Any], fresh: Mapping[str, Any], tol:
 
 def ship(name: str, checkpoint: str | Path, results: Sequence[str | Path] = (),
          recipe: str | None = None, source: str | None = None,
-         notes: Mapping[str, Any] | None = None) -> Path:
+         notes: Mapping[str, Any] | None = None, seed_results: Sequence[str | Path] = ()) -> Path:
     """Copy ``checkpoint`` into the package as reference ``name`` with its card (atomic).
 
     ``results``: ``chimein eval`` folders of this checkpoint; the one on :data:`MINI_SUITE` is
     required (CI re-measures it) and records every episode. ``recipe``: the commands that made
     the checkpoint; ``source``: which run it is (e.g. "GRPO refinement of chimein-lm-sup").
+    ``seed_results``: ``chimein eval`` folders of the same recipe trained with other seeds; per
+    suite that they and ``results`` cover, the card records the spread over all of them
+    (:func:`chimein.eval.spread.seed_spread`, the shipped run first).
     """
     from chimein.agents.lm.checkpoint import is_checkpoint
     from chimein.scenes.dataset import sha256_file
@@ -167,6 +140,7 @@ def ship(name: str, checkpoint: str | Path, results: Sequence[str | Path] = (),
     if MINI_SUITE not in metrics:
         raise SpecError(f"ship: pass the `chimein eval` folder of {name} on {MINI_SUITE} in results "
                         "(CI re-measures it)")
+    spreads = _spreads(results, seed_results)
     files = sorted(p.name for p in src.iterdir() if p.is_file() and p.suffix in _SHIPPED_SUFFIXES)
 
     def write(tmp: Path) -> None:
@@ -177,10 +151,27 @@ def ship(name: str, checkpoint: str | Path, results: Sequence[str | Path] = (),
             "files": {f: sha256_file(tmp / f) for f in files},
             "size_bytes": sum((tmp / f).stat().st_size for f in files),
             "metrics": metrics, **({"notes": dict(notes)} if notes else {}),
+            **({"seed_spread": spreads} if spreads else {}),
         }
         atomic_write_text(tmp / CARD_FILE, json.dumps(card, indent=1, sort_keys=True) + "\n")
 
     return atomic_write_dir(reference_root() / name, write, mode=0o755)
+
+
+def _spreads(results: Sequence[str | Path], seed_results: Sequence[str | Path]) -> dict[str, Any]:
+    """Per suite: :func:`seed_spread` over the shipped run and the other seeds' runs of it."""
+    by_suite: dict[str, list[str | Path]] = {}
+    for r in [*results, *seed_results]:
+        by_suite.setdefault(headline_metrics(r)["suite"]["name"], []).append(r)
+    shipped = {headline_metrics(r)["suite"]["name"] for r in results}
+    out = {}
+    for suite, runs in by_suite.items():
+        if suite not in shipped:
+            raise SpecError(f"ship: --seed-results has runs on {suite!r} but --results has none of the "
+                            "shipped checkpoint there; pass its run too (the spread starts from it)")
+        if len(runs) > 1:
+            out[suite] = seed_spread(runs)
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -194,9 +185,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     s.add_argument("--results", nargs="+", required=True, help="chimein eval output folders")
     s.add_argument("--recipe", help="a text file with the commands that made the checkpoint")
     s.add_argument("--source", help="what the checkpoint is (e.g. 'GRPO refinement of chimein-lm-sup')")
+    s.add_argument("--seed-results", nargs="*", default=[],
+                   help="chimein eval folders of the same recipe with other training seeds (the card "
+                        "records the spread)")
     a = ap.parse_args(argv)
     recipe = Path(a.recipe).read_text(encoding="utf-8") if a.recipe else None
-    out = ship(a.name, a.checkpoint, a.results, recipe=recipe, source=a.source)
+    out = ship(a.name, a.checkpoint, a.results, recipe=recipe, source=a.source,
+               seed_results=a.seed_results)
     print(f"shipped {a.name} -> {out}")
     return 0
 
