@@ -107,6 +107,8 @@ def test_reference_option_cli_and_bad_input(runs: dict[str, Path], tmp_path: Pat
     (row,) = paired_rows(md)
     assert row.startswith("| always-wait | 6 | -1.000 [-1.000, -1.000]*")
     assert (tmp_path / "cli.paired.json").is_file()
+    assert cli_main(["eval", "compare", *dirs, "eval.splits=[clean/addressed]"]) == 2  # not silently ignored
+    assert "'eval.splits' is not used by compare" in capsys.readouterr().err
     with pytest.raises(SpecError, match="'reference'"):
         compare(dirs, reference=tmp_path)
     with pytest.raises(SpecError, match="'paired_metrics'"):

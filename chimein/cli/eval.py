@@ -129,6 +129,10 @@ def compare(cfg: Any) -> int:
     if out is None and runs:
         out = str(Path(runs[0]).resolve().parent / "leaderboard.md")
     e = c.get("eval") or {}
+    if e.get("splits"):
+        raise ConfigError("eval compare: field 'eval.splits' is not used by compare (it reads finished runs); "
+                          "evaluate on those splits (chimein eval ... eval.splits=[...]) and compare those runs, "
+                          "or read the paired table by tier that compare prints")
     metrics = c.get("paired_metrics")
     text, written = cmp(runs, out=out, sort_by=str(c.get("sort_by", "normalized_reward")),
                         reference=c.get("reference"),
