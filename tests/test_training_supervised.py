@@ -273,6 +273,37 @@ def test_hydra_configs_compose_into_the_dataclasses() -> None:
         TrainConfig.from_mapping({"stepz": 3})
 
 
+def test_intervene_gets_its_own_bias_after_respond(monkeypatch) -> None:
+    """Stage 2 keeps RESPOND's bias and picks INTERVENE's from the same grid, within the
+    interruption budget, without replaying the shared-bias point (issue 21: a shared bias missed
+    most safety-critical cues)."""
+    from chimein.training.supervised import validate as V
+
+    played: list[tuple[float, float]] = []
+
+    def fake_rollout(model, codebook, scenes, chunk_s, bias, batch_size):
+        b, c = bias[1], bias[2]
+        played.append((b, c))
+        reward = -abs(b - 0.0) - 0.5 * abs(c - 1.0)  # respond best at 0, intervene best at +1
+        interr = 0.05 + (0.2 if c >= 1.5 else 0.0)  # +1.5 intervenes mid-turn: over the budget
+        return {"mean_reward": reward, "interruptions_per_turn": interr, "timeliness": 0.5,
+                "false_alarms_per_min": 1.0}, None
+
+    monkeypatch.setattr(V, "rollout_metrics", fake_rollout)
+    grid = [-1.0, 0.0, 1.0, 1.5]
+    lines: list[str] = []
+    bias, cal = V.calibrate_bias(None, None, [], 0.08, grid, log=lines.append,
+                                 max_interruptions_per_turn=0.1, intervene=True)
+    assert bias == [0.0, 0.0, 1.0]
+    assert played.count((0.0, 0.0)) == 1, "the shared-bias point is measured once"
+    assert len(played) == 2 * len(grid) - 1
+    assert [r["bias"] for r in cal["intervene_table"]] == grid
+    assert any("intervene bias c of [0, +0.00, c]" in ln for ln in lines)
+    assert any("bias c +1.00" in ln for ln in lines) and max(len(ln) for ln in lines) <= 100
+    shared, cal1 = V.calibrate_bias(None, None, [], 0.08, grid, max_interruptions_per_turn=0.1)
+    assert shared[1] == shared[2] and "intervene_table" not in cal1
+
+
 def test_smoothed_calibration_ignores_a_lucky_bias(monkeypatch) -> None:
     """One bias whose few scenes happened to go well wins the raw criterion; the smoothed one
     (the default) picks the bias whose neighbourhood is good (issue 21's unstable operating point)."""

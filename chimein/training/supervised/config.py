@@ -73,6 +73,10 @@ class ValConfig:
     biases: Sequence[float] = (-1.5, -1.0, -0.75, -0.5, -0.25, 0.0, 0.5, 1.0, 1.5)
     """Biases ``b`` (logit bias ``[0, b, b]``) tried by the calibration: the best mean reward
     among those within :attr:`max_interruptions_per_turn` wins."""
+    calibrate_intervene: bool = True
+    """Then tune INTERVENE's bias on its own (``[0, b, c]``, ``c`` from :attr:`biases`, ``b``
+    kept): safety-critical cues cost more to miss than turns, and a shared bias left 90 % of
+    them missed (issue 21). False: one shared bias ``[0, b, b]``."""
     max_interruptions_per_turn: float | None = 0.1
     """Interruption budget of the calibration (None: any)."""
     smoothing: int = 1

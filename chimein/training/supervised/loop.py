@@ -222,9 +222,11 @@ def finish(
                 val.max_interruptions_per_turn,
                 progress=run.train.progress,
                 smoothing=val.smoothing,
+                intervene=val.calibrate_intervene,
             )
             extra["calibration"] = cal
             writer.add_scalar("val/calibrated_bias", bias[1], step)
+            writer.add_scalar("val/calibrated_intervene_bias", bias[2], step)
     final = write_checkpoint(run, learner, step, final=True, bias=bias, extra=extra)
     writer.close()
     shutil.rmtree(tmpdir, ignore_errors=True)

@@ -194,6 +194,53 @@ def smooth_curve(values: Sequence[float], k: int) -> list[float]:
     return out
 
 
+def _sweep(
+    model: TimingLM,
+    codebook: Codebook,
+    scenes: Sequence[Any],
+    chunk_s: float,
+    values: Sequence[float],
+    bias_of: Any,
+    batch_size: int,
+    bar: Any,
+    known: Mapping[float, Mapping[str, Any]] | None = None,
+) -> list[tuple[float, Mapping[str, Any]]]:
+    """Rollout metrics of every value of a bias grid (``bias_of(v)``: the logit bias played);
+    values already measured (``known``) are not played again."""
+    rows = []
+    for v in values:
+        m = (known or {}).get(float(v))
+        if m is None:
+            m, _ = rollout_metrics(model, codebook, scenes, chunk_s, bias_of(float(v)), batch_size)
+        rows.append((float(v), m))
+        if bar is not None:
+            bar.update(1)
+    return rows
+
+
+def _choose(
+    rows: Sequence[tuple[float, Mapping[str, Any]]], budget: float | None, smoothing: int
+) -> tuple[int, list[dict[str, Any]], int]:
+    """The index of the chosen grid value (best smoothed mean reward within the interruption
+    budget; the least interrupting when none is within), the table, and how many were within."""
+    table = [{"bias": v, **{k: metric_value(m, k) for k in _CAL_KEYS}} for v, m in rows]
+    order = sorted(range(len(rows)), key=lambda i: rows[i][0])
+    raw_r = [metric_value(rows[i][1], "mean_reward") for i in order]
+    raw_i = [metric_value(rows[i][1], "interruptions_per_turn") for i in order]
+    sm_r = smooth_curve([-math.inf if r is None else r for r in raw_r], smoothing)
+    sm_i = smooth_curve([0.0 if v is None else v for v in raw_i], smoothing)  # no turns: none
+    score = {order[j]: (sm_r[j], sm_i[j]) for j in range(len(order))}
+    if smoothing:
+        for i, row in enumerate(table):
+            row["smoothed_reward"], row["smoothed_interruptions"] = score[i]
+    ok = list(range(len(rows)))
+    if budget is not None:
+        ok = [i for i in ok if score[i][1] <= float(budget) + 1e-12]
+    best = (max(ok, key=lambda i: score[i][0]) if ok
+            else min(range(len(rows)), key=lambda i: (score[i][1], -score[i][0])))
+    return best, table, len(ok)
+
+
 def calibrate_bias(
     model: TimingLM,
     codebook: Codebook,
@@ -205,6 +252,7 @@ def calibrate_bias(
     max_interruptions_per_turn: float | None = None,
     progress: bool = False,
     smoothing: int = 0,
+    intervene: bool = False,
 ) -> tuple[list[float], dict[str, Any]]:
     """Pick the decide-head logit bias ``[0, b, b]`` on ``scenes`` (streaming rollouts through
     the env for every ``b`` in ``biases``): the best mean reward among the biases whose
@@ -216,65 +264,55 @@ def calibrate_bias(
     interruption rate over its ``smoothing`` neighbours on each side (in bias order; see
     :func:`smooth_curve`): on a few dozen scenes one episode more or less moves a single bias's
     figures by more than the gap between neighbouring biases, and the raw criterion then picks
-    an operating point another machine (or seed) does not reproduce."""
-    rows: list[tuple[float, Mapping[str, Any]]] = []
-    table = []
+    an operating point another machine (or seed) does not reproduce.
+
+    ``intervene``: a second stage then keeps RESPOND's bias ``b`` and picks INTERVENE's own
+    bias ``c`` (``[0, b, c]``) from the same grid by the same criterion (``b`` itself is not
+    played again). The two actions answer different cues at different costs (a missed
+    safety-critical cue costs four false alarms), and one shared bias set INTERVENE's operating
+    point by RESPOND's (issue 21: the shared bias missed 90 % of safety-critical cues)."""
     bar = None
     if progress:
         import sys
 
         from tqdm import tqdm
 
-        bar = tqdm(total=len(biases), desc="calibrating the decide bias", unit="bias", file=sys.stderr)
+        total = len(biases) + (max(len(biases) - 1, 0) if intervene else 0)
+        bar = tqdm(total=total, desc="calibrating the decide bias", unit="bias", file=sys.stderr)
+    budget = max_interruptions_per_turn
     try:
-        for b in biases:
-            m, _ = rollout_metrics(
-                model, codebook, scenes, chunk_s, (0.0, float(b), float(b)), batch_size
-            )
-            rows.append((float(b), m))
-            table.append({"bias": float(b), **{k: metric_value(m, k) for k in _CAL_KEYS}})
-            if bar is not None:
-                bar.update(1)
+        rows = _sweep(model, codebook, scenes, chunk_s, biases, lambda b: (0.0, b, b), batch_size, bar)
+        if not rows:
+            return [0.0, 0.0, 0.0], {"logit_bias": [0.0, 0.0, 0.0], "table": []}
+        best_i, table, n_ok = _choose(rows, budget, smoothing)
+        b, chosen = rows[best_i]
+        bias = [0.0, b, b]
+        if log is not None:
+            for line in calibration_lines(table, b, budget, n_ok, len(scenes), smoothing):
+                log(line)
+        stage2: dict[str, Any] = {}
+        if intervene:
+            rows2 = _sweep(model, codebook, scenes, chunk_s, biases, lambda c: (0.0, b, c), batch_size,
+                           bar, known={b: chosen})
+            best2, table2, n_ok2 = _choose(rows2, budget, smoothing)
+            c, chosen = rows2[best2]
+            bias = [0.0, b, c]
+            stage2 = {"intervene_table": table2}
+            if log is not None:
+                for line in calibration_lines(table2, c, budget, n_ok2, len(scenes), smoothing,
+                                              what=f"the intervene bias c of [0, {b:+.2f}, c]", symbol="c"):
+                    log(line)
     finally:
         if bar is not None:
             bar.close()
-
-    if not rows:
-        return [0.0, 0.0, 0.0], {"logit_bias": [0.0, 0.0, 0.0], "table": table}
-    order = sorted(range(len(rows)), key=lambda i: rows[i][0])
-    raw_r = [metric_value(rows[i][1], "mean_reward") for i in order]
-    raw_i = [metric_value(rows[i][1], "interruptions_per_turn") for i in order]
-    sm_r = smooth_curve([-math.inf if r is None else r for r in raw_r], smoothing)
-    sm_i = smooth_curve([0.0 if v is None else v for v in raw_i], smoothing)  # no turns: none
-    score = {order[j]: (sm_r[j], sm_i[j]) for j in range(len(order))}
-    if smoothing:
-        for i, row in enumerate(table):
-            row["smoothed_reward"], row["smoothed_interruptions"] = score[i]
-
-    def reward(i: int) -> float:
-        return score[i][0]
-
-    def interruptions(i: int) -> float:
-        return score[i][1]
-
-    ok = list(range(len(rows)))
-    if max_interruptions_per_turn is not None:
-        ok = [i for i in ok if interruptions(i) <= float(max_interruptions_per_turn) + 1e-12]
-    best_i = (max(ok, key=reward) if ok
-              else min(range(len(rows)), key=lambda i: (interruptions(i), -reward(i))))
-    best = rows[best_i]
-    bias = [0.0, best[0], best[0]]
-    if log is not None:
-        for line in calibration_lines(table, best[0], max_interruptions_per_turn, len(ok), len(scenes),
-                                      smoothing):
-            log(line)
     return bias, {
         "logit_bias": bias,
         "n_scenes": len(scenes),
-        "max_interruptions_per_turn": max_interruptions_per_turn,
+        "max_interruptions_per_turn": budget,
         "smoothing": int(smoothing),
         "table": table,
-        "validation": {k: metric_value(best[1], k) for k in VAL_KEYS},
+        **stage2,
+        "validation": {k: metric_value(chosen, k) for k in VAL_KEYS},
     }
 
 
@@ -285,6 +323,8 @@ def calibration_lines(
     n_within: int,
     n_scenes: int,
     smoothing: int = 0,
+    what: str = "the decide bias [0, b, b]",
+    symbol: str = "b",
 ) -> list[str]:
     """The calibration's report: its table (one row per bias, rounded) and the choice, with a
     warning when no bias kept within the interruption ``budget`` (``n_within`` == 0); with
@@ -295,9 +335,9 @@ def calibration_lines(
 
     cond = "no interruption budget" if budget is None else f"budget <= {budget:g} interruptions/turn"
     how = f"; smoothed over {smoothing} bias(es) each side" if smoothing else ""
-    lines = [f"calibration of the decide bias [0, b, b] on {n_scenes} validation scenes",
+    lines = [f"calibration of {what} on {n_scenes} validation scenes",
              f"  ({cond}{how}):",
-             "    bias b  mean reward  timeliness  interr./turn  FA/min"
+             f"    bias {symbol}  mean reward  timeliness  interr./turn  FA/min"
              + ("  smoothed: reward  interr." if smoothing else "")]
     for row in table:
         mark = "  <- chosen" if row["bias"] == chosen else ""
@@ -306,12 +346,12 @@ def calibration_lines(
         lines.append(f"  {row['bias']:+8.2f}" + cell(row.get("mean_reward"), 13, 3)
                      + cell(row.get("timeliness"), 12, 3) + cell(row.get("interruptions_per_turn"), 14, 3)
                      + cell(row.get("false_alarms_per_min"), 8, 2) + sm + mark)
-    what = "smoothed mean reward" if smoothing else "mean reward"
+    crit = "smoothed mean reward" if smoothing else "mean reward"
     if budget is None:
-        lines.append(f"calibration: bias {chosen:+.2f}, the best {what}")
+        lines.append(f"calibration: bias {symbol} {chosen:+.2f}, the best {crit}")
     elif n_within:
         within = "the only bias" if n_within == 1 else f"the {n_within} biases"
-        lines.append(f"calibration: bias {chosen:+.2f}, the best {what} of {within} within the budget")
+        lines.append(f"calibration: bias {symbol} {chosen:+.2f}, the best {crit} of {within} within the budget")
     else:
         import textwrap
 
@@ -358,6 +398,7 @@ def calibrate_checkpoint(
         v.max_interruptions_per_turn,
         progress,
         v.smoothing,
+        v.calibrate_intervene,
     )
     meta = dict(ck.meta)
     meta["inference"] = {**dict(meta.get("inference", {})), "logit_bias": bias}
