@@ -277,7 +277,7 @@ def calibrate_bias(
 
         from tqdm import tqdm
 
-        total = len(biases) + (max(len(biases) - 1, 0) if intervene else 0)
+        total = len(biases) * (2 if intervene else 1)  # the shared point counts once per stage
         bar = tqdm(total=total, desc="calibrating the decide bias", unit="bias", file=sys.stderr)
     budget = max_interruptions_per_turn
     try:
