@@ -193,8 +193,10 @@ def test_sb3_vecenvs_of_the_single_env():
         venv.close()
 
 
-def test_sb3_adapter_and_short_ppo_run():
+def test_sb3_adapter_and_short_ppo_run(tmp_path, monkeypatch):
     from stable_baselines3 import PPO
+
+    monkeypatch.setenv("SB3_LOGDIR", str(tmp_path / "sb3"))  # SB3's default logger folder, not /tmp
     from stable_baselines3.common.vec_env import VecMonitor
 
     from chimein.envs.sb3 import to_sb3_vecenv
