@@ -169,8 +169,8 @@ def _spreads(results: Sequence[str | Path], seed_results: Sequence[str | Path]) 
         if suite not in shipped:
             raise SpecError(f"ship: --seed-results has runs on {suite!r} but --results has none of the "
                             "shipped checkpoint there; pass its run too (the spread starts from it)")
-        if len(runs) > 1:
-            out[suite] = seed_spread(runs)
+        if len(runs) > 1:  # the card names the runs by folder name, not by this machine's paths
+            out[suite] = {**seed_spread(runs), "runs": [Path(r).name for r in runs]}
     return out
 
 
