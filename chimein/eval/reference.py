@@ -160,18 +160,20 @@ def ship(name: str, checkpoint: str | Path, results: Sequence[str | Path] = (),
 
 def _spreads(results: Sequence[str | Path], seed_results: Sequence[str | Path]) -> dict[str, Any]:
     """Per suite: :func:`seed_spread` over the shipped run and the other seeds' runs of it."""
-    by_suite: dict[str, list[str | Path]] = {}
-    for r in [*results, *seed_results]:
-        by_suite.setdefault(headline_metrics(r)["suite"]["name"], []).append(r)
-    shipped = {headline_metrics(r)["suite"]["name"] for r in results}
-    out = {}
-    for suite, runs in by_suite.items():
-        if suite not in shipped:
-            raise SpecError(f"ship: --seed-results has runs on {suite!r} but --results has none of the "
+
+    def suite(r: str | Path) -> str:
+        return str(headline_metrics(r)["suite"]["name"])
+
+    by_suite: dict[str, list[str | Path]] = {suite(r): [r] for r in results}
+    for r in seed_results:
+        name = suite(r)
+        if name not in by_suite:
+            raise SpecError(f"ship: --seed-results has runs on {name!r} but --results has none of the "
                             "shipped checkpoint there; pass its run too (the spread starts from it)")
-        if len(runs) > 1:  # the card names the runs by folder name, not by this machine's paths
-            out[suite] = {**seed_spread(runs), "runs": [Path(r).name for r in runs]}
-    return out
+        by_suite[name].append(r)
+    # the card names the runs by folder name, not by this machine's paths
+    return {name: {**seed_spread(runs), "runs": [Path(r).name for r in runs]}
+            for name, runs in by_suite.items() if len(runs) > 1}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

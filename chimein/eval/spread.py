@@ -28,6 +28,7 @@ Examples
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -56,8 +57,6 @@ def _value(m: Mapping[str, Any], k: str) -> float | None:
 def headline_metrics(results_dir: str | Path) -> dict[str, Any]:
     """Suite identity, env, and :data:`HEADLINE_KEYS` (value and 95 % interval), overall and per
     tier, of one ``chimein eval`` output folder."""
-    import json
-
     d = Path(results_dir)
     try:
         res = json.loads((d / "results.json").read_text(encoding="utf-8"))
@@ -153,8 +152,6 @@ def spread_table(spread: Mapping[str, Any], digits: int = 2) -> list[str]:
 
 def write_spread(spread: Mapping[str, Any], out: str | Path) -> Path:
     """Write :func:`spread_table` as markdown and the numbers as JSON beside it (atomic)."""
-    import json
-
     o = Path(out)
     if o.suffix != ".md":
         o = o / "spread.md"
