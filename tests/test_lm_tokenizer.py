@@ -22,9 +22,10 @@ from chimein.errors import ConfigError, SpecError
 from chimein.scenes.spec import Action
 
 FC = FeatureConfig(n_mels=16)
+FC_NORM = FeatureConfig(n_mels=16, frame_norm="running_mean", frame_norm_s=0.5)
 
 
-def make_codebook(k: int = 32, seed: int = 0) -> Codebook:
+def make_codebook(k: int = 32, seed: int = 0, fc: FeatureConfig = FC) -> Codebook:
     """A codebook whose centroids are real normalised units of noise and tones (so every
     assignment has a clear winner)."""
     rng = np.random.default_rng(seed)
@@ -37,15 +38,15 @@ def make_codebook(k: int = 32, seed: int = 0) -> Codebook:
     ).astype(np.float32)
     tok_units = AudioTokenizer(
         Codebook(
-            np.zeros((2, FC.unit_dim), np.float32),
-            np.zeros(FC.unit_dim, np.float32),
-            np.ones(FC.unit_dim, np.float32),
-            FC,
+            np.zeros((2, fc.unit_dim), np.float32),
+            np.zeros(fc.unit_dim, np.float32),
+            np.ones(fc.unit_dim, np.float32),
+            fc,
         )
     ).units(sig)
     mean, std = tok_units.mean(0), tok_units.std(0) + 1e-3
     pick = rng.choice(len(tok_units), k, replace=False)
-    return Codebook((tok_units[pick] - mean) / std, mean, std, FC, {"test": True})
+    return Codebook((tok_units[pick] - mean) / std, mean, std, fc, {"test": True})
 
 
 def signal(seconds: float, seed: int) -> np.ndarray:
@@ -58,8 +59,9 @@ def signal(seconds: float, seed: int) -> np.ndarray:
     )
 
 
-def test_stream_tokens_equal_whole_signal_tokens_with_one_stream_reset() -> None:
-    tok = AudioTokenizer(make_codebook())
+@pytest.mark.parametrize("fc", [FC, FC_NORM], ids=["plain", "running_mean"])
+def test_stream_tokens_equal_whole_signal_tokens_with_one_stream_reset(fc) -> None:
+    tok = AudioTokenizer(make_codebook(fc=fc))
     a, b, c = signal(3.2, 1), signal(3.2, 2), signal(1.6, 3)
     stream = tok.stream(2)
     got_a, got_b, got_c = [], [], []
@@ -79,10 +81,11 @@ def test_stream_tokens_equal_whole_signal_tokens_with_one_stream_reset() -> None
     assert len(np.unique(tok.tokenize(a))) > 3  # the tokens carry information
 
 
-def test_stream_pushes_of_stream_subsets_equal_whole_signal_tokens() -> None:
+@pytest.mark.parametrize("fc", [FC, FC_NORM], ids=["plain", "running_mean"])
+def test_stream_pushes_of_stream_subsets_equal_whole_signal_tokens(fc) -> None:
     """A server pushes whichever streams sent a chunk: each stream's ids still equal the
     tokens of its whole signal, whatever the other streams did."""
-    tok = AudioTokenizer(make_codebook())
+    tok = AudioTokenizer(make_codebook(fc=fc))
     sigs = [signal(1.6, 10 + i) for i in range(3)]
     stream = tok.stream(4)  # stream 0 is never pushed
     rng = np.random.default_rng(0)
@@ -183,3 +186,46 @@ def test_feature_config_validation() -> None:
         FeatureConfig(fmax=9000.0)
     with pytest.raises(ConfigError, match="unknown key 'n_mel' in features.*did you mean 'n_mels'"):
         FeatureConfig.from_dict({"n_mel": 3})
+
+
+def test_running_mean_units_ignore_gain_and_a_fixed_frequency_response() -> None:
+    """A microphone's gain and frequency response add a constant per band to log energies:
+    with ``frame_norm="running_mean"`` the units do not change (up to float rounding), with
+    absolute log energies they do."""
+    from scipy.signal import lfilter
+
+    x = signal(3.2, 6)
+    coloured = (0.3 * lfilter([1.0, -0.9], [1.0], x)).astype(np.float32)  # gain + high-pass
+    plain, norm = AudioTokenizer(make_codebook(fc=FC)), AudioTokenizer(make_codebook(fc=FC_NORM))
+    assert np.abs(plain.units(coloured) - plain.units(x)).max() > 1.0
+    d = np.abs(norm.units(coloured) - norm.units(x))
+    assert np.median(d) < 0.05, np.median(d)
+    assert (norm.tokenize(coloured) == norm.tokenize(x)).mean() > 0.8
+    assert (plain.tokenize(coloured) == plain.tokenize(x)).mean() < 0.5
+
+
+def test_running_band_mean_is_the_documented_recursion() -> None:
+    from chimein.agents.lm.tokenizer import RunningBandMean
+
+    rng = np.random.default_rng(1)
+    f = rng.normal(size=(50, 1, 3))
+    got = RunningBandMean(1, 3, alpha=0.1).apply(f)[:, 0]
+    m, want = f[0, 0].copy(), []
+    for t in range(50):
+        want.append(f[t, 0] - m)
+        m = m + max(0.1, 1.0 / (t + 1)) * (f[t, 0] - m)
+    assert np.allclose(got, np.array(want), atol=1e-6)
+    assert not got[0].any()
+
+
+def test_frame_norm_config_validation_and_old_codebooks_keep_their_digest(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="frame_norm.*one of"):
+        FeatureConfig(frame_norm="pcen")
+    with pytest.raises(ConfigError, match="frame_norm_s"):
+        FeatureConfig(frame_norm="running_mean", frame_norm_s=0.001)
+    assert "frame_norm" not in FeatureConfig().to_dict()  # files fitted before the option
+    assert FeatureConfig.from_dict(FeatureConfig().to_dict()) == FeatureConfig()
+    cb = make_codebook(fc=FC_NORM)
+    cb.save(tmp_path / "cb.safetensors")
+    back = Codebook.load(tmp_path / "cb.safetensors")
+    assert back.features == FC_NORM and back.digest == cb.digest != make_codebook().digest

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from chimein.agents.lm.tokenizer import Codebook, FeatureConfig, frames_to_units
+from chimein.agents.lm.tokenizer import Codebook, FeatureConfig, signal_units
 from chimein.config import read_config
 from chimein.errors import ConfigError, SpecError
 from chimein.training.data import SceneLoader, SourceSpec
@@ -162,9 +162,7 @@ def kmeans(
 
 def scene_units(scene: Any, features: FeatureConfig) -> np.ndarray:
     """Raw unit vectors of a rendered scene's reference mic, clipped to [-1, 1] as the env does."""
-    x = np.clip(np.asarray(scene.audio, np.float32)[:, 0], -1.0, 1.0)
-    frames = features.logmel().frames(x)[:, 0, :]
-    return frames_to_units(frames, int(features.frames_per_unit))
+    return signal_units(np.clip(np.asarray(scene.audio, np.float32)[:, 0], -1.0, 1.0), features)
 
 
 def _collect_job(args: tuple[dict[str, Any], int, dict[str, Any], int, int]) -> np.ndarray:

@@ -7,9 +7,12 @@ give the same tokens:
    the simplest multi-mic rule, the one the env's baselines follow too) from
    :class:`chimein.envs.features.LogMel` (25 ms window, 10 ms hop, ``n_mels`` bands, causal:
    frame ``j`` ends at sample ``(j + 1) * hop``).
-2. **Units**: ``frames_per_unit`` consecutive frames (4 -> 40 ms) concatenated into one vector,
-   normalised per dimension with a *fixed* mean and standard deviation measured when the
-   codebook was fitted (never per-clip statistics, which would need the future).
+2. **Units**: optionally each frame minus its bands' causal running mean
+   (``frame_norm="running_mean"``, :class:`RunningBandMean`: a log-domain mean normalisation,
+   so a microphone's gain and frequency response, which add a constant per band to log
+   energies, cancel), then ``frames_per_unit`` consecutive frames (4 -> 40 ms) concatenated into
+   one vector, normalised per dimension with a *fixed* mean and standard deviation measured when
+   the codebook was fitted (never per-clip statistics, which would need the future).
 3. **Quantisation** against a k-means :class:`Codebook` (256-1024 centroids): the unit's token
    is its nearest centroid (squared Euclidean distance, computed in float64 so that the choice
    does not depend on how many units are tokenized together).
@@ -74,9 +77,11 @@ __all__ = [
     "AudioTokenizer",
     "Codebook",
     "FeatureConfig",
+    "RunningBandMean",
     "UnitStream",
     "build_hf_tokenizer",
     "interleave",
+    "signal_units",
     "unit_token",
     "vocab_tokens",
 ]
@@ -91,6 +96,8 @@ N_SPECIAL = len(SPECIAL_TOKENS) + len(ACTION_TOKENS)
 #: Id of unit token ``<u0>``.
 UNIT_OFFSET = N_SPECIAL
 CODEBOOK_VERSION = 1
+#: Per-band normalisations of log-mel frames (:attr:`FeatureConfig.frame_norm`).
+FRAME_NORMS: tuple[str, ...] = ("none", "running_mean")
 #: fitting timings (s): printed by `chimein train codebook`, left out of the saved file
 TIMING_KEYS = ("collect_s", "fit_s")
 
@@ -130,11 +137,28 @@ class FeatureConfig:
     """Highest filterbank edge in Hz (at most Nyquist)."""
     frames_per_unit: int = 4
     """Frames stacked into one unit: 4 frames of 10 ms = 40 ms units."""
+    frame_norm: str = "none"
+    """Per-band normalisation of each frame before units are formed: ``none`` (absolute log
+    energies) or ``running_mean`` (each band minus its causal running mean, see
+    :class:`RunningBandMean`: invariant to the microphone's gain and frequency response, so
+    the codebook's entries describe spectral change rather than level and device)."""
+    frame_norm_s: float = 2.0
+    """Time constant in seconds of the running mean (``frame_norm="running_mean"``)."""
 
     def __post_init__(self) -> None:
         if not 1 <= int(self.frames_per_unit) <= 100:
             raise ConfigError(
                 f"features: field 'frames_per_unit': must be in [1, 100], got {self.frames_per_unit}"
+            )
+        if self.frame_norm not in FRAME_NORMS:
+            raise ConfigError(
+                f"features: field 'frame_norm': one of {list(FRAME_NORMS)}, got {self.frame_norm!r}"
+            )
+        if not (isinstance(self.frame_norm_s, (int, float)) and self.frame_norm_s * 1000.0
+                >= self.hop_ms):
+            raise ConfigError(
+                f"features: field 'frame_norm_s': a time constant of at least one hop "
+                f"({self.hop_ms / 1000.0:g} s), got {self.frame_norm_s!r}"
             )
         if self.fmax > self.sample_rate / 2:
             raise ConfigError(
@@ -167,8 +191,19 @@ class FeatureConfig:
         """Dimension of a unit vector (``frames_per_unit * n_mels``)."""
         return int(self.frames_per_unit) * int(self.n_mels)
 
+    @property
+    def norm_alpha(self) -> float:
+        """Per-frame update weight of the running mean (``hop / frame_norm_s``)."""
+        return min(1.0, self.hop_ms / (1000.0 * float(self.frame_norm_s)))
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields as a mapping; the ``frame_norm*`` fields are left out when ``frame_norm``
+        is ``none``, so codebooks fitted before the option existed keep their files and
+        digests (reading them gives the same configuration)."""
+        d = asdict(self)
+        if self.frame_norm == "none":
+            del d["frame_norm"], d["frame_norm_s"]
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None, where: str = "features") -> FeatureConfig:
@@ -190,11 +225,71 @@ def reference_channel(audio: np.ndarray, where: str = "audio") -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
+class RunningBandMean:
+    """Causal per-band running mean of log-mel frames, subtracted from each frame, for ``n``
+    streams (``FeatureConfig.frame_norm="running_mean"``).
+
+    Frame ``t`` of a stream becomes ``f[t] - m[t-1]``: its deviation from the mean of the frames
+    before it (the first frame becomes 0). ``m`` is the cumulative mean while fewer than
+    ``1 / alpha`` frames have been seen, then an exponential moving average with weight
+    ``alpha = hop / frame_norm_s``: ``m[t] = m[t-1] + max(alpha, 1 / (t + 1)) (f[t] - m[t-1])``.
+    Log energies turn a device's gain and frequency response into a constant per band, which
+    the subtraction removes; speech onsets, alarms and the silence after a turn stand out as
+    departures from the recent past. Computed frame by frame in float64, so feeding a signal
+    in chunks gives bit-identical values to feeding it whole.
+
+    Examples
+    --------
+    >>> rbm = RunningBandMean(1, 2, alpha=0.5)
+    >>> f = np.array([[[1.0, 0.0]], [[3.0, 0.0]], [[3.0, 4.0]]])
+    >>> rbm.apply(f)[:, 0].tolist()
+    [[0.0, 0.0], [2.0, 0.0], [1.0, 4.0]]
+    """
+
+    def __init__(self, n_streams: int, n_mels: int, alpha: float) -> None:
+        self.alpha = float(alpha)
+        self.mean = np.zeros((int(n_streams), int(n_mels)), np.float64)
+        self.count = np.zeros(int(n_streams), np.int64)
+
+    def reset(self, i: int | None = None) -> None:
+        """Forget stream ``i``'s history (every stream's when None)."""
+        if i is None:
+            self.count[:] = 0
+        else:
+            self.count[i] = 0
+
+    def apply(self, frames: np.ndarray, streams: np.ndarray | None = None) -> np.ndarray:
+        """Normalise ``frames`` ``(n_frames, B, n_mels)`` of the ``B`` streams ``streams``
+        (None: all, in order) and advance their state; returns float32 of the same shape."""
+        idx = slice(None) if streams is None else np.asarray(streams)
+        m, c = self.mean[idx].copy(), self.count[idx].copy()
+        out = np.empty(frames.shape, np.float32)
+        for j in range(frames.shape[0]):
+            f = frames[j].astype(np.float64)
+            first = c == 0
+            m[first] = f[first]
+            out[j] = f - m
+            c += 1
+            m += np.maximum(self.alpha, 1.0 / c)[:, None] * (f - m)
+        self.mean[idx], self.count[idx] = m, c
+        return out
+
+
 def frames_to_units(frames: np.ndarray, frames_per_unit: int) -> np.ndarray:
     """Group frames ``(n_frames, n_mels)`` into unit vectors ``(n_frames // fpu, fpu * n_mels)``
     (frames in time order within a unit; a trailing partial unit is dropped)."""
     n = frames.shape[0] // frames_per_unit
     return frames[: n * frames_per_unit].reshape(n, frames_per_unit * frames.shape[-1])
+
+
+def signal_units(x: np.ndarray, features: FeatureConfig) -> np.ndarray:
+    """Raw unit vectors ``(n_units, unit_dim)`` of a mono signal: log-mel frames, the
+    configured frame normalisation, grouped into units (the tokenizer's and the codebook
+    fit's one definition)."""
+    frames = features.logmel().frames(x)
+    if features.frame_norm == "running_mean":
+        frames = RunningBandMean(1, features.n_mels, features.norm_alpha).apply(frames)
+    return frames_to_units(frames[:, 0, :], int(features.frames_per_unit))
 
 
 # ============================================================================================
@@ -370,9 +465,7 @@ class AudioTokenizer:
 
     def units(self, audio: np.ndarray) -> np.ndarray:
         """Raw unit vectors ``(n_units, D)`` of a signal (mono, or channel 0 of multi-mic)."""
-        x = reference_channel(audio)
-        frames = self.logmel.frames(x)[:, 0, :]
-        return frames_to_units(frames, int(self.features.frames_per_unit))
+        return signal_units(reference_channel(audio), self.features)
 
     def tokenize(self, audio: np.ndarray) -> np.ndarray:
         """Unit ids (int64, ``0..K-1``) of every complete unit of ``audio``."""
@@ -400,6 +493,11 @@ class UnitStream:
         self._lead_hops = max(1, math.ceil((lm.win - lm.hop) / lm.hop))
         self._lead = self._lead_hops * lm.hop
         self._hist = np.zeros((self._lead, self.n), np.float32)
+        f = tokenizer.features
+        self._norm = (
+            RunningBandMean(self.n, f.n_mels, f.norm_alpha) if f.frame_norm == "running_mean"
+            else None
+        )
 
     def reset(self, i: int | None = None) -> None:
         """Start stream ``i`` (all streams when None) from silence (sample 0 of a new signal)."""
@@ -407,6 +505,8 @@ class UnitStream:
             self._hist[:] = 0.0
         else:
             self._hist[:, i] = 0.0
+        if self._norm is not None:
+            self._norm.reset(i)
 
     def push(self, chunk: np.ndarray, streams: np.ndarray | None = None) -> np.ndarray:
         """``chunk`` float32 ``(B, samples)`` -> unit ids int64 ``(B, units)``.
@@ -432,6 +532,8 @@ class UnitStream:
         x = np.concatenate([hist, c.T])
         n_fr = c.shape[1] // lm.hop
         fr = lm.frames(x, self._lead_hops, self._lead_hops + n_fr)  # (n_fr, B, mels)
+        if self._norm is not None:
+            fr = self._norm.apply(fr, streams)
         if streams is None:
             self._hist = np.ascontiguousarray(x[x.shape[0] - self._lead :])
         else:
