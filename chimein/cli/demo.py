@@ -139,11 +139,12 @@ def _refine(out: Path, c: dict[str, Any], run: Callable[[list[str]], int]) -> No
 DEMO_SIZED = ("note: a few GRPO steps on a few dozen episodes only show that the RL pipeline runs;\n"
               "  the refined checkpoint's numbers below are not a result (the summary says more)")
 
-#: The README's recipe, from a fresh clone (``chimein/configs/training/``: the defaults).
+#: The shipped policies' recipe, from a fresh clone (README "Shipped policies", rows 6-7).
 RECIPE = (
-    "chimein train codebook out=runs/codebook.safetensors codebook.workers=2    # ~3 min",
-    "chimein train supervised codebook=runs/codebook.safetensors out=runs/sup    # ~50 min",
-    "chimein train grpo init=runs/sup/final out=runs/grpo                       # <= 40 min",
+    "chimein train codebook out=runs/codebook.safetensors codebook.features.frame_norm=running_mean",
+    "chimein train supervised codebook=runs/codebook.safetensors out=runs/sup    # ~55 min",
+    "chimein train grpo init=runs/sup/final out=runs/grpo train.steps=122 train.calibrate=false",
+    "chimein train calibrate runs/grpo/final    # GRPO ~15 min, calibration ~10 min",
     "chimein eval policy=chimein-lm suite=chimein-bench-v1 out=runs/v1/chimein-lm workers=2",
     "chimein eval policy=smart-turn suite=chimein-bench-v1 out=runs/v1/smart-turn workers=2",
     "chimein eval compare runs/v1/chimein-lm runs/v1/smart-turn    # paired differences",
@@ -221,7 +222,7 @@ def summary(out: Path, lm: bool, seconds: float) -> str:
         lines += [
             "",
             "what they mean: chimein-lm and chimein-lm-sup are the timing LMs shipped in the package",
-            "(the README's recipe: ~50 min of supervised training on a 2-core CPU); the mini",
+            "(the README's recipe: ~55 min of supervised training on a 2-core CPU); the mini",
             "suite has a few scenes per split, so its figures swing by tenths. A few GRPO steps on a",
             "few dozen episodes only show that the RL pipeline runs: that row is not a result.",
             "Their figures on the full suites (normalized reward, per tier; README leaderboards):",
