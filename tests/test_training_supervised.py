@@ -335,3 +335,41 @@ def test_smoothed_calibration_ignores_a_lucky_bias(monkeypatch) -> None:
     assert V.smooth_curve([1.0, float("-inf"), 3.0], 1) == [1.0, 2.0, 3.0]
     with pytest.raises(ConfigError, match="smoothing"):
         ValConfig(smoothing=-1)
+
+
+def test_calibration_keeps_within_false_alarm_and_pause_budgets(monkeypatch) -> None:
+    """A false-alarm budget (the way detectors are specified) and a pause take-over budget move
+    the choice to a quieter bias; when no bias meets them, the one least over budget is taken
+    and the log says so (issue 21's goals: <= 0.5 false alarms a minute, <= 10 % pause TOR)."""
+    from chimein.training.supervised import validate as V
+    from chimein.training.supervised.config import ValConfig
+
+    # bias -> (mean reward, interruptions/turn, false alarms/min, pause take-over rate)
+    curve = {-1.0: (-0.5, 0.02, 0.3, 0.05), -0.5: (-0.3, 0.04, 0.6, 0.08),
+             0.0: (-0.1, 0.06, 1.2, 0.2), 0.5: (0.0, 0.09, 2.0, 0.3)}
+
+    def fake_rollout(model, codebook, scenes, chunk_s, bias, batch_size):
+        r, i, fa, tor = curve[bias[1]]
+        return {"mean_reward": r, "interruptions_per_turn": i, "timeliness": 0.5,
+                "false_alarms_per_min": fa, "pause_takeover_rate": tor}, None
+
+    monkeypatch.setattr(V, "rollout_metrics", fake_rollout)
+    grid = sorted(curve)
+    assert V.calibrate_bias(None, None, [], 0.08, grid, max_interruptions_per_turn=0.1)[0][1] == 0.5
+    bias, cal = V.calibrate_bias(None, None, [], 0.08, grid, max_interruptions_per_turn=0.1,
+                                 max_false_alarms_per_min=1.0)
+    assert bias[1] == -0.5 and cal["max_false_alarms_per_min"] == 1.0
+    assert V.calibrate_bias(None, None, [], 0.08, grid, max_pause_takeover_rate=0.1)[0][1] == -0.5
+    lines: list[str] = []
+    bias, cal = V.calibrate_bias(None, None, [], 0.08, grid, log=lines.append, smoothing=1,
+                                 max_interruptions_per_turn=0.1, max_false_alarms_per_min=0.1,
+                                 max_pause_takeover_rate=0.01)
+    assert bias[1] == -1.0  # none within: the least over budget
+    text = "\n".join(lines)
+    assert "warning: no bias keeps within the budget" in text and "train.val.max_false_alarms_per_min" in text
+    assert "smoothed_false_alarms_per_min" in cal["table"][0] and "pause_takeover_rate" in cal["table"][0]
+    assert max(len(ln) for ln in lines) <= 100
+    for bad in ({"max_false_alarms_per_min": -1.0}, {"max_pause_takeover_rate": 1.5},
+                {"max_interruptions_per_turn": True}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            ValConfig(**bad)

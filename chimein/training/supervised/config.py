@@ -79,6 +79,12 @@ class ValConfig:
     them missed (issue 21). False: one shared bias ``[0, b, b]``."""
     max_interruptions_per_turn: float | None = 0.1
     """Interruption budget of the calibration (None: any)."""
+    max_false_alarms_per_min: float | None = None
+    """False-alarm budget of the calibration, per minute of audio (None: any). The way a
+    wake-word or event detector is specified ("at most 0.5 false alarms a minute"): the
+    calibration then gives up reward to stay within it."""
+    max_pause_takeover_rate: float | None = None
+    """Budget on the share of mid-turn pauses taken over (None: any), in [0, 1]."""
     smoothing: int = 1
     """Neighbouring biases on each side whose figures the calibration averages in (triangular
     weights) before choosing; 0: each bias on its own figures. Smoothing keeps one noisy
@@ -93,6 +99,14 @@ class ValConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise ConfigError(f"train.val: field '{name}': an integer >= {low}, got {v!r}")
+        for name, high in (("max_interruptions_per_turn", math.inf),
+                           ("max_false_alarms_per_min", math.inf), ("max_pause_takeover_rate", 1.0)):
+            v = getattr(self, name)
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= high:
+                rng = "a number >= 0" if high == math.inf else f"a number in [0, {high:g}]"
+                raise ConfigError(f"train.val: field '{name}': {rng} or null (no budget), got {v!r}")
 
 
 @dataclass(frozen=True)

@@ -223,6 +223,8 @@ def finish(
                 progress=run.train.progress,
                 smoothing=val.smoothing,
                 intervene=val.calibrate_intervene,
+                max_false_alarms_per_min=val.max_false_alarms_per_min,
+                max_pause_takeover_rate=val.max_pause_takeover_rate,
             )
             extra["calibration"] = cal
             writer.add_scalar("val/calibrated_bias", bias[1], step)

@@ -167,7 +167,15 @@ def metric_value(m: Mapping[str, Any], k: str) -> float | None:
 
 
 #: The metrics of the calibration table (``calibration.table`` of a checkpoint).
-_CAL_KEYS = ("mean_reward", "timeliness", "interruptions_per_turn", "false_alarms_per_min")
+_CAL_KEYS = ("mean_reward", "timeliness", "interruptions_per_turn", "false_alarms_per_min",
+             "pause_takeover_rate")
+
+#: The calibration's budgets: the metric each bounds and its column label.
+BUDGETS = {
+    "interruptions_per_turn": "interr.",
+    "false_alarms_per_min": "FA/min",
+    "pause_takeover_rate": "TOR",
+}
 
 
 def smooth_curve(values: Sequence[float], k: int) -> list[float]:
@@ -219,26 +227,51 @@ def _sweep(
 
 
 def _choose(
-    rows: Sequence[tuple[float, Mapping[str, Any]]], budget: float | None, smoothing: int
+    rows: Sequence[tuple[float, Mapping[str, Any]]], budgets: Mapping[str, float], smoothing: int
 ) -> tuple[int, list[dict[str, Any]], int]:
-    """The index of the chosen grid value (best smoothed mean reward within the interruption
-    budget; the least interrupting when none is within), the table, and how many were within."""
+    """The index of the chosen grid value, the table, and how many values were within budget.
+
+    The choice: the best (smoothed) mean reward among the values whose (smoothed) metrics are
+    all within ``budgets`` (metric -> upper bound, see :data:`BUDGETS`); when none is, the one
+    least over budget (the smallest largest ratio metric / bound), then the best reward. A
+    missing metric (no turns, no pauses) counts as 0."""
     table = [{"bias": v, **{k: metric_value(m, k) for k in _CAL_KEYS}} for v, m in rows]
     order = sorted(range(len(rows)), key=lambda i: rows[i][0])
-    raw_r = [metric_value(rows[i][1], "mean_reward") for i in order]
-    raw_i = [metric_value(rows[i][1], "interruptions_per_turn") for i in order]
-    sm_r = smooth_curve([-math.inf if r is None else r for r in raw_r], smoothing)
-    sm_i = smooth_curve([0.0 if v is None else v for v in raw_i], smoothing)  # no turns: none
-    score = {order[j]: (sm_r[j], sm_i[j]) for j in range(len(order))}
+
+    def curve(k: str, missing: float) -> dict[int, float]:
+        raw = [metric_value(rows[i][1], k) for i in order]
+        sm = smooth_curve([missing if v is None else v for v in raw], smoothing)
+        return {order[j]: sm[j] for j in range(len(order))}
+
+    reward = curve("mean_reward", -math.inf)
+    watched = {k: curve(k, 0.0) for k in {"interruptions_per_turn", *budgets}}
     if smoothing:
         for i, row in enumerate(table):
-            row["smoothed_reward"], row["smoothed_interruptions"] = score[i]
-    ok = list(range(len(rows)))
-    if budget is not None:
-        ok = [i for i in ok if score[i][1] <= float(budget) + 1e-12]
-    best = (max(ok, key=lambda i: score[i][0]) if ok
-            else min(range(len(rows)), key=lambda i: (score[i][1], -score[i][0])))
+            row["smoothed_reward"] = reward[i]
+            row["smoothed_interruptions"] = watched["interruptions_per_turn"][i]
+            for k in budgets:
+                if k != "interruptions_per_turn":
+                    row[f"smoothed_{k}"] = watched[k][i]
+
+    def over(i: int) -> float:
+        return max((watched[k][i] / max(float(lim), 1e-9) for k, lim in budgets.items()), default=0.0)
+
+    ok = [i for i in range(len(rows)) if over(i) <= 1.0 + 1e-9]
+    best = (max(ok, key=lambda i: reward[i]) if ok
+            else min(range(len(rows)), key=lambda i: (over(i), -reward[i])))
     return best, table, len(ok)
+
+
+def _budgets(
+    max_interruptions_per_turn: float | None,
+    max_false_alarms_per_min: float | None,
+    max_pause_takeover_rate: float | None,
+) -> dict[str, float]:
+    """The calibration's budgets that are set, keyed by the metric each bounds."""
+    given = {"interruptions_per_turn": max_interruptions_per_turn,
+             "false_alarms_per_min": max_false_alarms_per_min,
+             "pause_takeover_rate": max_pause_takeover_rate}
+    return {k: float(v) for k, v in given.items() if v is not None}
 
 
 def calibrate_bias(
@@ -253,12 +286,16 @@ def calibrate_bias(
     progress: bool = False,
     smoothing: int = 0,
     intervene: bool = False,
+    max_false_alarms_per_min: float | None = None,
+    max_pause_takeover_rate: float | None = None,
 ) -> tuple[list[float], dict[str, Any]]:
     """Pick the decide-head logit bias ``[0, b, b]`` on ``scenes`` (streaming rollouts through
     the env for every ``b`` in ``biases``): the best mean reward among the biases whose
-    interruption rate is at most ``max_interruptions_per_turn`` (all of them when None; the
-    least interrupting one when none qualifies, which ``log`` is told). Returns the bias and a
-    summary table; ``log`` gets the table (rounded) and the choice, ``progress`` shows a bar.
+    interruption rate is at most ``max_interruptions_per_turn``, false alarms per minute at
+    most ``max_false_alarms_per_min`` and pause take-over rate at most
+    ``max_pause_takeover_rate`` (a None budget is no bound; when no bias is within every
+    budget, the one least over budget, which ``log`` is told). Returns the bias and a summary
+    table; ``log`` gets the table (rounded) and the choice, ``progress`` shows a bar.
 
     ``smoothing`` > 0 judges each bias by the triangular moving average of mean reward and
     interruption rate over its ``smoothing`` neighbours on each side (in bias order; see
@@ -279,7 +316,7 @@ def calibrate_bias(
 
         total = len(biases) * (2 if intervene else 1)  # the shared point counts once per stage
         bar = tqdm(total=total, desc="calibrating the decide bias", unit="bias", file=sys.stderr)
-    budget = max_interruptions_per_turn
+    budget = _budgets(max_interruptions_per_turn, max_false_alarms_per_min, max_pause_takeover_rate)
     try:
         rows = _sweep(model, codebook, scenes, chunk_s, biases, lambda b: (0.0, b, b), batch_size, bar)
         if not rows:
@@ -308,7 +345,9 @@ def calibrate_bias(
     return bias, {
         "logit_bias": bias,
         "n_scenes": len(scenes),
-        "max_interruptions_per_turn": budget,
+        "max_interruptions_per_turn": max_interruptions_per_turn,
+        "max_false_alarms_per_min": max_false_alarms_per_min,
+        "max_pause_takeover_rate": max_pause_takeover_rate,
         "smoothing": int(smoothing),
         "table": table,
         **stage2,
@@ -319,7 +358,7 @@ def calibrate_bias(
 def calibration_lines(
     table: Sequence[Mapping[str, Any]],
     chosen: float,
-    budget: float | None,
+    budget: Mapping[str, float] | float | None,
     n_within: int,
     n_scenes: int,
     smoothing: int = 0,
@@ -327,41 +366,66 @@ def calibration_lines(
     symbol: str = "b",
 ) -> list[str]:
     """The calibration's report: its table (one row per bias, rounded) and the choice, with a
-    warning when no bias kept within the interruption ``budget`` (``n_within`` == 0); with
-    ``smoothing``, the smoothed reward and interruption columns the choice was made on."""
+    warning when no bias kept within the budgets (``n_within`` == 0); with ``smoothing``, the
+    smoothed reward and budgeted metrics the choice was made on. ``budget``: metric -> bound
+    (:data:`BUDGETS`), or a number (an interruption budget), or None."""
+    import textwrap
+
+    budgets = _as_budgets(budget)
 
     def cell(v: float | None, width: int, digits: int) -> str:
         return f"{'-' if v is None else f'{v:.{digits}f}':>{width}}"
 
-    cond = "no interruption budget" if budget is None else f"budget <= {budget:g} interruptions/turn"
+    names = {"interruptions_per_turn": "interruptions/turn", "false_alarms_per_min": "false alarms/min",
+             "pause_takeover_rate": "pause take-over rate"}
+    cond = ("no budget" if not budgets
+            else "budget " + ", ".join(f"<= {v:g} {names[k]}" for k, v in budgets.items()))
     how = f"; smoothed over {smoothing} bias(es) each side" if smoothing else ""
-    lines = [f"calibration of {what} on {n_scenes} validation scenes",
-             f"  ({cond}{how}):",
-             f"    bias {symbol}  mean reward  timeliness  interr./turn  FA/min"
-             + ("  smoothed: reward  interr." if smoothing else "")]
+    shown = [k for k in BUDGETS if k in budgets] or ["interruptions_per_turn"]
+    lines = [f"calibration of {what} on {n_scenes} validation scenes"]
+    lines += textwrap.wrap(f"({cond}{how}):", 98, initial_indent="  ", subsequent_indent="  ")
+    raw = [("mean_reward", "reward", 9, 3), ("timeliness", "timel.", 8, 3),
+           ("interruptions_per_turn", "interr.", 9, 3), ("false_alarms_per_min", "FA/min", 8, 2),
+           ("pause_takeover_rate", "TOR", 7, 3)]
+    if smoothing:
+        raw += [("smoothed_reward", "smoothed: reward", 17, 3)] + [
+            ("smoothed_interruptions" if k == "interruptions_per_turn" else f"smoothed_{k}",
+             BUDGETS[k], 8, 2 if k == "false_alarms_per_min" else 3) for k in shown]
+    lines.append(f"  bias {symbol}" + "".join(f"{label:>{w}}" for _, label, w, _ in raw))
     for row in table:
-        mark = "  <- chosen" if row["bias"] == chosen else ""
-        sm = (cell(row.get("smoothed_reward"), 18, 3) + cell(row.get("smoothed_interruptions"), 9, 3)
-              if smoothing else "")
-        lines.append(f"  {row['bias']:+8.2f}" + cell(row.get("mean_reward"), 13, 3)
-                     + cell(row.get("timeliness"), 12, 3) + cell(row.get("interruptions_per_turn"), 14, 3)
-                     + cell(row.get("false_alarms_per_min"), 8, 2) + sm + mark)
+        mark = " <- chosen" if row["bias"] == chosen else ""
+        lines.append(f"  {row['bias']:+6.2f}" + "".join(cell(row.get(k), w, d) for k, _, w, d in raw)
+                     + mark)
     crit = "smoothed mean reward" if smoothing else "mean reward"
-    if budget is None:
+    if not budgets:
         lines.append(f"calibration: bias {symbol} {chosen:+.2f}, the best {crit}")
     elif n_within:
         within = "the only bias" if n_within == 1 else f"the {n_within} biases"
         lines.append(f"calibration: bias {symbol} {chosen:+.2f}, the best {crit} of {within} within the budget")
-    else:
-        import textwrap
-
+    elif list(budgets) == ["interruptions_per_turn"]:
         fewest = min((r.get("interruptions_per_turn") or 0.0) for r in table)
         lines += textwrap.wrap(
-            f"calibration: warning: no bias keeps interruptions/turn <= {budget:g} (the fewest: {fewest:.3f}); "
-            f"falling back to the least interrupting, bias {chosen:+.2f}. Add lower biases "
-            "(train.val.biases) or raise train.val.max_interruptions_per_turn; `chimein train calibrate "
-            "CKPT` redoes the choice for any checkpoint.", 100, subsequent_indent="  ")
+            f"calibration: warning: no bias keeps interruptions/turn <= {budgets['interruptions_per_turn']:g} "
+            f"(the fewest: {fewest:.3f}); falling back to the least interrupting, bias {chosen:+.2f}. Add "
+            "lower biases (train.val.biases) or raise train.val.max_interruptions_per_turn; `chimein train "
+            "calibrate CKPT` redoes the choice for any checkpoint.", 100, subsequent_indent="  ")
+    else:
+        opts = ", ".join(f"train.val.max_{k}" for k in budgets)
+        lines += textwrap.wrap(
+            f"calibration: warning: no bias keeps within the budget ({cond[7:]}); falling back to the "
+            f"one least over it, bias {symbol} {chosen:+.2f}. Add biases (train.val.biases) or loosen "
+            f"{opts}; `chimein train calibrate CKPT` redoes the choice for any checkpoint.", 100,
+            subsequent_indent="  ")
     return lines
+
+
+def _as_budgets(budget: Mapping[str, float] | float | None) -> dict[str, float]:
+    """``calibration_lines``' budget argument as metric -> bound."""
+    if budget is None:
+        return {}
+    if isinstance(budget, Mapping):
+        return {str(k): float(v) for k, v in budget.items()}
+    return {"interruptions_per_turn": float(budget)}
 
 
 def calibrate_checkpoint(
@@ -399,6 +463,8 @@ def calibrate_checkpoint(
         progress,
         v.smoothing,
         v.calibrate_intervene,
+        v.max_false_alarms_per_min,
+        v.max_pause_takeover_rate,
     )
     meta = dict(ck.meta)
     meta["inference"] = {**dict(meta.get("inference", {})), "logit_bias": bias}
