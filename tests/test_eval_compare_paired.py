@@ -43,8 +43,15 @@ def runs(suite: MaterializedSuite, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 def paired_rows(text: str) -> list[str]:
+    """The rows of the first paired table (the overall one; by tier and family follow it)."""
     block = text[text.index("Paired differences"):]
-    return [r for r in block.splitlines() if r.startswith("| ") and not r.startswith("| policy")]
+    rows: list[str] = []
+    for r in block.splitlines():
+        if r.startswith("| ") and not r.startswith("| policy"):
+            rows.append(r)
+        elif rows and not r.startswith("|"):
+            break
+    return rows
 
 
 def test_a_run_against_itself_is_exactly_zero(runs: dict[str, Path]) -> None:
@@ -174,3 +181,27 @@ def test_paired_differences_by_tier_pair_each_tiers_scenes(runs: dict[str, Path]
     lines = paired_by_tier_table(paired)
     assert "| policy | clean | heldout |" in lines and lines[-1].startswith("| oracle | +")
     assert paired_by_tier_table({**paired, "runs": [{"name": "x"}]}) == []
+
+
+def test_paired_differences_by_family_pool_the_tiers(runs: dict[str, Path]) -> None:
+    """By family, each family's difference pools its scenes from every tier (issue 21: "better
+    than every endpointer on every family"), in the sampler's order of families."""
+    from chimein.eval.report import paired_by_part, paired_by_tier_table
+    from chimein.scenes.sampler.config import FAMILIES
+
+    ref, orc = episode_count_rows(runs["always-wait"]), episode_count_rows(runs["oracle"])
+    assert ref is not None and orc is not None
+    by = paired_by_part(ref, orc, "family", ["normalized_reward"], resamples=200, seed=1)
+    fams = sorted({s.split("/")[-1] for s, _ in ref}, key=FAMILIES.index)
+    assert by is not None and list(by) == fams and len(fams) >= 2
+    fam = fams[0]
+    mine = {k: v for k, v in ref.items() if k[0].split("/")[-1] == fam}
+    alone = paired_differences(mine, {k: v for k, v in orc.items() if k in mine}, ["normalized_reward"],
+                               resamples=200, seed=1)
+    assert by[fam] == alone
+    paired = {"metrics": ["normalized_reward"], "reference": {"name": "always-wait"},
+              "runs": [{"name": "oracle", "by_family": by}]}
+    lines = paired_by_tier_table(paired, part="family")
+    assert f"| policy | {' | '.join(fams)} |" in lines and "by family" in lines[1]
+    with pytest.raises(ValueError, match="part"):
+        paired_by_part(ref, orc, "room")

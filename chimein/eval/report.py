@@ -59,6 +59,7 @@ from chimein.eval.tables import (
 )
 from chimein.eval.tables import diff_cell as _diff_cell
 from chimein.io import atomic_write, atomic_write_text
+from chimein.scenes.sampler.config import FAMILIES
 
 __all__ = ["LEADERBOARD_COLUMNS", "PAIRED_METRICS", "check_same_scenes", "compare", "episode_count_rows", "fmt",
            "latency_text", "load_results", "markdown_report", "paired_differences", "write_results"]
@@ -599,6 +600,8 @@ def compare(runs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] 
         lines += ["", _paired_table(paired["reference"]["name"], paired["runs"], paired_metrics,
                                     paired["reference"]["n_scenes"], int(resamples), int(seed))]
         lines += paired_by_tier_table(paired)
+        lines += paired_by_tier_table(paired, "normalized_reward", "family")
+        lines += paired_by_tier_table(paired, "false_alarms_per_min", "family")
     text = "\n".join(lines) + "\n"
     md = None if out is None else _write_leaderboard(Path(out), text, res, s["name"], paired)
     if not terminal:
@@ -689,35 +692,51 @@ def check_same_scenes(res: Sequence[tuple[Path, Mapping[str, Any]]]) -> str | No
             f"{desc}); samples may differ in their last bits, so paired differences include that noise.")
 
 
+def paired_by_part(reference: Mapping[tuple[str, str], np.ndarray], run: Mapping[tuple[str, str], np.ndarray],
+                   part: str = "tier", metrics: Sequence[str] = PAIRED_METRICS, resamples: int = 1000,
+                   seed: int = 0) -> dict[str, dict[str, Any]] | None:
+    """:func:`paired_differences` on the scenes of each tier alone (``part="tier"``, the split
+    name before ``/``: "is B better than A on the ``heldout`` tier") or of each task family
+    (``"family"``, after it: "on every family", the tiers pooled), scene-paired. None when the
+    scenes span a single tier (family)."""
+    if part not in ("tier", "family"):
+        raise ValueError(f"paired_by_part: part is 'tier' or 'family', got {part!r}")
+
+    def key(k: tuple[str, str]) -> str:
+        return k[0].split("/", 1)[0 if part == "tier" else -1]
+
+    groups = list(dict.fromkeys(key(k) for k in reference))
+    if part == "family":  # the sampler's order of families, then any other
+        groups.sort(key=lambda g: (FAMILIES.index(g) if g in FAMILIES else len(FAMILIES), g))
+    if len(groups) < 2:
+        return None
+    return {g: paired_differences({k: v for k, v in reference.items() if key(k) == g},
+                                  {k: v for k, v in run.items() if key(k) == g}, metrics, resamples, seed)
+            for g in groups}
+
+
 def paired_by_tier(reference: Mapping[tuple[str, str], np.ndarray], run: Mapping[tuple[str, str], np.ndarray],
                    metrics: Sequence[str] = PAIRED_METRICS, resamples: int = 1000,
                    seed: int = 0) -> dict[str, dict[str, Any]] | None:
-    """:func:`paired_differences` on each tier's scenes alone (the tier is the part of the split
-    name before ``/``): "is B better than A on the ``heldout`` tier", scene-paired. None when the
-    scenes span a single tier."""
-    def tier(k: tuple[str, str]) -> str:
-        return k[0].split("/", 1)[0]
-
-    tiers = list(dict.fromkeys(tier(k) for k in reference))
-    if len(tiers) < 2:
-        return None
-    return {t: paired_differences({k: v for k, v in reference.items() if tier(k) == t},
-                                  {k: v for k, v in run.items() if tier(k) == t}, metrics, resamples, seed)
-            for t in tiers}
+    """:func:`paired_by_part` by tier."""
+    return paired_by_part(reference, run, "tier", metrics, resamples, seed)
 
 
-def paired_by_tier_table(paired: Mapping[str, Any], metric: str = "normalized_reward") -> list[str]:
-    """Markdown lines: ``run - reference`` of ``metric`` on each tier's scenes alone (scene-paired
-    intervals), when the runs' suite has more than one tier; else nothing."""
-    rows = [r for r in paired["runs"] if r.get("by_tier")]
+def paired_by_tier_table(paired: Mapping[str, Any], metric: str = "normalized_reward",
+                         part: str = "tier") -> list[str]:
+    """Markdown lines: ``run - reference`` of ``metric`` on each tier's (``part="family"``: each
+    family's) scenes alone (scene-paired intervals), when the runs' suite has more than one;
+    else nothing. A family without cues (``distractors``) has no normalised reward: ``-``."""
+    field = f"by_{part}"
+    rows = [r for r in paired["runs"] if r.get(field)]
     if not rows or metric not in paired["metrics"]:
         return []
-    tiers = list(rows[0]["by_tier"])
-    out = ["", f"Paired differences by tier, `{metric}`, run - `{paired['reference']['name']}` on the "
-               "same scenes of each tier (`*`: the 95 % interval excludes 0):", "",
-           "| policy | " + " | ".join(tiers) + " |", "|---|" + "---|" * len(tiers)]
+    groups = list(rows[0][field])
+    out = ["", f"Paired differences by {part}, `{metric}`, run - `{paired['reference']['name']}` on the "
+               f"same scenes of each {part} (`*`: the 95 % interval excludes 0):", "",
+           "| policy | " + " | ".join(groups) + " |", "|---|" + "---|" * len(groups)]
     for r in rows:
-        out.append(f"| {r['name']} | " + " | ".join(_diff_cell(r["by_tier"][t][metric]) for t in tiers) + " |")
+        out.append(f"| {r['name']} | " + " | ".join(_diff_cell(r[field][g][metric]) for g in groups) + " |")
     return out
 
 
@@ -747,9 +766,10 @@ def _paired(ref: tuple[Path, Mapping[str, Any]], others: Sequence[tuple[Path, Ma
         else:
             row.update(paired=True, n_scenes=len(base),
                        diffs=paired_differences(base, counts, metrics, resamples, seed))
-            by_tier = paired_by_tier(base, counts, metrics, resamples, seed)
-            if by_tier is not None:
-                row["by_tier"] = by_tier
+            for part in ("tier", "family"):
+                by = paired_by_part(base, counts, part, metrics, resamples, seed)
+                if by is not None:
+                    row[f"by_{part}"] = by
         rows.append(row)
     return {"reference": {"run": str(ref[0]), "name": name(*ref), "policy": ref[1]["policy"],
                           "n_scenes": None if base is None else len(base)},
