@@ -373,3 +373,46 @@ def test_calibration_keeps_within_false_alarm_and_pause_budgets(monkeypatch) -> 
                 {"max_interruptions_per_turn": True}):
         with pytest.raises(ConfigError, match=next(iter(bad))):
             ValConfig(**bad)
+
+
+def test_dense_addressed_target_marks_the_turns_directed_at_the_assistant() -> None:
+    """The ``addressed`` column is 1 inside an addressed turn's speech and mid-turn pauses, 0 in
+    side talk and backchannels; columns come in the order asked; bad names are refused."""
+    from chimein.scenes.spec import Span
+    from chimein.training.labels import DEFAULT_DENSE_TARGETS, LabelConfig, dense_targets
+
+    ann = Annotations(spans=(
+        Span(0.4, 1.0, "user", addressed=True), Span(1.0, 1.6, "user", "pause", addressed=True),
+        Span(1.6, 2.0, "user", addressed=True), Span(3.0, 4.0, "user", addressed=False),
+        Span(4.2, 4.5, "guest", "backchannel"),
+    ))
+    t = (np.arange(80) + 1) * 0.08
+    d = dense_targets(ann, 80, 0.08, ["addressed", "speech"])
+    assert d.shape == (80, 2)
+    assert np.array_equal(d[:, 0] == 1, (t >= 0.4 - 1e-6) & (t < 2.0 - 1e-6))
+    assert d[(t >= 3.0) & (t < 4.0), 0].sum() == 0 and d[(t >= 3.0) & (t < 4.0), 1].all()
+    assert d[(t >= 4.2) & (t < 4.5), 0].sum() == 0
+    assert np.array_equal(dense_targets(ann, 80, 0.08), dense_targets(ann, 80, 0.08, DEFAULT_DENSE_TARGETS))
+    assert LabelConfig.from_mapping({"dense_targets": ["speech", "addressed"]}).dense_targets == ["speech", "addressed"]
+    for bad in ([], ["speech", "speech"], ["who"], "speech"):
+        with pytest.raises(ConfigError, match="dense_targets"):
+            LabelConfig(dense_targets=bad)
+
+
+def test_training_with_the_addressed_dense_target(codebook_path, tiny_lm, train_scenes, tmp_path) -> None:
+    """``labels.dense_targets`` sizes the auxiliary head: a run with the ``addressed`` column
+    trains and writes a checkpoint whose model has the same shape as a default run's."""
+    from safetensors.torch import load_file
+
+    from chimein.training.labels import DEFAULT_DENSE_TARGETS
+
+    parts: list[dict] = []
+    cols = [*DEFAULT_DENSE_TARGETS, "addressed"]
+    final = train_supervised(codebook_path, tmp_path / "run", tiny_lm,
+                             _train_cfg(3, labels={"dense_targets": cols}), train_scenes,
+                             log=lambda m: None, on_step=lambda s, p: parts.append(p))
+    assert len(parts) == 3 and all(np.isfinite(float(p["loss_dense"])) for p in parts)
+    meta = json.loads((final / "chimein.json").read_text())
+    assert json.dumps(cols) in json.dumps(meta)  # the recipe records the columns
+    w = load_file(str(final / "model.safetensors"))
+    assert all("aux" not in k for k in w)

@@ -49,7 +49,7 @@ from chimein.agents.lm.tokenizer import (
 )
 from chimein.errors import SpecError
 from chimein.scenes.spec import Annotations, SceneSpec
-from chimein.training.labels import DENSE_TARGETS, LabelConfig, decision_labels, dense_targets
+from chimein.training.labels import LabelConfig, decision_labels, dense_targets
 
 __all__ = [
     "BatchMaker",
@@ -308,7 +308,7 @@ def make_batch(
         ``input_ids`` int64 ``(B, T)`` (right-padded with ``<pad>``), ``attention_mask``
         ``(B, T)``, and per chunk ``act_index`` (position whose output predicts the chunk's
         action token), ``act_label`` (0/1/2) and ``act_weight`` (0 for padding and jitter-skipped
-        chunks), each ``(B, C)``; ``dense`` ``(B, C, 5)`` targets of
+        chunks), each ``(B, C)``; ``dense`` ``(B, C, len(labels.dense_targets))`` targets of
         :func:`~chimein.training.labels.dense_targets` and ``chunk_mask`` ``(B, C)`` (1 for real
         chunks).
     """
@@ -327,7 +327,7 @@ def make_batch(
         idx.append(pos)
         lab.append(acts[c0:c1])
         wts.append(w[c0:c1])
-        dense.append(dense_targets(ep.annotations, n, chunk_s)[c0:c1])
+        dense.append(dense_targets(ep.annotations, n, chunk_s, labels.dense_targets)[c0:c1])
     T = max(len(s) for s in seqs)
     C = max(len(p) for p in idx)
     B = len(seqs)
@@ -337,7 +337,7 @@ def make_batch(
         "act_index": np.zeros((B, C), np.int64),
         "act_label": np.zeros((B, C), np.int64),
         "act_weight": np.zeros((B, C), np.float32),
-        "dense": np.zeros((B, C, len(DENSE_TARGETS)), np.float32),
+        "dense": np.zeros((B, C, len(labels.dense_targets)), np.float32),
         "chunk_mask": np.zeros((B, C), np.float32),
     }
     for b in range(B):

@@ -54,7 +54,7 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -64,10 +64,27 @@ from chimein.config import read_config
 from chimein.errors import ConfigError, SpecError
 from chimein.scenes.spec import Annotations
 
-__all__ = ["DENSE_TARGETS", "LabelConfig", "decision_labels", "dense_targets"]
+__all__ = ["DEFAULT_DENSE_TARGETS", "DENSE_TARGETS", "LabelConfig", "decision_labels", "dense_targets"]
 
 _EPS = 1e-6
 _KIND = {"RESPOND": 1, "INTERVENE": 2}
+
+
+#: The columns :func:`dense_targets` can give: speech, mid-turn pause, an open RESPOND /
+#: INTERVENE / IGNORE window, and ``addressed``: inside the speech or a mid-turn pause of a turn
+#: directed at the assistant (the spans' ``addressed`` flag) -- whom the talker addresses,
+#: known at every chunk of the turn instead of only at its end.
+DENSE_TARGETS: tuple[str, ...] = (
+    "speech",
+    "pause",
+    "respond_window",
+    "intervene_window",
+    "ignore_window",
+    "addressed",
+)
+
+#: The columns trained by default (:attr:`LabelConfig.dense_targets`).
+DEFAULT_DENSE_TARGETS: tuple[str, ...] = DENSE_TARGETS[:5]
 
 
 @dataclass(frozen=True)
@@ -87,8 +104,16 @@ class LabelConfig:
     hard_wait_weight: float = 5.0
     """Loss weight of the WAIT chunks where acting would be penalised (speech, pauses, IGNORE
     windows, before a window starts)."""
+    dense_targets: Sequence[str] = DEFAULT_DENSE_TARGETS
+    """Columns of the auxiliary dense head's targets, from :data:`DENSE_TARGETS`."""
 
     def __post_init__(self) -> None:
+        cols = self.dense_targets
+        if (isinstance(cols, str) or not isinstance(cols, Sequence) or not cols
+                or len(set(cols)) != len(cols) or any(c not in DENSE_TARGETS for c in cols)):
+            raise ConfigError(
+                f"labels: field 'dense_targets': distinct names from {list(DENSE_TARGETS)}, got {cols!r}"
+            )
         if (
             isinstance(self.hard_wait_weight, bool)
             or not isinstance(self.hard_wait_weight, (int, float))
@@ -195,20 +220,14 @@ def decision_labels(
     return actions, weights
 
 
-#: Columns of :func:`dense_targets`.
-DENSE_TARGETS: tuple[str, ...] = (
-    "speech",
-    "pause",
-    "respond_window",
-    "intervene_window",
-    "ignore_window",
-)
 
 
-def dense_targets(annotations: Annotations, n_chunks: int, chunk_s: float) -> np.ndarray:
-    """float32 ``(n_chunks, 5)`` 0/1 targets at each decision time ``(k + 1) * chunk_s``:
-    inside a speech span, inside a pause span (both half-open, as the scorer treats them), inside
-    a RESPOND / INTERVENE / IGNORE cue window (closed).
+def dense_targets(annotations: Annotations, n_chunks: int, chunk_s: float,
+                  columns: Sequence[str] = DEFAULT_DENSE_TARGETS) -> np.ndarray:
+    """float32 ``(n_chunks, len(columns))`` 0/1 targets at each decision time ``(k + 1) *
+    chunk_s``, one column per name of :data:`DENSE_TARGETS`: inside a speech span, inside a
+    pause span (both half-open, as the scorer treats them), inside a RESPOND / INTERVENE / IGNORE
+    cue window (closed), inside an addressed turn's speech or pauses (half-open).
 
     Examples
     --------
@@ -216,14 +235,18 @@ def dense_targets(annotations: Annotations, n_chunks: int, chunk_s: float) -> np
     >>> ann = Annotations(cues=(Cue("c", "RESPOND", (1.0, 2.0), "q"),), spans=(Span(0.2, 1.0, "user"),))
     >>> dense_targets(ann, 30, 0.08)[[2, 11, 12, 24, 25]].astype(int).tolist()
     [[1, 0, 0, 0, 0], [1, 0, 0, 0, 0], [0, 0, 1, 0, 0], [0, 0, 1, 0, 0], [0, 0, 0, 0, 0]]
+    >>> dense_targets(ann, 30, 0.08, ["speech", "addressed"])[2].tolist()
+    [1.0, 0.0]
     """
     t = (np.arange(int(n_chunks)) + 1) * float(chunk_s)
     out = np.zeros((int(n_chunks), len(DENSE_TARGETS)), np.float32)
     for sp in annotations.spans:
-        col = 1 if sp.kind == "pause" else 0  # a backchannel is speech
-        out[(t >= sp.start_s - _EPS) & (t < sp.end_s - _EPS), col] = 1.0
+        inside = (t >= sp.start_s - _EPS) & (t < sp.end_s - _EPS)
+        out[inside, 1 if sp.kind == "pause" else 0] = 1.0  # a backchannel is speech
+        if sp.addressed and sp.kind != "backchannel":
+            out[inside, 5] = 1.0
     col_of = {"RESPOND": 2, "INTERVENE": 3, "IGNORE": 4}
     for c in annotations.cues:
         s, e = c.window
         out[(t >= s - _EPS) & (t <= e + _EPS), col_of[c.expected]] = 1.0
-    return out
+    return out[:, [DENSE_TARGETS.index(c) for c in columns]]

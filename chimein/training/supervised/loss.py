@@ -9,21 +9,21 @@ import torch.nn.functional as F
 
 from chimein.agents.lm.model import TimingLM
 from chimein.agents.lm.tokenizer import ACTION_IDS, UNIT_OFFSET
-from chimein.training.labels import DENSE_TARGETS
+from chimein.training.labels import DEFAULT_DENSE_TARGETS
 
 __all__ = ["TrainModule", "compute_loss"]
 
 
 class TrainModule(torch.nn.Module):
     """What the optimiser trains: the timing LM and the auxiliary dense head (a linear map of the
-    final hidden state at each chunk's action position to the logits of
-    :data:`~chimein.training.labels.DENSE_TARGETS`; used only in training, not saved in
+    final hidden state at each chunk's action position to the logits of the ``n_dense`` columns
+    of :func:`~chimein.training.labels.dense_targets`; used only in training, not saved in
     checkpoints)."""
 
-    def __init__(self, model: TimingLM) -> None:
+    def __init__(self, model: TimingLM, n_dense: int = len(DEFAULT_DENSE_TARGETS)) -> None:
         super().__init__()
         self.model = model
-        self.aux = torch.nn.Linear(model.cfg.hidden_size, len(DENSE_TARGETS))
+        self.aux = torch.nn.Linear(model.cfg.hidden_size, int(n_dense))
 
 
 def compute_loss(

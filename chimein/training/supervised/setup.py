@@ -201,7 +201,7 @@ def build_learner(run: Run, resume: bool) -> Learner:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(train.seed))
         model = TimingLM(run.lm_cfg, run.codebook.size)
-        module = TrainModule(model)
+        module = TrainModule(model, len(run.labels.dense_targets))
     module.to(run.device).train()
     opt = torch.optim.AdamW(
         param_groups(module, train.weight_decay), lr=train.lr, betas=(0.9, 0.98), eps=1e-8
