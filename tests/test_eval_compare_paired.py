@@ -186,7 +186,7 @@ def test_paired_differences_by_tier_pair_each_tiers_scenes(runs: dict[str, Path]
 def test_paired_differences_by_family_pool_the_tiers(runs: dict[str, Path]) -> None:
     """By family, each family's difference pools its scenes from every tier (issue 21: "better
     than every endpointer on every family"), in the sampler's order of families."""
-    from chimein.eval.report import paired_by_part, paired_by_tier_table
+    from chimein.eval.report import paired_by_part, paired_by_part_table
     from chimein.scenes.sampler.config import FAMILIES
 
     ref, orc = episode_count_rows(runs["always-wait"]), episode_count_rows(runs["oracle"])
@@ -201,7 +201,7 @@ def test_paired_differences_by_family_pool_the_tiers(runs: dict[str, Path]) -> N
     assert by[fam] == alone
     paired = {"metrics": ["normalized_reward"], "reference": {"name": "always-wait"},
               "runs": [{"name": "oracle", "by_family": by}]}
-    lines = paired_by_tier_table(paired, part="family")
+    lines = paired_by_part_table(paired, "family")
     assert f"| policy | {' | '.join(fams)} |" in lines and "by family" in lines[1]
     with pytest.raises(ValueError, match="part"):
         paired_by_part(ref, orc, "room")

@@ -600,8 +600,8 @@ def compare(runs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] 
         lines += ["", _paired_table(paired["reference"]["name"], paired["runs"], paired_metrics,
                                     paired["reference"]["n_scenes"], int(resamples), int(seed))]
         lines += paired_by_tier_table(paired)
-        lines += paired_by_tier_table(paired, "normalized_reward", "family")
-        lines += paired_by_tier_table(paired, "false_alarms_per_min", "family")
+        lines += paired_by_part_table(paired, "family", "normalized_reward")
+        lines += paired_by_part_table(paired, "family", "false_alarms_per_min")
     text = "\n".join(lines) + "\n"
     md = None if out is None else _write_leaderboard(Path(out), text, res, s["name"], paired)
     if not terminal:
@@ -722,8 +722,13 @@ def paired_by_tier(reference: Mapping[tuple[str, str], np.ndarray], run: Mapping
     return paired_by_part(reference, run, "tier", metrics, resamples, seed)
 
 
-def paired_by_tier_table(paired: Mapping[str, Any], metric: str = "normalized_reward",
-                         part: str = "tier") -> list[str]:
+def paired_by_tier_table(paired: Mapping[str, Any], metric: str = "normalized_reward") -> list[str]:
+    """:func:`paired_by_part_table` by tier."""
+    return paired_by_part_table(paired, "tier", metric)
+
+
+def paired_by_part_table(paired: Mapping[str, Any], part: str = "tier",
+                         metric: str = "normalized_reward") -> list[str]:
     """Markdown lines: ``run - reference`` of ``metric`` on each tier's (``part="family"``: each
     family's) scenes alone (scene-paired intervals), when the runs' suite has more than one;
     else nothing. A family without cues (``distractors``) has no normalised reward: ``-``."""

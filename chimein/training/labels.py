@@ -220,8 +220,6 @@ def decision_labels(
     return actions, weights
 
 
-
-
 def dense_targets(annotations: Annotations, n_chunks: int, chunk_s: float,
                   columns: Sequence[str] = DEFAULT_DENSE_TARGETS) -> np.ndarray:
     """float32 ``(n_chunks, len(columns))`` 0/1 targets at each decision time ``(k + 1) *
@@ -240,13 +238,15 @@ def dense_targets(annotations: Annotations, n_chunks: int, chunk_s: float,
     """
     t = (np.arange(int(n_chunks)) + 1) * float(chunk_s)
     out = np.zeros((int(n_chunks), len(DENSE_TARGETS)), np.float32)
+    col = DENSE_TARGETS.index
     for sp in annotations.spans:
         inside = (t >= sp.start_s - _EPS) & (t < sp.end_s - _EPS)
-        out[inside, 1 if sp.kind == "pause" else 0] = 1.0  # a backchannel is speech
+        out[inside, col("pause" if sp.kind == "pause" else "speech")] = 1.0  # a backchannel is speech
         if sp.addressed and sp.kind != "backchannel":
-            out[inside, 5] = 1.0
-    col_of = {"RESPOND": 2, "INTERVENE": 3, "IGNORE": 4}
+            out[inside, col("addressed")] = 1.0
+    col_of = {"RESPOND": col("respond_window"), "INTERVENE": col("intervene_window"),
+              "IGNORE": col("ignore_window")}
     for c in annotations.cues:
         s, e = c.window
         out[(t >= s - _EPS) & (t <= e + _EPS), col_of[c.expected]] = 1.0
-    return out[:, [DENSE_TARGETS.index(c) for c in columns]]
+    return out[:, [col(c) for c in columns]]

@@ -170,11 +170,11 @@ def metric_value(m: Mapping[str, Any], k: str) -> float | None:
 _CAL_KEYS = ("mean_reward", "timeliness", "interruptions_per_turn", "false_alarms_per_min",
              "pause_takeover_rate")
 
-#: The calibration's budgets: the metric each bounds and its column label.
+#: The calibration's budgets: the metric each bounds -> (its column label, its name in words).
 BUDGETS = {
-    "interruptions_per_turn": "interr.",
-    "false_alarms_per_min": "FA/min",
-    "pause_takeover_rate": "TOR",
+    "interruptions_per_turn": ("interr.", "interruptions/turn"),
+    "false_alarms_per_min": ("FA/min", "false alarms/min"),
+    "pause_takeover_rate": ("TOR", "pause take-over rate"),
 }
 
 
@@ -358,7 +358,7 @@ def calibrate_bias(
 def calibration_lines(
     table: Sequence[Mapping[str, Any]],
     chosen: float,
-    budget: Mapping[str, float] | float | None,
+    budget: Mapping[str, float],
     n_within: int,
     n_scenes: int,
     smoothing: int = 0,
@@ -368,18 +368,16 @@ def calibration_lines(
     """The calibration's report: its table (one row per bias, rounded) and the choice, with a
     warning when no bias kept within the budgets (``n_within`` == 0); with ``smoothing``, the
     smoothed reward and budgeted metrics the choice was made on. ``budget``: metric -> bound
-    (:data:`BUDGETS`), or a number (an interruption budget), or None."""
+    (:data:`BUDGETS`; empty: no budget)."""
     import textwrap
 
-    budgets = _as_budgets(budget)
+    budgets = budget
 
     def cell(v: float | None, width: int, digits: int) -> str:
         return f"{'-' if v is None else f'{v:.{digits}f}':>{width}}"
 
-    names = {"interruptions_per_turn": "interruptions/turn", "false_alarms_per_min": "false alarms/min",
-             "pause_takeover_rate": "pause take-over rate"}
-    cond = ("no budget" if not budgets
-            else "budget " + ", ".join(f"<= {v:g} {names[k]}" for k, v in budgets.items()))
+    limits = ", ".join(f"<= {v:g} {BUDGETS[k][1]}" for k, v in budgets.items())
+    cond = f"budget {limits}" if budgets else "no budget"
     how = f"; smoothed over {smoothing} bias(es) each side" if smoothing else ""
     shown = [k for k in BUDGETS if k in budgets] or ["interruptions_per_turn"]
     lines = [f"calibration of {what} on {n_scenes} validation scenes"]
@@ -390,7 +388,7 @@ def calibration_lines(
     if smoothing:
         raw += [("smoothed_reward", "smoothed: reward", 17, 3)] + [
             ("smoothed_interruptions" if k == "interruptions_per_turn" else f"smoothed_{k}",
-             BUDGETS[k], 8, 2 if k == "false_alarms_per_min" else 3) for k in shown]
+             BUDGETS[k][0], 8, 2 if k == "false_alarms_per_min" else 3) for k in shown]
     lines.append(f"  bias {symbol}" + "".join(f"{label:>{w}}" for _, label, w, _ in raw))
     for row in table:
         mark = " <- chosen" if row["bias"] == chosen else ""
@@ -412,20 +410,11 @@ def calibration_lines(
     else:
         opts = ", ".join(f"train.val.max_{k}" for k in budgets)
         lines += textwrap.wrap(
-            f"calibration: warning: no bias keeps within the budget ({cond[7:]}); falling back to the "
+            f"calibration: warning: no bias keeps within the budget ({limits}); falling back to the "
             f"one least over it, bias {symbol} {chosen:+.2f}. Add biases (train.val.biases) or loosen "
             f"{opts}; `chimein train calibrate CKPT` redoes the choice for any checkpoint.", 100,
             subsequent_indent="  ")
     return lines
-
-
-def _as_budgets(budget: Mapping[str, float] | float | None) -> dict[str, float]:
-    """``calibration_lines``' budget argument as metric -> bound."""
-    if budget is None:
-        return {}
-    if isinstance(budget, Mapping):
-        return {str(k): float(v) for k, v in budget.items()}
-    return {"interruptions_per_turn": float(budget)}
 
 
 def calibrate_checkpoint(
