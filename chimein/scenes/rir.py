@@ -17,8 +17,12 @@ scenes. This module makes both halves cheap:
       filter; here the images' float32 positions, attenuations, arrival times and look-up-table
       indices are reproduced operation for operation, and the sinc spreading is rewritten
       exactly: each tap value is linear in the within-LUT offset, so the RIR is a sum over the
-      21 LUT phases of two impulse trains (``np.add.at``) convolved with fixed 81-tap kernels
-      (one batched FFT), in blocks of 2**17 images (bounded memory at any order). The result
+      21 LUT phases of two impulse trains convolved with fixed 81-tap kernels (one batched
+      FFT). The images are evaluated in blocks of 2**17 whose indices are shared by every
+      position and microphone of a call; the trains are binned with one ``np.bincount`` over
+      the ball (it adds in the order ``np.add.at`` does, so the sums are the same, 10-20 %
+      faster overall), or, above 2**22 images, block by block with ``np.add.at`` (memory
+      bounded at any order). The result
       matches ``compute_rir()`` to about 1e-6 relative error (pyroomacoustics accumulates in
       float32, this engine in float64); measured 5-17x faster than pyroomacoustics on one
       thread, most on the long, high-order RIRs of small reverberant rooms (e.g. 3 x 3.2 x
@@ -94,6 +98,9 @@ _ENGINES = ("auto", "fast", "pra")
 
 #: Images processed per block by the fast engine (bounds its temporary memory to ~10 MB).
 _CHUNK = 1 << 17
+#: Image balls up to this size are binned at once (~36 bytes per image: ~150 MB at most, at
+#: order ~160); larger ones block by block.
+_BALL_MAX = 1 << 22
 _TRAILER = 32  # bytes of SHA-256 after the .npy payload
 _PRA_LOCK = threading.RLock()  # pyroomacoustics' constants and RNG are process-global
 
@@ -406,6 +413,38 @@ def _l1_rows(order: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple
     return iy, iz, xm, blocks
 
 
+#: One block of the image ball, shared by every source position and microphone of a call:
+#: its first row, each image's row within the block, index into the per-axis arrays (``x +
+#: order``) and attenuation exponent ``|x|+|y|+|z|``, and the block's image range in the ball.
+_Block = tuple[int, np.ndarray, np.ndarray, np.ndarray, int, int]
+
+
+def _iter_ball(order: int) -> Iterator[_Block]:
+    """The blocks of :func:`_l1_rows`' ball of ``order``, computed one at a time."""
+    iy, iz, xm, blocks = _l1_rows(order)
+    ayz = np.abs(iy) + np.abs(iz)
+    i0 = 0
+    for r0, r1 in blocks:
+        cnt = 2 * xm[r0:r1] + 1
+        row = np.repeat(np.arange(r1 - r0, dtype=np.int32), cnt)
+        first = np.repeat(np.cumsum(cnt) - cnt + xm[r0:r1], cnt)
+        ix = np.arange(row.size) - first  # -xm..xm within each row
+        yield (r0, row, (ix + order).astype(np.int32),
+               (np.abs(ix) + ayz[r0:r1][row]).astype(np.int32), i0, i0 + row.size)
+        i0 += row.size
+
+
+@functools.lru_cache(maxsize=1)
+def _ball(order: int) -> tuple[_Block, ...]:
+    """:func:`_iter_ball`, kept for the next call (balls of at most :data:`_BALL_MAX` images)."""
+    return tuple(_iter_ball(order))
+
+
+def _ball_size(order: int) -> int:
+    """Number of image sources in the L1 ball of ``order``."""
+    return int(np.sum(2 * _l1_rows(order)[2] + 1))
+
+
 def _fast_ism(dims: Vec3, e_abs: float, order: int, positions: Sequence[Vec3],
               mic_pos: Sequence[Vec3], fs: int) -> list[np.ndarray]:
     """Shoebox image-source RIRs equal to pyroomacoustics' ``compute_rir`` (see module notes).
@@ -423,8 +462,7 @@ def _fast_ism(dims: Vec3, e_abs: float, order: int, positions: Sequence[Vec3],
     c, fdl, gran = cfg["c"], cfg["frac_delay_length"], cfg["sinc_lut_granularity"]
     fdl2_py, fdl2_c = fdl // 2, (fdl - 1) // 2
     delay = fdl2_py / fs
-    iy, iz, xm, blocks = _l1_rows(order)
-    ayz = np.abs(iy) + np.abs(iz)
+    iy, iz, xm, _ = _l1_rows(order)
     sos = (design_highpass_filter_sos(fs, cfg["rir_hpf_fc"], **cfg["rir_hpf_kwargs"])
            if cfg["rir_hpf_enable"] else None)
     # attenuation beta^order, beta = sqrt(1 - e_abs), as float32 running powers (room.cpp)
@@ -437,6 +475,8 @@ def _fast_ism(dims: Vec3, e_abs: float, order: int, positions: Sequence[Vec3],
     size = np.asarray(dims, dtype=np.float32)
     fs32, n_groups = np.float32(fs), gran + 1
 
+    n_images = _ball_size(order)
+    exact_once = n_images <= _BALL_MAX
     out = []
     for p in positions:
         src = np.asarray(p, dtype=np.float64).astype(np.float32)
@@ -452,15 +492,18 @@ def _fast_ism(dims: Vec3, e_abs: float, order: int, positions: Sequence[Vec3],
             run = np.maximum.accumulate(np.maximum(d2x[order:], d2x[order::-1]))
             t_max = math.sqrt(float(np.max(run[xm] + d2yz))) / c + delay
             n = int(math.ceil(t_max * fs + fdl2_py + 1)) + 1
-            acc_a = np.zeros(n_groups * n)
-            acc_b = np.zeros(n_groups * n)
-            for r0, r1 in blocks:
-                cnt = 2 * xm[r0:r1] + 1
-                row = np.repeat(np.arange(r1 - r0), cnt)
-                first = np.repeat(np.cumsum(cnt) - cnt + xm[r0:r1], cnt)
-                ix = np.arange(row.size) - first  # -xm..xm within each row
-                dist = np.sqrt(d2x[ix + order] + d2yz[r0:r1][row])
-                amp = (pw[np.abs(ix) + ayz[r0:r1][row]] / dist).astype(np.float32).astype(np.float64)
+            # each image's bin (LUT phase, first sample) and its two weights, in the ball's
+            # order; a small ball is binned in one np.bincount, which adds in the order
+            # np.add.at does (so the sums are identical) at a third of the cost; a large one
+            # block by block (memory bounded at any order)
+            if exact_once:
+                idx = np.empty(n_images, dtype=np.intp)
+                w_a, w_b = np.empty(n_images), np.empty(n_images)
+            else:
+                acc_a, acc_b = np.zeros(n_groups * n), np.zeros(n_groups * n)
+            for r0, row, ixo, expo, i0, i1 in (_ball(order) if exact_once else _iter_ball(order)):
+                dist = np.sqrt(d2x[ixo] + d2yz[r0:][row])
+                amp = (pw[expo] / dist).astype(np.float32).astype(np.float64)
                 t32 = (dist / c + delay).astype(np.float32)
                 sfrac = fs32 * t32
                 tip = np.floor(sfrac)
@@ -468,9 +511,16 @@ def _fast_ism(dims: Vec3, e_abs: float, order: int, positions: Sequence[Vec3],
                 xoff = ((1.0 - tfp.astype(np.float64)) * gran).astype(np.float32)
                 g = np.floor(xoff)
                 frac = (xoff - g).astype(np.float64)
-                idx = g.astype(np.intp) * n + (tip.astype(np.intp) - fdl2_c)
-                np.add.at(acc_a, idx, amp)
-                np.add.at(acc_b, idx, amp * frac)
+                bins = g.astype(np.intp) * n + (tip.astype(np.intp) - fdl2_c)
+                if exact_once:
+                    idx[i0:i1], w_a[i0:i1] = bins, amp
+                    np.multiply(amp, frac, out=w_b[i0:i1])
+                else:
+                    np.add.at(acc_a, bins, amp)
+                    np.add.at(acc_b, bins, amp * frac)
+            if exact_once:
+                acc_a = np.bincount(idx, weights=w_a, minlength=n_groups * n)
+                acc_b = np.bincount(idx, weights=w_b, minlength=n_groups * n)
             nfft = fft_size(n + fdl - 1)
             ka, kb = _kernel_spectra(fdl, gran, nfft)
             spec = np.einsum("gf,gf->f", sfft.rfft(acc_a.reshape(n_groups, n), nfft, axis=1), ka)
