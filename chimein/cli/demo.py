@@ -143,7 +143,8 @@ DEMO_SIZED = ("note: a few GRPO steps on a few dozen episodes only show that the
 RECIPE = (
     "chimein train codebook out=runs/codebook.safetensors codebook.features.frame_norm=running_mean",
     "chimein train supervised codebook=runs/codebook.safetensors out=runs/sup    # ~55 min",
-    "chimein train grpo init=runs/sup/final out=runs/grpo train.steps=122 train.calibrate=false",
+    "chimein train grpo init=runs/sup/final out=runs/grpo train.steps=122 train.seed=2 \\",
+    "    train.calibrate=false",
     "chimein train calibrate runs/grpo/final    # GRPO ~15 min, calibration ~10 min",
     "chimein eval policy=chimein-lm suite=chimein-bench-v1 out=runs/v1/chimein-lm workers=2",
     "chimein eval policy=smart-turn suite=chimein-bench-v1 out=runs/v1/smart-turn workers=2",
