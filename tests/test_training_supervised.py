@@ -375,6 +375,25 @@ def test_calibration_keeps_within_false_alarm_and_pause_budgets(monkeypatch) -> 
             ValConfig(**bad)
 
 
+def test_calibration_in_worker_processes_chooses_as_in_one(weak_ckpt, train_scenes) -> None:
+    """Each bias is played whole in one process on one thread, so a pool of workers gives the
+    same tables and the same choice as playing the biases one after another here."""
+    from chimein.agents.lm.checkpoint import load_checkpoint
+    from chimein.training.supervised import ValConfig
+    from chimein.training.supervised import validate as V
+
+    ck = load_checkpoint(weak_ckpt)
+    val = ValConfig(n_per_family=1, families=("addressed", "proactive"), difficulties=("easy",))
+    scenes = V.validation_scenes(train_scenes, val)
+    runs = [V.calibrate_bias(ck.model, ck.codebook, scenes, 0.08, [-1.0, 0.0, 1.0], 4,
+                             smoothing=1, intervene=True, workers=w)
+            for w in (1, 2)]
+    (b1, cal1), (b2, cal2) = runs
+    assert b1 == b2
+    assert json.dumps(cal1, sort_keys=True) == json.dumps(cal2, sort_keys=True)
+    assert len(cal1["table"]) == 3 and len(cal1["intervene_table"]) == 3
+
+
 def test_dense_addressed_target_marks_the_turns_directed_at_the_assistant() -> None:
     """The ``addressed`` column is 1 inside an addressed turn's speech and mid-turn pauses, 0 in
     side talk and backchannels; columns come in the order asked; bad names are refused."""

@@ -92,10 +92,14 @@ class ValConfig:
     README's checkpoint had -0.25)."""
     batch_size: int = 64
     """Validation episodes decoded together."""
+    workers: int = 2
+    """Processes that play the calibration's biases (1: one after another in this process).
+    Each bias is played whole in one process on one thread, so the choice and its table are
+    the same for any number; two halve the calibration's wall time on a 2-core machine."""
 
     def __post_init__(self) -> None:
         for name, low in (("n_per_family", 0), ("every", 0), ("examples", 0), ("smoothing", 0),
-                          ("batch_size", 1)):
+                          ("batch_size", 1), ("workers", 1)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise ConfigError(f"train.val: field '{name}': an integer >= {low}, got {v!r}")

@@ -225,6 +225,7 @@ def finish(
                 intervene=val.calibrate_intervene,
                 max_false_alarms_per_min=val.max_false_alarms_per_min,
                 max_pause_takeover_rate=val.max_pause_takeover_rate,
+                workers=val.workers,
             )
             extra["calibration"] = cal
             writer.add_scalar("val/calibrated_bias", bias[1], step)

@@ -42,6 +42,7 @@ __all__ = [
 # settings that may change on resume without changing the result's meaning
 _VOLATILE = {"max_minutes", "progress", "log_every", "threads", "steps", "keep_checkpoints", "device"}
 _VOLATILE_DATA = ("workers", "prepare_workers", "cache_dir", "rir_cache_dir")
+_VOLATILE_VAL = ("workers",)
 
 
 @dataclass
@@ -120,6 +121,9 @@ def setup_run(
     ident = {**run_cfg, "train": {k: v for k, v in run_cfg["train"].items() if k not in _VOLATILE}}
     ident["train"]["data"] = {
         k: v for k, v in dict(ident["train"]["data"]).items() if k not in _VOLATILE_DATA
+    }
+    ident["train"]["val"] = {
+        k: v for k, v in dict(ident["train"]["val"]).items() if k not in _VOLATILE_VAL
     }
     return Run(
         out=out,

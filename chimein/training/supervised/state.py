@@ -9,7 +9,6 @@ from typing import Any
 
 import torch
 
-from chimein.agents.lm.model import TimingLM
 from chimein.errors import SpecError
 from chimein.io import atomic_write_dir, canonicalize_safetensors_file
 
@@ -21,7 +20,7 @@ STATE_VERSION = 1
 
 def save_state(
     path: str | Path,
-    model: TimingLM,
+    model: torch.nn.Module,
     opt: torch.optim.Optimizer,
     sched: Any,
     step: int,
@@ -58,7 +57,7 @@ def save_state(
 
 
 def load_state(
-    path: str | Path, model: TimingLM, opt: torch.optim.Optimizer, sched: Any
+    path: str | Path, model: torch.nn.Module, opt: torch.optim.Optimizer, sched: Any
 ) -> dict[str, Any]:
     """Restore what :func:`save_state` wrote; returns its JSON (``step``, ...)."""
     from safetensors.torch import load_file, load_model

@@ -202,6 +202,23 @@ def smooth_curve(values: Sequence[float], k: int) -> list[float]:
     return out
 
 
+#: What a calibration worker plays: (model, codebook, scenes, chunk_s, batch_size).
+_SWEEP: Any = None
+
+
+def _sweep_init(model: TimingLM, codebook: Codebook, scenes: Sequence[Any], chunk_s: float,
+                batch_size: int) -> None:
+    """Keep the model and scenes in a calibration worker (pickled to it once)."""
+    global _SWEEP
+    _SWEEP = (model, codebook, scenes, chunk_s, batch_size)
+
+
+def _sweep_job(bias: tuple[float, float, float]) -> Mapping[str, Any]:
+    """The overall rollout metrics of one logit bias, in a calibration worker."""
+    model, codebook, scenes, chunk_s, batch_size = _SWEEP
+    return rollout_metrics(model, codebook, scenes, chunk_s, bias, batch_size)[0]
+
+
 def _sweep(
     model: TimingLM,
     codebook: Codebook,
@@ -212,18 +229,35 @@ def _sweep(
     batch_size: int,
     bar: Any,
     known: Mapping[float, Mapping[str, Any]] | None = None,
+    workers: int = 1,
 ) -> list[tuple[float, Mapping[str, Any]]]:
     """Rollout metrics of every value of a bias grid (``bias_of(v)``: the logit bias played);
-    values already measured (``known``) are not played again."""
-    rows = []
-    for v in values:
-        m = (known or {}).get(float(v))
-        if m is None:
-            m, _ = rollout_metrics(model, codebook, scenes, chunk_s, bias_of(float(v)), batch_size)
-        rows.append((float(v), m))
-        if bar is not None:
-            bar.update(1)
-    return rows
+    values already measured (``known``) are not played again. With ``workers`` > 1 (and the
+    model on the CPU) the values are played by a process pool, each whole in one process on one
+    thread, as here: the metrics are the same."""
+    got = {float(v): m for v, m in (known or {}).items()}
+    todo = [float(v) for v in values if float(v) not in got]
+    if bar is not None:
+        bar.update(len(values) - len(todo))
+    cpu = model is None or next(model.parameters()).device.type == "cpu"
+    if workers > 1 and len(todo) > 1 and cpu:
+        from chimein.exec import imap_unordered
+
+        jobs = imap_unordered(_sweep_job, [bias_of(v) for v in todo], workers=min(workers, len(todo)),
+                              initializer=_sweep_init,
+                              initargs=(model, codebook, list(scenes), chunk_s, batch_size))
+        by_bias = {}
+        for bias, m in jobs:
+            by_bias[tuple(bias)] = m
+            if bar is not None:
+                bar.update(1)
+        got.update({v: by_bias[tuple(bias_of(v))] for v in todo})
+    else:
+        for v in todo:
+            got[v], _ = rollout_metrics(model, codebook, scenes, chunk_s, bias_of(v), batch_size)
+            if bar is not None:
+                bar.update(1)
+    return [(float(v), got[float(v)]) for v in values]
 
 
 def _choose(
@@ -288,6 +322,7 @@ def calibrate_bias(
     intervene: bool = False,
     max_false_alarms_per_min: float | None = None,
     max_pause_takeover_rate: float | None = None,
+    workers: int = 1,
 ) -> tuple[list[float], dict[str, Any]]:
     """Pick the decide-head logit bias ``[0, b, b]`` on ``scenes`` (streaming rollouts through
     the env for every ``b`` in ``biases``): the best mean reward among the biases whose
@@ -307,7 +342,10 @@ def calibrate_bias(
     bias ``c`` (``[0, b, c]``) from the same grid by the same criterion (``b`` itself is not
     played again). The two actions answer different cues at different costs (a missed
     safety-critical cue costs four false alarms), and one shared bias set INTERVENE's operating
-    point by RESPOND's (issue 21: the shared bias missed 90 % of safety-critical cues)."""
+    point by RESPOND's (issue 21: the shared bias missed 90 % of safety-critical cues).
+
+    ``workers``: processes that play a stage's biases at once (see :func:`_sweep`; the result
+    does not depend on it)."""
     bar = None
     if progress:
         import sys
@@ -318,7 +356,8 @@ def calibrate_bias(
         bar = tqdm(total=total, desc="calibrating the decide bias", unit="bias", file=sys.stderr)
     budget = _budgets(max_interruptions_per_turn, max_false_alarms_per_min, max_pause_takeover_rate)
     try:
-        rows = _sweep(model, codebook, scenes, chunk_s, biases, lambda b: (0.0, b, b), batch_size, bar)
+        rows = _sweep(model, codebook, scenes, chunk_s, biases, lambda b: (0.0, b, b), batch_size, bar,
+                      workers=workers)
         if not rows:
             return [0.0, 0.0, 0.0], {"logit_bias": [0.0, 0.0, 0.0], "table": []}
         best_i, table, n_ok = _choose(rows, budget, smoothing)
@@ -330,7 +369,7 @@ def calibrate_bias(
         stage2: dict[str, Any] = {}
         if intervene:
             rows2 = _sweep(model, codebook, scenes, chunk_s, biases, lambda c: (0.0, b, c), batch_size,
-                           bar, known={b: chosen})
+                           bar, known={b: chosen}, workers=workers)
             best2, table2, n_ok2 = _choose(rows2, budget, smoothing)
             c, chosen = rows2[best2]
             bias = [0.0, b, c]
@@ -454,6 +493,7 @@ def calibrate_checkpoint(
         v.calibrate_intervene,
         v.max_false_alarms_per_min,
         v.max_pause_takeover_rate,
+        v.workers,
     )
     meta = dict(ck.meta)
     meta["inference"] = {**dict(meta.get("inference", {})), "logit_bias": bias}
