@@ -10,6 +10,7 @@ TensorBoard; :func:`calibrate_bias` picks the decide head's ``logit_bias`` on th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -355,6 +356,15 @@ def calibrate_bias(
         total = len(biases) * (2 if intervene else 1)  # the shared point counts once per stage
         bar = tqdm(total=total, desc="calibrating the decide bias", unit="bias", file=sys.stderr)
     budget = _budgets(max_interruptions_per_turn, max_false_alarms_per_min, max_pause_takeover_rate)
+
+    def tell(lines: Sequence[str]) -> None:
+        """Log ``lines`` above the progress bar (cleared and redrawn, not written into)."""
+        if log is None:
+            return
+        with bar.external_write_mode(file=bar.fp) if bar is not None else contextlib.nullcontext():
+            for line in lines:
+                log(line)
+
     try:
         rows = _sweep(model, codebook, scenes, chunk_s, biases, lambda b: (0.0, b, b), batch_size, bar,
                       workers=workers)
@@ -363,9 +373,7 @@ def calibrate_bias(
         best_i, table, n_ok = _choose(rows, budget, smoothing)
         b, chosen = rows[best_i]
         bias = [0.0, b, b]
-        if log is not None:
-            for line in calibration_lines(table, b, budget, n_ok, len(scenes), smoothing):
-                log(line)
+        tell(calibration_lines(table, b, budget, n_ok, len(scenes), smoothing))
         stage2: dict[str, Any] = {}
         if intervene:
             rows2 = _sweep(model, codebook, scenes, chunk_s, biases, lambda c: (0.0, b, c), batch_size,
@@ -374,10 +382,8 @@ def calibrate_bias(
             c, chosen = rows2[best2]
             bias = [0.0, b, c]
             stage2 = {"intervene_table": table2}
-            if log is not None:
-                for line in calibration_lines(table2, c, budget, n_ok2, len(scenes), smoothing,
-                                              what=f"the intervene bias c of [0, {b:+.2f}, c]", symbol="c"):
-                    log(line)
+            tell(calibration_lines(table2, c, budget, n_ok2, len(scenes), smoothing,
+                                   what=f"the intervene bias c of [0, {b:+.2f}, c]", symbol="c"))
     finally:
         if bar is not None:
             bar.close()
