@@ -18,11 +18,12 @@ scenes. This module makes both halves cheap:
       indices are reproduced operation for operation, and the sinc spreading is rewritten
       exactly: each tap value is linear in the within-LUT offset, so the RIR is a sum over the
       21 LUT phases of two impulse trains convolved with fixed 81-tap kernels (one batched
-      FFT). The images are evaluated in blocks of 2**17 whose indices are shared by every
-      position and microphone of a call; the trains are binned with one ``np.bincount`` over
-      the ball (it adds in the order ``np.add.at`` does, so the sums are the same, 10-20 %
-      faster overall), or, above 2**22 images, block by block with ``np.add.at`` (memory
-      bounded at any order). The result
+      FFT). The images are evaluated in blocks of 2**17; up to 2**22 images (order 146) the
+      blocks' indices are built once and shared by every position and microphone, and the
+      trains are binned with one ``np.bincount`` over the ball, which adds in input order as
+      ``np.add.at`` does (numpy's sequential loops; ``tests/test_render.py`` checks the two
+      paths agree bit for bit), 10-20 % faster overall; above that, block by block with
+      ``np.add.at``, indices rebuilt per block (memory bounded at any order). The result
       matches ``compute_rir()`` to about 1e-6 relative error (pyroomacoustics accumulates in
       float32, this engine in float64); measured 5-17x faster than pyroomacoustics on one
       thread, most on the long, high-order RIRs of small reverberant rooms (e.g. 3 x 3.2 x
@@ -98,8 +99,8 @@ _ENGINES = ("auto", "fast", "pra")
 
 #: Images processed per block by the fast engine (bounds its temporary memory to ~10 MB).
 _CHUNK = 1 << 17
-#: Image balls up to this size are binned at once (~36 bytes per image: ~150 MB at most, at
-#: order ~160); larger ones block by block.
+#: Image balls up to this size (order <= 146) are binned at once (~36 bytes per image: ~150 MB
+#: at most); larger ones block by block.
 _BALL_MAX = 1 << 22
 _TRAILER = 32  # bytes of SHA-256 after the .npy payload
 _PRA_LOCK = threading.RLock()  # pyroomacoustics' constants and RNG are process-global

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -234,14 +235,15 @@ def _sweep(
 ) -> list[tuple[float, Mapping[str, Any]]]:
     """Rollout metrics of every value of a bias grid (``bias_of(v)``: the logit bias played);
     values already measured (``known``) are not played again. With ``workers`` > 1 (and the
-    model on the CPU) the values are played by a process pool, each whole in one process on one
-    thread, as here: the metrics are the same."""
+    model on the CPU) the values are played by a ``spawn`` process pool (the model and scenes
+    pickled to each worker once), each whole in one process on one thread, as here: the
+    metrics are the same. As with any spawn pool, a script that calibrates must guard its entry
+    point (``if __name__ == "__main__":``)."""
     got = {float(v): m for v, m in (known or {}).items()}
     todo = [float(v) for v in values if float(v) not in got]
     if bar is not None:
         bar.update(len(values) - len(todo))
-    cpu = model is None or next(model.parameters()).device.type == "cpu"
-    if workers > 1 and len(todo) > 1 and cpu:
+    if workers > 1 and len(todo) > 1 and next(model.parameters()).device.type == "cpu":
         from chimein.exec import imap_unordered
 
         jobs = imap_unordered(_sweep_job, [bias_of(v) for v in todo], workers=min(workers, len(todo)),
@@ -349,8 +351,6 @@ def calibrate_bias(
     does not depend on it)."""
     bar = None
     if progress:
-        import sys
-
         from tqdm import tqdm
 
         total = len(biases) * (2 if intervene else 1)  # the shared point counts once per stage
@@ -361,7 +361,7 @@ def calibrate_bias(
         """Log ``lines`` above the progress bar (cleared and redrawn, not written into)."""
         if log is None:
             return
-        with bar.external_write_mode(file=bar.fp) if bar is not None else contextlib.nullcontext():
+        with type(bar).external_write_mode(file=sys.stderr) if bar is not None else contextlib.nullcontext():
             for line in lines:
                 log(line)
 
