@@ -145,7 +145,7 @@ RECIPE = (
     "chimein train supervised codebook=runs/codebook.safetensors out=runs/sup    # ~55 min",
     "chimein train grpo init=runs/sup/final out=runs/grpo train.steps=122 train.seed=2 \\",
     "    train.calibrate=false",
-    "chimein train calibrate runs/grpo/final    # GRPO ~15 min, calibration ~10 min",
+    "chimein train calibrate runs/grpo/final    # GRPO ~15 min, calibration ~5 min",
     "chimein eval policy=chimein-lm suite=chimein-bench-v1 out=runs/v1/chimein-lm workers=2",
     "chimein eval policy=smart-turn suite=chimein-bench-v1 out=runs/v1/smart-turn workers=2",
     "chimein eval compare runs/v1/chimein-lm runs/v1/smart-turn    # paired differences",
