@@ -215,10 +215,10 @@ def _sweep_init(model: TimingLM, codebook: Codebook, scenes: Sequence[Any], chun
     _SWEEP = (model, codebook, scenes, chunk_s, batch_size)
 
 
-def _sweep_job(bias: tuple[float, float, float]) -> Mapping[str, Any]:
-    """The overall rollout metrics of one logit bias, in a calibration worker."""
+def _sweep_job(item: tuple[float, tuple[float, float, float]]) -> Mapping[str, Any]:
+    """The overall rollout metrics of one grid value's logit bias, in a calibration worker."""
     model, codebook, scenes, chunk_s, batch_size = _SWEEP
-    return rollout_metrics(model, codebook, scenes, chunk_s, bias, batch_size)[0]
+    return rollout_metrics(model, codebook, scenes, chunk_s, item[1], batch_size)[0]
 
 
 def _sweep(
@@ -246,15 +246,13 @@ def _sweep(
     if workers > 1 and len(todo) > 1 and next(model.parameters()).device.type == "cpu":
         from chimein.exec import imap_unordered
 
-        jobs = imap_unordered(_sweep_job, [bias_of(v) for v in todo], workers=min(workers, len(todo)),
+        jobs = imap_unordered(_sweep_job, [(v, bias_of(v)) for v in todo], workers=min(workers, len(todo)),
                               initializer=_sweep_init,
                               initargs=(model, codebook, list(scenes), chunk_s, batch_size))
-        by_bias = {}
-        for bias, m in jobs:
-            by_bias[tuple(bias)] = m
+        for (v, _), m in jobs:
+            got[v] = m
             if bar is not None:
                 bar.update(1)
-        got.update({v: by_bias[tuple(bias_of(v))] for v in todo})
     else:
         for v in todo:
             got[v], _ = rollout_metrics(model, codebook, scenes, chunk_s, bias_of(v), batch_size)
