@@ -205,13 +205,26 @@ def test_tiny_training_run_loss_falls_and_checkpoint_loads(codebook_path, tiny_l
     assert a.shape == (1,) and p.shape == (1, 3)
 
 
+@pytest.fixture
+def restore_threads():
+    """Training sets torch's thread count for the process: give the next test its own back."""
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
 def test_resume_after_interruption_gives_the_same_model(codebook_path, tiny_lm, train_scenes,
-                                                        tmp_path) -> None:
+                                                        tmp_path, threads, restore_threads) -> None:
+    """Bit for bit at each thread count the recipe documents (2: its default, 1: the shipped
+    chimein-lm-sup's)."""
     from safetensors.torch import load_file
 
     train_supervised(
-        codebook_path, tmp_path / "a", tiny_lm, _train_cfg(6), train_scenes, log=lambda m: None
+        codebook_path, tmp_path / "a", tiny_lm, _train_cfg(6, threads=threads), train_scenes,
+        log=lambda m: None,
     )
+    assert torch.get_num_threads() == threads
 
     def interrupt(step: int, _: dict) -> None:
         if step == 5:
@@ -222,14 +235,15 @@ def test_resume_after_interruption_gives_the_same_model(codebook_path, tiny_lm, 
             codebook_path,
             tmp_path / "b",
             tiny_lm,
-            _train_cfg(6),
+            _train_cfg(6, threads=threads),
             train_scenes,
             log=lambda m: None,
             on_step=interrupt,
         )
     assert json.loads((tmp_path / "b" / "state" / "state.json").read_text())["step"] == 3
     train_supervised(
-        codebook_path, tmp_path / "b", tiny_lm, _train_cfg(6), train_scenes, log=lambda m: None
+        codebook_path, tmp_path / "b", tiny_lm, _train_cfg(6, threads=threads), train_scenes,
+        log=lambda m: None,
     )
     wa = load_file(str(tmp_path / "a" / "final" / "model.safetensors"))
     wb = load_file(str(tmp_path / "b" / "final" / "model.safetensors"))
@@ -239,7 +253,7 @@ def test_resume_after_interruption_gives_the_same_model(codebook_path, tiny_lm, 
             codebook_path,
             tmp_path / "b",
             tiny_lm,
-            _train_cfg(6, lr=1e-3),
+            _train_cfg(6, lr=1e-3, threads=threads),
             train_scenes,
             log=lambda m: None,
         )
@@ -266,6 +280,7 @@ def test_hydra_configs_compose_into_the_dataclasses() -> None:
     assert isinstance(train.label_cfg, LC) and train.label_cfg.hard_wait_weight == 5.0
     assert isinstance(train.data_cfg, DataConfig) and isinstance(train.val_cfg, ValConfig)
     assert LMConfig.from_mapping(cfg.lm) == LMConfig()  # the yaml mirrors the dataclass defaults
+    assert train.threads == TrainConfig().threads == 2  # the steps use both cores of the CI machine
     assert cfg.scenes.room_pool_seed not in (101, 202)  # not chimein-bench-v0's room pools
     cb = compose("train_codebook", ["out=cb.safetensors"])
     assert FeatureConfig.from_dict(cb.codebook.features) == FeatureConfig()
