@@ -98,6 +98,33 @@ def test_labels_jitter_masks_the_skipped_chunks() -> None:
         decision_labels(ann, 80, 0.08, cfg)
 
 
+def test_labels_late_rate_teaches_acting_anywhere_in_the_open_window() -> None:
+    """A late teacher acts between its jittered point and the window's last chunk, with no loss
+    on the chunks it skipped; late_rate=0 draws nothing, so the default labels are unchanged."""
+    ann = Annotations(cues=(Cue("a", "INTERVENE", (1.0, 4.0), "alarm"), Cue("b", "RESPOND", (6.0, 7.0), "q")))
+    late = replace(PLAIN, jitter_chunks=2, late_rate=1.0)
+    seen = set()
+    for s in range(40):
+        acts, w = decision_labels(ann, 120, 0.08, late, np.random.default_rng(s))
+        ka, kb = (int(k) for k in np.flatnonzero(acts))
+        seen.add(ka)
+        assert acts[ka] == 2 and acts[kb] == 1
+        assert 12 <= ka <= 48 and (ka + 1) * 0.08 <= 4.0 + 1e-6  # inside the window
+        assert (w[12:ka] == 0).all() and w[ka] == 1 and (w[:12] == 1).all()
+        assert 74 <= kb <= 86 and (w[74:kb] == 0).all()
+    assert max(seen) > 30 and min(seen) < 20  # spread over the whole window
+    r0, r1 = np.random.default_rng(3), np.random.default_rng(3)
+    on = replace(PLAIN, jitter_chunks=2)
+    a0 = decision_labels(ann, 120, 0.08, on, r0)
+    a1 = decision_labels(ann, 120, 0.08, replace(on, late_rate=0.0), r1)
+    assert all(np.array_equal(x, y) for x, y in zip(a0, a1, strict=True))
+    assert r0.random() == r1.random()  # the same draws
+    with pytest.raises(ConfigError, match="late_rate"):
+        replace(PLAIN, late_rate=1.5)
+    with pytest.raises(SpecError, match="rng"):
+        decision_labels(ann, 120, 0.08, replace(PLAIN, late_rate=0.5))
+
+
 # --------------------------------------------------------------------------------------------
 # Codebook, data
 # --------------------------------------------------------------------------------------------
