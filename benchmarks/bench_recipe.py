@@ -17,11 +17,12 @@ Each phase is the user's command in a fresh process, timed from outside, with
    validation pass);
 3. *calibrate*: ``chimein train calibrate`` on copies of that checkpoint with
    ``train.val.workers=1`` (the biases played one after another) and ``=2`` (two processes),
-   in the same run; both must choose the same logit bias.
+   in the same run; both must choose the same logit bias (``--calibrate-workers 2``: only the
+   recipe's two processes).
 
 The shipped recipe is the default (``--episodes 4000 --steps 1800``, 72 validation scenes, 240
-codebook scenes: about 75 minutes cold on the 2-core machine). ``--quick`` scales every phase
-down (48 episodes, 20 steps, 12 validation scenes, 16 codebook scenes: a few minutes) and the
+codebook scenes: 52 minutes cold with ``--calibrate-workers 2`` on the idle 2-core machine,
+2026-12-05). ``--quick`` scales every phase down (48 episodes, 20 steps, 12 validation scenes, 16 codebook scenes: a few minutes) and the
 table then adds a projection to the shipped scale: each phase's per-item cost times the shipped
 count. A projection from a few dozen cold scenes overstates episode preparation (caches of
 rooms and speech warm up over thousands of scenes) and is no substitute for a full run.
@@ -29,7 +30,7 @@ rooms and speech warm up over thousands of scenes) and is no substitute for a fu
 Usage::
 
     .venv/bin/python benchmarks/bench_recipe.py --quick          # a few minutes
-    .venv/bin/python benchmarks/bench_recipe.py                  # the full recipe (~75 min)
+    .venv/bin/python benchmarks/bench_recipe.py --calibrate-workers 2   # the recipe (~52 min cold)
     .venv/bin/python benchmarks/bench_recipe.py --phases calibrate --checkpoint chimein-lm-sup
 """
 

@@ -142,7 +142,7 @@ DEMO_SIZED = ("note: a few GRPO steps on a few dozen episodes only show that the
 #: The shipped policies' recipe, from a fresh clone (README "Shipped policies", rows 6-7).
 RECIPE = (
     "chimein train codebook out=runs/codebook.safetensors codebook.features.frame_norm=running_mean",
-    "chimein train supervised codebook=runs/codebook.safetensors out=runs/sup    # ~55 min",
+    "chimein train supervised codebook=runs/codebook.safetensors out=runs/sup    # ~50 min",
     "chimein train grpo init=runs/sup/final out=runs/grpo train.steps=122 train.seed=2 \\",
     "    train.calibrate=false",
     "chimein train calibrate runs/grpo/final    # GRPO ~15 min, calibration ~5 min",
@@ -223,7 +223,7 @@ def summary(out: Path, lm: bool, seconds: float) -> str:
         lines += [
             "",
             "what they mean: chimein-lm and chimein-lm-sup are the timing LMs shipped in the package",
-            "(the README's recipe: ~55 min of supervised training on a 2-core CPU); the mini",
+            "(the README's recipe: ~52 min from a fresh clone on a 2-core CPU); the mini",
             "suite has a few scenes per split, so its figures swing by tenths. A few GRPO steps on a",
             "few dozen episodes only show that the RL pipeline runs: that row is not a result.",
             "Their figures on the full suites (normalized reward, per tier; README leaderboards):",
