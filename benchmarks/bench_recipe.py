@@ -22,9 +22,9 @@ Each phase is the user's command in a fresh process, timed from outside, with
 
 The shipped recipe is the default (``--episodes 4000 --steps 1800``, 72 validation scenes, 240
 codebook scenes: 52 minutes cold with ``--calibrate-workers 2`` on the idle 2-core machine,
-2026-12-05). ``--quick`` scales every phase down (48 episodes, 20 steps, 12 validation scenes, 16 codebook scenes: a few minutes) and the
-table then adds a projection to the shipped scale: each phase's per-item cost times the shipped
-count. A projection from a few dozen cold scenes overstates episode preparation (caches of
+2026-12-05). ``--quick`` scales every phase down (48 episodes, 20 steps, 12 validation scenes,
+16 codebook scenes: a few minutes) and the table then adds a projection to the shipped scale:
+each phase's per-item cost times the shipped count. A projection from a few dozen cold scenes overstates episode preparation (caches of
 rooms and speech warm up over thousands of scenes) and is no substitute for a full run.
 
 Usage::
