@@ -13,10 +13,17 @@ from chimein.agents.lm.model import LMConfig
 from chimein.agents.lm.tokenizer import ACTION_IDS, AudioTokenizer, FeatureConfig
 from chimein.envs.scoring import ActionLog, score
 from chimein.errors import ConfigError, SpecError
-from chimein.scenes.spec import Annotations, Cue
+from chimein.scenes.spec import Annotations, Cue, SceneSpec
 from chimein.training.codebook import collect_units, fit_codebook, kmeans
-from chimein.training.data import BatchMaker, EpisodeSource, SourceSpec, make_loader
-from chimein.training.labels import LabelConfig, decision_labels
+from chimein.training.data import (
+    BatchMaker,
+    Episode,
+    EpisodeSource,
+    SourceSpec,
+    make_batch,
+    make_loader,
+)
+from chimein.training.labels import LabelConfig, catch_up, decision_labels
 from chimein.training.supervised import TrainConfig, train_supervised
 
 FC = FeatureConfig(n_mels=16)
@@ -123,6 +130,37 @@ def test_labels_late_rate_teaches_acting_anywhere_in_the_open_window() -> None:
         replace(PLAIN, late_rate=1.5)
     with pytest.raises(SpecError, match="rng"):
         decision_labels(ann, 120, 0.08, replace(PLAIN, late_rate=0.5))
+
+
+def test_labels_catch_up_teaches_the_skipped_chunks_while_the_stream_keeps_wait() -> None:
+    """With catch_up the chunks a late teacher skipped are taught as the cue's action (weight 1)
+    while the token stream the model reads still has WAIT there; off, batches are unchanged."""
+    ann = Annotations(cues=(Cue("a", "INTERVENE", (1.0, 4.0), "alarm"), Cue("b", "RESPOND", (6.0, 7.0), "q")))
+    late = replace(PLAIN, jitter_chunks=2, late_rate=1.0)
+    for s in range(20):
+        acts, w = decision_labels(ann, 120, 0.08, late, np.random.default_rng(s))
+        tg, w2 = catch_up(acts, w)
+        ka, kb = (int(k) for k in np.flatnonzero(acts))
+        assert (tg[12 : ka + 1] == 2).all() and (tg[74 : kb + 1] == 1).all()
+        assert (w2 > 0).all() and np.count_nonzero(tg) == (ka - 12 + 1) + (kb - 74 + 1)
+        keep = w > 0
+        assert np.array_equal(tg[keep], acts[keep]) and np.array_equal(w2[keep], w[keep])
+    assert np.array_equal(catch_up(acts, np.ones_like(w))[0], acts)  # nothing skipped: unchanged
+    with pytest.raises(SpecError, match="skipped chunk"):
+        catch_up(np.zeros(4, np.int64), np.array([1, 0, 1, 1], np.float32))
+    with pytest.raises(ConfigError, match="catch_up"):
+        replace(PLAIN, catch_up="yes")
+    spec = SceneSpec.from_dict({"id": "s", "seed": 0, "duration_s": 9.6, "room": {"dims": [4, 3, 2.5], "rt60": 0.2},
+                                "mics": {"positions": [[1, 1, 1]]}, "annotations": {"cues": [
+                                    {"id": "a", "expected": "INTERVENE", "window": [1.0, 4.0], "label": "x"}]}})
+    ep = Episode(spec, np.arange(240) % 7, 120)
+    on, off = replace(late, catch_up=True), late
+    b_on = make_batch([ep], [np.random.default_rng(5)], 2, 0.08, 256, on)
+    b_off = make_batch([ep], [np.random.default_rng(5)], 2, 0.08, 256, off)
+    assert np.array_equal(b_on["input_ids"], b_off["input_ids"])  # the same stream: WAIT before acting
+    ka = int(np.flatnonzero(b_off["act_label"][0])[0])
+    assert (b_on["act_label"][0, 12 : ka + 1] == 2).all() and (b_on["act_weight"][0, 12:ka] == 1).all()
+    assert (b_off["act_weight"][0, 12:ka] == 0).all()
 
 
 # --------------------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ from chimein.agents.lm.tokenizer import (
 )
 from chimein.errors import SpecError
 from chimein.scenes.spec import Annotations, SceneSpec
-from chimein.training.labels import LabelConfig, decision_labels, dense_targets
+from chimein.training.labels import LabelConfig, catch_up, decision_labels, dense_targets
 
 __all__ = [
     "BatchMaker",
@@ -307,8 +307,9 @@ def make_batch(
     dict
         ``input_ids`` int64 ``(B, T)`` (right-padded with ``<pad>``), ``attention_mask``
         ``(B, T)``, and per chunk ``act_index`` (position whose output predicts the chunk's
-        action token), ``act_label`` (0/1/2) and ``act_weight`` (0 for padding and jitter-skipped
-        chunks), each ``(B, C)``; ``dense`` ``(B, C, len(labels.dense_targets))`` targets of
+        action token), ``act_label`` (0/1/2: the teacher's action, or with ``labels.catch_up`` the
+        action a skipped chunk is taught) and ``act_weight`` (0 for padding and, without
+        ``catch_up``, jitter-skipped chunks), each ``(B, C)``; ``dense`` ``(B, C, len(labels.dense_targets))`` targets of
         :func:`~chimein.training.labels.dense_targets` and ``chunk_mask`` ``(B, C)`` (1 for real
         chunks).
     """
@@ -316,6 +317,9 @@ def make_batch(
     seqs, idx, lab, wts, dense = [], [], [], [], []
     for ep, rng in zip(episodes, rngs, strict=True):
         acts, w = decision_labels(ep.annotations, ep.n_chunks, chunk_s, labels, rng)
+        target = acts
+        if labels.catch_up:
+            target, w = catch_up(acts, w)
         n = ep.n_chunks
         c0 = 0 if n <= max_chunks else int(rng.integers(0, n - max_chunks + 1))
         c1 = min(n, c0 + max_chunks)
@@ -325,7 +329,7 @@ def make_batch(
         pos = off + np.arange(c1 - c0) * (upc + 1) + upc - 1
         seqs.append(toks)
         idx.append(pos)
-        lab.append(acts[c0:c1])
+        lab.append(target[c0:c1])
         wts.append(w[c0:c1])
         dense.append(dense_targets(ep.annotations, n, chunk_s, labels.dense_targets)[c0:c1])
     T = max(len(s) for s in seqs)
@@ -428,12 +432,14 @@ def make_loader(maker: BatchMaker, start: int, stop: int | None, workers: int) -
 def label_stats(
     source: EpisodeSource, indices: Sequence[int], labels: LabelConfig, seed: int
 ) -> np.ndarray:
-    """Counts of WAIT/RESPOND/INTERVENE teacher labels (weight > 0) over episodes ``indices``."""
+    """Counts of WAIT/RESPOND/INTERVENE targets (weight > 0) over episodes ``indices``."""
     counts = np.zeros(3, np.int64)
     for i in indices:
         ep = source.get(int(i))
         rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x57A7, int(i)]))
         a, w = decision_labels(ep.annotations, ep.n_chunks, source.chunk_s, labels, rng)
+        if labels.catch_up:
+            a, w = catch_up(a, w)
         for c in range(3):
             counts[c] += int(((a == c) & (w > 0)).sum())
     return counts

@@ -17,6 +17,11 @@ per action cue (RESPOND/INTERVENE):
   at a chunk drawn uniformly from its jittered decision point to the window's last chunk (no
   loss on the chunks it skipped), so the model also sees open windows whose cue it has not
   acted on past the jitter (see :attr:`LabelConfig.late_rate`);
+- ``catch_up`` (default off): the chunks the teacher skipped are taught as the cue's action
+  instead of carrying no loss, while the stream the model reads keeps WAIT there (DAgger-style
+  relabelling: the window is open and nothing has been said, so acting now is right); with
+  ``late_rate`` this gives every cue many positive chunks instead of one (see
+  :func:`catch_up`);
 - after acting, the assistant speaks for ``speak_s`` (the env's rule): the teacher waits, and
   a cue whose decision point falls inside that time is taken at the first chunk after it (if
   still inside its window);
@@ -68,7 +73,8 @@ from chimein.config import read_config
 from chimein.errors import ConfigError, SpecError
 from chimein.scenes.spec import Annotations
 
-__all__ = ["DEFAULT_DENSE_TARGETS", "DENSE_TARGETS", "LabelConfig", "decision_labels", "dense_targets"]
+__all__ = ["DEFAULT_DENSE_TARGETS", "DENSE_TARGETS", "LabelConfig", "catch_up", "decision_labels",
+           "dense_targets"]
 
 _EPS = 1e-6
 _KIND = {"RESPOND": 1, "INTERVENE": 2}
@@ -111,6 +117,11 @@ class LabelConfig:
     at 0.3 (README, ablation row 12): the policy still almost never acts late and misses as
     many cues (it does not recognise them), at a quieter operating point; not in the recipe.
     0 draws nothing (the labels of the runs before this option, bit for bit)."""
+    catch_up: bool = False
+    """Teach the chunks the teacher skipped (``jitter_chunks``, ``late_rate``) as the cue's action
+    (weight 1) instead of leaving them without loss; the token stream still shows WAIT there
+    (:func:`catch_up`). Without it a cue has one positive chunk; with it every chunk of an open
+    window the teacher has not acted on yet is one."""
     speak_s: float = 2.0
     """The env's ``speak_s``: after acting the teacher waits while the assistant speaks."""
     hard_wait_weight: float = 5.0
@@ -149,6 +160,8 @@ class LabelConfig:
             or not 0 <= self.late_rate <= 1
         ):
             raise ConfigError(f"labels: field 'late_rate': a share in [0, 1], got {self.late_rate!r}")
+        if not isinstance(self.catch_up, bool):
+            raise ConfigError(f"labels: field 'catch_up': true or false, got {self.catch_up!r}")
         if (
             isinstance(self.jitter_chunks, bool)
             or not isinstance(self.jitter_chunks, int)
@@ -241,6 +254,35 @@ def decision_labels(
         sel = hard & (actions == 0) & (weights > 0)
         weights[sel] = np.float32(cfg.hard_wait_weight)
     return actions, weights
+
+
+def catch_up(actions: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Targets and weights that teach the skipped chunks of :func:`decision_labels` as actions.
+
+    A chunk the teacher skipped (weight 0: it acted later in the same window) gets the action of
+    the first acting chunk after it, with weight 1. The teacher-forced stream keeps ``actions``
+    (WAIT at those chunks), so the model learns: the window is open and nothing has been said
+    yet, act now. Every other chunk keeps its action and weight.
+
+    Examples
+    --------
+    >>> acts = np.array([0, 0, 0, 2, 0, 0, 1, 0])
+    >>> w = np.array([1, 0, 0, 1, 5, 0, 1, 1], np.float32)
+    >>> t, w2 = catch_up(acts, w)
+    >>> t.tolist(), w2.tolist()
+    ([0, 2, 2, 2, 0, 1, 1, 0], [1.0, 1.0, 1.0, 1.0, 5.0, 1.0, 1.0, 1.0])
+    """
+    targets = np.array(actions, np.int64, copy=True)
+    w = np.array(weights, np.float32, copy=True)
+    skipped = np.flatnonzero(w == 0)
+    if skipped.size:
+        acting = np.flatnonzero(targets)
+        j = np.searchsorted(acting, skipped)
+        if j.max(initial=0) >= len(acting):
+            raise SpecError("labels: a skipped chunk with no teacher action after it (not from decision_labels?)")
+        targets[skipped] = targets[acting[j]]
+        w[skipped] = 1.0
+    return targets, w
 
 
 def dense_targets(annotations: Annotations, n_chunks: int, chunk_s: float,
