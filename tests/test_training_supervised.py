@@ -149,12 +149,16 @@ def test_labels_catch_up_teaches_the_skipped_chunks_while_the_stream_keeps_wait(
     with pytest.raises(SpecError, match="skipped chunk"):
         catch_up(np.zeros(4, np.int64), np.array([1, 0, 1, 1], np.float32))
     with pytest.raises(ConfigError, match="catch_up"):
-        replace(PLAIN, catch_up="yes")
+        replace(PLAIN, catch_up="INTERVENE")
+    with pytest.raises(ConfigError, match="catch_up"):
+        replace(PLAIN, catch_up=["WAIT"])
+    only = catch_up(acts, w, ["INTERVENE"])
+    assert (only[0][74:kb] == 0).all() and (only[1][74:kb] == 0).all() and (only[0][12 : ka + 1] == 2).all()
     spec = SceneSpec.from_dict({"id": "s", "seed": 0, "duration_s": 9.6, "room": {"dims": [4, 3, 2.5], "rt60": 0.2},
                                 "mics": {"positions": [[1, 1, 1]]}, "annotations": {"cues": [
                                     {"id": "a", "expected": "INTERVENE", "window": [1.0, 4.0], "label": "x"}]}})
     ep = Episode(spec, np.arange(240) % 7, 120)
-    on, off = replace(late, catch_up=True), late
+    on, off = replace(late, catch_up=("RESPOND", "INTERVENE")), late
     b_on = make_batch([ep], [np.random.default_rng(5)], 2, 0.08, 256, on)
     b_off = make_batch([ep], [np.random.default_rng(5)], 2, 0.08, 256, off)
     assert np.array_equal(b_on["input_ids"], b_off["input_ids"])  # the same stream: WAIT before acting

@@ -319,7 +319,7 @@ def make_batch(
         acts, w = decision_labels(ep.annotations, ep.n_chunks, chunk_s, labels, rng)
         target = acts
         if labels.catch_up:
-            target, w = catch_up(acts, w)
+            target, w = catch_up(acts, w, labels.catch_up)
         n = ep.n_chunks
         c0 = 0 if n <= max_chunks else int(rng.integers(0, n - max_chunks + 1))
         c1 = min(n, c0 + max_chunks)
@@ -439,7 +439,7 @@ def label_stats(
         rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x57A7, int(i)]))
         a, w = decision_labels(ep.annotations, ep.n_chunks, source.chunk_s, labels, rng)
         if labels.catch_up:
-            a, w = catch_up(a, w)
+            a, w = catch_up(a, w, labels.catch_up)
         for c in range(3):
             counts[c] += int(((a == c) & (w > 0)).sum())
     return counts

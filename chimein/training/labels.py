@@ -17,7 +17,8 @@ per action cue (RESPOND/INTERVENE):
   at a chunk drawn uniformly from its jittered decision point to the window's last chunk (no
   loss on the chunks it skipped), so the model also sees open windows whose cue it has not
   acted on past the jitter (see :attr:`LabelConfig.late_rate`);
-- ``catch_up`` (default off): the chunks the teacher skipped are taught as the cue's action
+- ``catch_up`` (default none): for the cue kinds it names, the chunks the teacher skipped are
+  taught as the cue's action
   instead of carrying no loss, while the stream the model reads keeps WAIT there (DAgger-style
   relabelling: the window is open and nothing has been said, so acting now is right); with
   ``late_rate`` this gives every cue many positive chunks instead of one (see
@@ -117,11 +118,12 @@ class LabelConfig:
     at 0.3 (README, ablation row 12): the policy still almost never acts late and misses as
     many cues (it does not recognise them), at a quieter operating point; not in the recipe.
     0 draws nothing (the labels of the runs before this option, bit for bit)."""
-    catch_up: bool = False
-    """Teach the chunks the teacher skipped (``jitter_chunks``, ``late_rate``) as the cue's action
-    (weight 1) instead of leaving them without loss; the token stream still shows WAIT there
-    (:func:`catch_up`). Without it a cue has one positive chunk; with it every chunk of an open
-    window the teacher has not acted on yet is one."""
+    catch_up: Sequence[str] = ()
+    """Cue kinds (``RESPOND``, ``INTERVENE``) whose chunks the teacher skipped (``jitter_chunks``,
+    ``late_rate``) are taught as the cue's action (weight 1) instead of carrying no loss; the
+    token stream still shows WAIT there (:func:`catch_up`). Without it a cue has one positive
+    chunk; with it every chunk of an open window the teacher has not acted on yet is one.
+    Empty: off."""
     speak_s: float = 2.0
     """The env's ``speak_s``: after acting the teacher waits while the assistant speaks."""
     hard_wait_weight: float = 5.0
@@ -160,8 +162,12 @@ class LabelConfig:
             or not 0 <= self.late_rate <= 1
         ):
             raise ConfigError(f"labels: field 'late_rate': a share in [0, 1], got {self.late_rate!r}")
-        if not isinstance(self.catch_up, bool):
-            raise ConfigError(f"labels: field 'catch_up': true or false, got {self.catch_up!r}")
+        kinds = self.catch_up
+        if (isinstance(kinds, str) or not isinstance(kinds, Sequence) or len(set(kinds)) != len(kinds)
+                or any(k not in _KIND for k in kinds)):
+            raise ConfigError(
+                f"labels: field 'catch_up': distinct names from {list(_KIND)} (or []), got {kinds!r}"
+            )
         if (
             isinstance(self.jitter_chunks, bool)
             or not isinstance(self.jitter_chunks, int)
@@ -256,11 +262,13 @@ def decision_labels(
     return actions, weights
 
 
-def catch_up(actions: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def catch_up(
+    actions: np.ndarray, weights: np.ndarray, kinds: Sequence[str] = ("RESPOND", "INTERVENE")
+) -> tuple[np.ndarray, np.ndarray]:
     """Targets and weights that teach the skipped chunks of :func:`decision_labels` as actions.
 
     A chunk the teacher skipped (weight 0: it acted later in the same window) gets the action of
-    the first acting chunk after it, with weight 1. The teacher-forced stream keeps ``actions``
+    the first acting chunk after it, with weight 1, when that action is one of ``kinds``. The teacher-forced stream keeps ``actions``
     (WAIT at those chunks), so the model learns: the window is open and nothing has been said
     yet, act now. Every other chunk keeps its action and weight.
 
@@ -271,6 +279,8 @@ def catch_up(actions: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.n
     >>> t, w2 = catch_up(acts, w)
     >>> t.tolist(), w2.tolist()
     ([0, 2, 2, 2, 0, 1, 1, 0], [1.0, 1.0, 1.0, 1.0, 5.0, 1.0, 1.0, 1.0])
+    >>> [v.tolist() for v in catch_up(acts, w, ["INTERVENE"])]
+    [[0, 2, 2, 2, 0, 0, 1, 0], [1.0, 1.0, 1.0, 1.0, 5.0, 0.0, 1.0, 1.0]]
     """
     targets = np.array(actions, np.int64, copy=True)
     w = np.array(weights, np.float32, copy=True)
@@ -280,8 +290,10 @@ def catch_up(actions: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.n
         j = np.searchsorted(acting, skipped)
         if j.max(initial=0) >= len(acting):
             raise SpecError("labels: a skipped chunk with no teacher action after it (not from decision_labels?)")
-        targets[skipped] = targets[acting[j]]
-        w[skipped] = 1.0
+        taught = targets[acting[j]]
+        sel = np.isin(taught, [_KIND[k] for k in kinds])
+        targets[skipped[sel]] = taught[sel]
+        w[skipped[sel]] = 1.0
     return targets, w
 
 
