@@ -335,7 +335,7 @@ def make_batch(
     T = max(len(s) for s in seqs)
     C = max(len(p) for p in idx)
     B = len(seqs)
-    out = {
+    out: dict[str, np.ndarray] = {
         "input_ids": np.full((B, T), PAD_ID, np.int64),
         "attention_mask": np.zeros((B, T), np.int64),
         "act_index": np.zeros((B, C), np.int64),
