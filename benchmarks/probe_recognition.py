@@ -40,7 +40,6 @@ with full-batch L-BFGS from zero).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,15 +106,14 @@ def episode_scenes(folder: Path, lo: int, n: int) -> Iterator[tuple[Any, Any]]:
     """Scenes ``lo .. lo + n - 1`` of a supervised episode cache, rendered from their specs."""
     from chimein.scenes.render import render
     from chimein.scenes.rir import RIRCache
-    from chimein.scenes.spec import SceneSpec
+    from chimein.training.data import read_episode
 
-    files = sorted(folder.glob("*.npz"))[lo : lo + n]
-    if len(files) < n:
-        raise SystemExit(f"--episodes {folder}: need episodes {lo}..{lo + n - 1}, found {len(files)} there")
+    files = [folder / f"{i:08d}.npz" for i in range(lo, lo + n)]
+    if not all(f.is_file() for f in files):
+        raise SystemExit(f"--episodes {folder}: need episodes {lo}..{lo + n - 1} there")
     cache = RIRCache()
     for f in files:
-        with np.load(f) as z:
-            spec = SceneSpec.from_dict(json.loads(bytes(z["spec"]).decode()))
+        spec = read_episode(f).spec
         yield render(spec, cache), spec
 
 

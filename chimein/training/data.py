@@ -49,7 +49,7 @@ from chimein.agents.lm.tokenizer import (
 )
 from chimein.errors import SpecError
 from chimein.scenes.spec import Annotations, SceneSpec
-from chimein.training.labels import LabelConfig, catch_up, decision_labels, dense_targets
+from chimein.training.labels import LabelConfig, dense_targets, teacher_targets
 
 __all__ = [
     "BatchMaker",
@@ -62,6 +62,7 @@ __all__ = [
     "label_stats",
     "make_batch",
     "make_loader",
+    "read_episode",
     "tokenize_scene",
 ]
 
@@ -159,6 +160,15 @@ class SourceSpec:
         return json.loads(json.dumps(d, sort_keys=True))
 
 
+def read_episode(path: str | Path) -> Episode:
+    """An episode from its cache file (``<cache_dir>/episodes-<key>/<i:08d>.npz``: unit ids,
+    chunk count and the scene spec). Raises ``OSError``, ``ValueError``, ``KeyError`` or
+    :class:`~chimein.errors.SpecError` on a damaged file."""
+    with np.load(path, allow_pickle=False) as z:
+        spec = SceneSpec.from_dict(json.loads(bytes(z["spec"]).decode("utf-8")))
+        return Episode(spec, z["units"].astype(np.int64), int(z["n_chunks"]))
+
+
 class SceneLoader:
     """Rendered scene ``i`` of a :class:`SourceSpec` (the RIR cache or dataset opens lazily, so
     the loader pickles cheaply into worker processes)."""
@@ -253,9 +263,7 @@ class EpisodeSource:
         path = None if self.cache is None else self.cache / f"{int(i):08d}.npz"
         if path is not None and path.is_file():
             try:
-                with np.load(path, allow_pickle=False) as z:
-                    spec = SceneSpec.from_dict(json.loads(bytes(z["spec"]).decode("utf-8")))
-                    return Episode(spec, z["units"].astype(np.int64), int(z["n_chunks"]))
+                return read_episode(path)
             except (OSError, ValueError, KeyError, SpecError):
                 path.unlink(missing_ok=True)  # a damaged cache file: make it again
         ep = tokenize_scene(self.scene(i), self.tok, self.chunk_s)
@@ -307,19 +315,17 @@ def make_batch(
     dict
         ``input_ids`` int64 ``(B, T)`` (right-padded with ``<pad>``), ``attention_mask``
         ``(B, T)``, and per chunk ``act_index`` (position whose output predicts the chunk's
-        action token), ``act_label`` (0/1/2: the teacher's action, or with ``labels.catch_up`` the
-        action a skipped chunk is taught) and ``act_weight`` (0 for padding and, without
-        ``catch_up``, jitter-skipped chunks), each ``(B, C)``; ``dense`` ``(B, C, len(labels.dense_targets))`` targets of
+        action token), ``act_label`` (0/1/2: the target of
+        :func:`~chimein.training.labels.teacher_targets`) and ``act_weight`` (0 for padding and,
+        without ``labels.catch_up``, jitter-skipped chunks), each ``(B, C)``; ``dense``
+        ``(B, C, len(labels.dense_targets))`` targets of
         :func:`~chimein.training.labels.dense_targets` and ``chunk_mask`` ``(B, C)`` (1 for real
         chunks).
     """
     upc = int(units_per_chunk)
     seqs, idx, lab, wts, dense = [], [], [], [], []
     for ep, rng in zip(episodes, rngs, strict=True):
-        acts, w = decision_labels(ep.annotations, ep.n_chunks, chunk_s, labels, rng)
-        target = acts
-        if labels.catch_up:
-            target, w = catch_up(acts, w, labels.catch_up)
+        acts, target, w = teacher_targets(ep.annotations, ep.n_chunks, chunk_s, labels, rng)
         n = ep.n_chunks
         c0 = 0 if n <= max_chunks else int(rng.integers(0, n - max_chunks + 1))
         c1 = min(n, c0 + max_chunks)
@@ -437,9 +443,7 @@ def label_stats(
     for i in indices:
         ep = source.get(int(i))
         rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x57A7, int(i)]))
-        a, w = decision_labels(ep.annotations, ep.n_chunks, source.chunk_s, labels, rng)
-        if labels.catch_up:
-            a, w = catch_up(a, w, labels.catch_up)
+        _, a, w = teacher_targets(ep.annotations, ep.n_chunks, source.chunk_s, labels, rng)
         for c in range(3):
             counts[c] += int(((a == c) & (w > 0)).sum())
     return counts

@@ -18,11 +18,10 @@ per action cue (RESPOND/INTERVENE):
   loss on the chunks it skipped), so the model also sees open windows whose cue it has not
   acted on past the jitter (see :attr:`LabelConfig.late_rate`);
 - ``catch_up`` (default none): for the cue kinds it names, the chunks the teacher skipped are
-  taught as the cue's action
-  instead of carrying no loss, while the stream the model reads keeps WAIT there (DAgger-style
-  relabelling: the window is open and nothing has been said, so acting now is right); with
-  ``late_rate`` this gives every cue many positive chunks instead of one (see
-  :func:`catch_up`);
+  taught as the cue's action instead of carrying no loss, while the stream the model reads keeps
+  WAIT there (DAgger-style relabelling: the window is open and nothing has been said, so acting
+  now is right); with ``late_rate`` every cue gives many positive chunks instead of one (see
+  :func:`catch_up`; :func:`teacher_targets` applies it);
 - after acting, the assistant speaks for ``speak_s`` (the env's rule): the teacher waits, and
   a cue whose decision point falls inside that time is taken at the first chunk after it (if
   still inside its window);
@@ -75,7 +74,7 @@ from chimein.errors import ConfigError, SpecError
 from chimein.scenes.spec import Annotations
 
 __all__ = ["DEFAULT_DENSE_TARGETS", "DENSE_TARGETS", "LabelConfig", "catch_up", "decision_labels",
-           "dense_targets"]
+           "dense_targets", "teacher_targets"]
 
 _EPS = 1e-6
 _KIND = {"RESPOND": 1, "INTERVENE": 2}
@@ -268,9 +267,10 @@ def catch_up(
     """Targets and weights that teach the skipped chunks of :func:`decision_labels` as actions.
 
     A chunk the teacher skipped (weight 0: it acted later in the same window) gets the action of
-    the first acting chunk after it, with weight 1, when that action is one of ``kinds``. The teacher-forced stream keeps ``actions``
-    (WAIT at those chunks), so the model learns: the window is open and nothing has been said
-    yet, act now. Every other chunk keeps its action and weight.
+    the first acting chunk after it, with weight 1, when that action is one of ``kinds``. The
+    teacher-forced stream keeps ``actions`` (WAIT at those chunks), so the model learns: the
+    window is open and nothing has been said yet, act now. Every other chunk keeps its action
+    and weight.
 
     Examples
     --------
@@ -295,6 +295,23 @@ def catch_up(
         targets[skipped[sel]] = taught[sel]
         w[skipped[sel]] = 1.0
     return targets, w
+
+
+def teacher_targets(
+    annotations: Annotations,
+    n_chunks: int,
+    chunk_s: float,
+    cfg: LabelConfig,
+    rng: np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What training uses per chunk: the teacher's ``actions`` (the token stream), the
+    ``targets`` the loss teaches and their ``weights`` -- :func:`decision_labels`, then
+    :func:`catch_up` for the kinds ``cfg.catch_up`` names (targets are the actions when none)."""
+    actions, weights = decision_labels(annotations, n_chunks, chunk_s, cfg, rng)
+    if not cfg.catch_up:
+        return actions, actions, weights
+    targets, weights = catch_up(actions, weights, cfg.catch_up)
+    return actions, targets, weights
 
 
 def dense_targets(annotations: Annotations, n_chunks: int, chunk_s: float,
